@@ -1,0 +1,5 @@
+import sys
+
+from fernwartung.cli import main
+
+sys.exit(main())

@@ -1,0 +1,189 @@
+"""Relay control: the JSON text frames between the relay and a host or viewer.
+
+Each is an object with a ``type``; the fields of each type are exact (unknown fields are
+refused, optional ones have defaults). Binary frames are end-to-end ciphertext and never
+pass through this module.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from protocol.errors import ProtocolError
+from protocol.schema import Choice, HexDigest, Int, Text, check, from_mapping, rule, to_mapping
+
+MAX_CONTROL_BYTES = 4096
+SESSION_PATTERN = r"[0-9]{4,12}"
+_SESSION = Text(12, SESSION_PATTERN)
+_VERSION = Int(0, 255)
+_REASON = Text(500)
+
+
+class ErrorCode(enum.Enum):
+    UNKNOWN_SESSION = "unknown_session"
+    EXPIRED = "expired"
+    VOID = "void"
+    BUSY = "busy"
+    UNAUTHORIZED = "unauthorized"
+    RATE_LIMITED = "rate_limited"
+    TOO_LARGE = "too_large"
+    BAD_MESSAGE = "bad_message"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    SERVER_FULL = "server_full"
+    TIMEOUT = "timeout"
+    REVOKED = "revoked"
+    SHUTTING_DOWN = "shutting_down"
+
+
+class ReportedConsent(enum.Enum):
+    DENIED = "denied"
+    VIEW = "view"
+    CONTROL = "control"
+
+
+class Control:
+    """Base of every relay control message."""
+
+    TYPE: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Register(Control):
+    TYPE: ClassVar[str] = "register"
+    version: int = rule(_VERSION)
+
+
+@dataclass(frozen=True, slots=True)
+class Registered(Control):
+    TYPE: ClassVar[str] = "registered"
+    session: str = rule(_SESSION)
+    expires_in: int = rule(Int(0, 86_400))
+
+
+@dataclass(frozen=True, slots=True)
+class Join(Control):
+    TYPE: ClassVar[str] = "join"
+    session: str = rule(_SESSION)
+    version: int = rule(_VERSION)
+    customer: str = rule(Text(100, r"[^\x00-\x1f\x7f]*"), default="")
+
+
+@dataclass(frozen=True, slots=True)
+class Joined(Control):
+    TYPE: ClassVar[str] = "joined"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerJoined(Control):
+    TYPE: ClassVar[str] = "peer_joined"
+    technician: str = rule(Text(64))
+
+
+@dataclass(frozen=True, slots=True)
+class FailedAttempt(Control):
+    TYPE: ClassVar[str] = "failed_attempt"
+
+
+@dataclass(frozen=True, slots=True)
+class Void(Control):
+    """Relay -> host: too many wrong tries; this session number is void."""
+
+    TYPE: ClassVar[str] = "void"
+
+
+@dataclass(frozen=True, slots=True)
+class Consent(Control):
+    TYPE: ClassVar[str] = "consent"
+    level: ReportedConsent = rule(Choice(ReportedConsent))
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint(Control):
+    TYPE: ClassVar[str] = "checkpoint"
+    records: int = rule(Int(0, 2**53))
+    head: bytes = rule(HexDigest(32))
+
+
+@dataclass(frozen=True, slots=True)
+class PeerLeft(Control):
+    """Relay -> the remaining side: the other side's connection closed."""
+
+    TYPE: ClassVar[str] = "peer_left"
+    reason: str = rule(_REASON)
+
+
+@dataclass(frozen=True, slots=True)
+class End(Control):
+    TYPE: ClassVar[str] = "end"
+    reason: str = rule(_REASON)
+
+
+@dataclass(frozen=True, slots=True)
+class Error(Control):
+    TYPE: ClassVar[str] = "error"
+    code: ErrorCode = rule(Choice(ErrorCode))
+    message: str = rule(_REASON)
+
+
+CONTROL_TYPES: dict[str, type[Control]] = {
+    cls.TYPE: cls
+    for cls in (
+        Register,
+        Registered,
+        Join,
+        Joined,
+        PeerJoined,
+        FailedAttempt,
+        Void,
+        Consent,
+        Checkpoint,
+        PeerLeft,
+        End,
+        Error,
+    )
+}
+
+
+def encode(message: Control) -> str:
+    """The JSON text of a control message."""
+    return json.dumps({"type": message.TYPE, **to_mapping(message)}, separators=(",", ":"))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError("duplicate key")
+        result[key] = value
+    return result
+
+
+def decode(text: str | bytes) -> Control:
+    """Parse and validate one control frame."""
+    if len(text) > MAX_CONTROL_BYTES:
+        raise ProtocolError(f"control message is larger than {MAX_CONTROL_BYTES} bytes")
+    try:
+        value = json.loads(
+            text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates
+        )
+    except (ValueError, RecursionError):
+        raise ProtocolError("control message is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ProtocolError("a control message must be a JSON object")
+    kind = value.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("a control message needs a 'type' text field")
+    cls = CONTROL_TYPES.get(kind)
+    if cls is None:
+        raise ProtocolError(f"unknown control message type '{kind[:40]}'")
+    return from_mapping(cls, value, ignore=frozenset({"type"}))

@@ -1,0 +1,292 @@
+"""End-to-end messages between host and viewer, as typed dataclasses with a msgpack codec.
+
+On the wire (inside the encrypted channel) a message is a msgpack array:
+``[type number, field, field, ...]`` in the order the dataclass declares its fields.
+Decoding is strict: unknown types, wrong field types, values out of range and oversize
+payloads all raise ProtocolError with a sentence a person can act on.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import msgpack
+
+from protocol.errors import ProtocolError
+from protocol.schema import (
+    Blob,
+    Choice,
+    Flag,
+    Float,
+    Int,
+    ListOf,
+    Record,
+    Text,
+    check,
+    from_values,
+    rule,
+    to_values,
+)
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_SCREEN_PIXELS = 16384
+MAX_TILES_PER_UPDATE = 8192
+MAX_CHAT_CHARS = 2000
+MAX_REASON_CHARS = 500
+MAX_SEQUENCE = 2**63 - 1
+# Seconds since the epoch, up to the year 2500.
+MAX_TIMESTAMP = 16_725_225_600.0
+HEAD_BYTES = 32
+
+_COORDINATE = Int(0, MAX_SCREEN_PIXELS - 1)
+_SIZE = Int(1, MAX_SCREEN_PIXELS)
+_SCREEN_SIDE = Int(0, MAX_SCREEN_PIXELS)
+_SEQUENCE = Int(0, MAX_SEQUENCE)
+# One printable character (any script, so "ä" and "ß" work) or a key name such as "Return".
+KEY_PATTERN = r"[^\x00-\x1f\x7f]|[A-Za-z][A-Za-z0-9_]{1,31}"
+
+
+class Codec(enum.Enum):
+    """How a tile's bytes are to be turned back into pixels."""
+
+    FILL = "fill"  # 3 bytes: one RGB colour for the whole tile
+    JPEG = "jpeg"
+    WEBP_LOSSLESS = "webp"
+    PNG = "png"
+
+
+class ConsentLevel(enum.Enum):
+    PENDING = "pending"
+    DENIED = "denied"
+    VIEW = "view"
+    CONTROL = "control"
+
+
+class Button(enum.Enum):
+    LEFT = "left"
+    MIDDLE = "middle"
+    RIGHT = "right"
+
+
+class Message:
+    """Base of every end-to-end message."""
+
+    TYPE: ClassVar[int]
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Tile:
+    """A rectangle of the screen and its encoded pixels."""
+
+    x: int = rule(_COORDINATE)
+    y: int = rule(_COORDINATE)
+    width: int = rule(_SIZE)
+    height: int = rule(_SIZE)
+    codec: Codec = rule(Choice(Codec))
+    data: bytes = rule(Blob(MAX_MESSAGE_BYTES), repr=False)
+
+    def __post_init__(self) -> None:
+        check(self)
+        if self.x + self.width > MAX_SCREEN_PIXELS or self.y + self.height > MAX_SCREEN_PIXELS:
+            raise ProtocolError("a tile reaches beyond the largest screen supported")
+        if self.codec is Codec.FILL and len(self.data) != 3:
+            raise ProtocolError("a fill tile carries exactly 3 bytes of colour")
+
+
+@dataclass(frozen=True, slots=True)
+class Hello(Message):
+    TYPE: ClassVar[int] = 1
+    versions: tuple[int, ...] = rule(ListOf(Int(1, 255), 16))
+    capabilities: tuple[str, ...] = rule(ListOf(Text(32, r"[a-z0-9_.-]+"), 64))
+    screen_width: int = rule(_SCREEN_SIDE)
+    screen_height: int = rule(_SCREEN_SIDE)
+
+
+@dataclass(frozen=True, slots=True)
+class FrameUpdate(Message):
+    TYPE: ClassVar[int] = 2
+    seq: int = rule(_SEQUENCE)
+    capture_time: float = rule(Float(0.0, MAX_TIMESTAMP))
+    screen_width: int = rule(_SIZE)
+    screen_height: int = rule(_SIZE)
+    tiles: tuple[Tile, ...] = rule(ListOf(Record(Tile), MAX_TILES_PER_UPDATE))
+
+    def __post_init__(self) -> None:
+        check(self)
+        for tile in self.tiles:
+            if (
+                tile.x + tile.width > self.screen_width
+                or tile.y + tile.height > self.screen_height
+            ):
+                raise ProtocolError("a tile of the frame update lies outside the screen")
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor(Message):
+    TYPE: ClassVar[int] = 3
+    x: int = rule(_COORDINATE)
+    y: int = rule(_COORDINATE)
+    visible: bool = rule(Flag())
+
+
+@dataclass(frozen=True, slots=True)
+class PointerMove(Message):
+    TYPE: ClassVar[int] = 4
+    x: int = rule(_COORDINATE)
+    y: int = rule(_COORDINATE)
+
+
+@dataclass(frozen=True, slots=True)
+class PointerButton(Message):
+    TYPE: ClassVar[int] = 5
+    x: int = rule(_COORDINATE)
+    y: int = rule(_COORDINATE)
+    button: Button = rule(Choice(Button))
+    pressed: bool = rule(Flag())
+
+
+@dataclass(frozen=True, slots=True)
+class Scroll(Message):
+    TYPE: ClassVar[int] = 6
+    x: int = rule(_COORDINATE)
+    y: int = rule(_COORDINATE)
+    dx: int = rule(Int(-100, 100))
+    dy: int = rule(Int(-100, 100))
+
+
+@dataclass(frozen=True, slots=True)
+class Key(Message):
+    TYPE: ClassVar[int] = 7
+    key: str = rule(Text(32, KEY_PATTERN))
+    pressed: bool = rule(Flag())
+
+
+@dataclass(frozen=True, slots=True)
+class Ack(Message):
+    TYPE: ClassVar[int] = 8
+    seq: int = rule(_SEQUENCE)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentState(Message):
+    TYPE: ClassVar[int] = 9
+    level: ConsentLevel = rule(Choice(ConsentLevel))
+
+
+@dataclass(frozen=True, slots=True)
+class Pause(Message):
+    TYPE: ClassVar[int] = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Resume(Message):
+    TYPE: ClassVar[int] = 11
+
+
+@dataclass(frozen=True, slots=True)
+class Chat(Message):
+    TYPE: ClassVar[int] = 12
+    text: str = rule(Text(MAX_CHAT_CHARS))
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint(Message):
+    """The sender's recording chain head after `records` records."""
+
+    TYPE: ClassVar[int] = 13
+    records: int = rule(_SEQUENCE)
+    head: bytes = rule(Blob(HEAD_BYTES, exact_bytes=HEAD_BYTES))
+
+
+@dataclass(frozen=True, slots=True)
+class Bye(Message):
+    TYPE: ClassVar[int] = 14
+    reason: str = rule(Text(MAX_REASON_CHARS))
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRequest(Message):
+    TYPE: ClassVar[int] = 15
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRequest(Message):
+    TYPE: ClassVar[int] = 16
+
+
+MESSAGE_TYPES: dict[int, type[Message]] = {
+    cls.TYPE: cls
+    for cls in (
+        Hello,
+        FrameUpdate,
+        Cursor,
+        PointerMove,
+        PointerButton,
+        Scroll,
+        Key,
+        Ack,
+        ConsentState,
+        Pause,
+        Resume,
+        Chat,
+        Checkpoint,
+        Bye,
+        RefreshRequest,
+        ControlRequest,
+    )
+}
+
+INPUT_TYPES = (PointerMove, PointerButton, Scroll, Key)
+
+
+def encode(message: Message) -> bytes:
+    """The plaintext bytes of a message, ready to be sealed by the channel."""
+    data: bytes = msgpack.packb([message.TYPE, *to_values(message)], use_bin_type=True)
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
+    return data
+
+
+def decode(data: bytes) -> Message:
+    """Parse and validate plaintext bytes from the peer."""
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
+    try:
+        value: Any = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            max_ext_len=0,
+            max_map_len=0,
+            max_array_len=MAX_TILES_PER_UPDATE + 8,
+        )
+    except (ValueError, TypeError, OverflowError, msgpack.UnpackException) as error:
+        raise ProtocolError(f"message is not well-formed msgpack ({type(error).__name__})") from None
+    if not isinstance(value, list) or not value:
+        raise ProtocolError("a message must be a non-empty msgpack array")
+    type_number, *fields = value
+    if isinstance(type_number, bool) or not isinstance(type_number, int):
+        raise ProtocolError("a message must start with its type number")
+    cls = MESSAGE_TYPES.get(type_number)
+    if cls is None:
+        raise ProtocolError(f"unknown message type {type_number}")
+    return from_values(cls, fields)
+
+
+def negotiate_version(own: tuple[int, ...], peer: tuple[int, ...]) -> int:
+    """The highest version both sides speak, or UnsupportedVersion with advice."""
+    from protocol.errors import UnsupportedVersion
+
+    common = set(own) & set(peer)
+    if not common:
+        raise UnsupportedVersion(
+            f"the peer speaks protocol version(s) {', '.join(map(str, peer)) or 'none'}, "
+            f"this program {', '.join(map(str, own))}: update the older side"
+        )
+    return max(common)

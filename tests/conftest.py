@@ -1,0 +1,90 @@
+"""Shared fixtures: a real Xvfb display started by the tests themselves."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+XVFB_START_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class Display:
+    name: str  # e.g. ":99"
+    width: int
+    height: int
+
+    def env(self) -> dict[str, str]:
+        """The environment for a child process that should draw on this display."""
+        return {**os.environ, "DISPLAY": self.name}
+
+
+def start_xvfb(width: int = 1280, height: int = 720) -> tuple[subprocess.Popen[bytes], Display]:
+    """Start Xvfb on a free display number, chosen by Xvfb itself (-displayfd)."""
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is not installed (apt-get install xvfb); .ci/run installs it")
+    read_end, write_end = os.pipe()
+    process = subprocess.Popen(
+        [
+            "Xvfb",
+            "-displayfd",
+            str(write_end),
+            "-screen",
+            "0",
+            f"{width}x{height}x24",
+            "-nolisten",
+            "tcp",
+            "-noreset",
+        ],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as pipe:
+            number = b""
+            while not number.endswith(b"\n"):
+                chunk = pipe.read(1)
+                if not chunk:
+                    raise RuntimeError("Xvfb exited before it announced its display")
+                number += chunk
+    except BaseException:
+        process.kill()
+        process.wait(XVFB_START_SECONDS)
+        raise
+    return process, Display(f":{number.decode().strip()}", width, height)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def xvfb() -> Iterator[Display]:
+    """One real X server for the whole test run (1280x720x24)."""
+    process, display = start_xvfb()
+    try:
+        yield display
+    finally:
+        stop_process(process)
+
+
+@pytest.fixture
+def fresh_xvfb() -> Iterator[Display]:
+    """A real X server of its own for one test."""
+    process, display = start_xvfb()
+    try:
+        yield display
+    finally:
+        stop_process(process)
