@@ -46,3 +46,11 @@ class SessionEnded(FernwartungError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class RelayUnreachable(FernwartungError):
+    """No connection to the relay could be made (or kept)."""
+
+
+class CertificateMismatch(FernwartungError):
+    """The relay's TLS certificate is not the one pinned or trusted."""

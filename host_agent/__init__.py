@@ -1,0 +1,1 @@
+"""The host agent the customer runs: code, consent, screen stream, gated input."""

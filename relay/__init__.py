@@ -1,0 +1,1 @@
+"""The relay: rendezvous, pairing, opaque forwarding, technicians, ledger."""

@@ -1,0 +1,207 @@
+"""The client side of the relay connection, shared by the host agent and the viewer.
+
+It opens a WebSocket to the relay (TLS with either the system's trust store or a pinned
+SHA-256 certificate fingerprint), and turns frames into control messages (text) or
+end-to-end ciphertext (binary). The pinned fingerprint is checked after the TLS handshake
+and before the HTTP upgrade, so a technician's token never reaches an impostor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ssl
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from protocol import control
+from protocol.errors import (
+    CertificateMismatch,
+    CodeVoid,
+    NotAuthorised,
+    ProtocolError,
+    RelayUnreachable,
+    SessionEnded,
+)
+
+CONNECT_TIMEOUT_SECONDS = 10.0
+# The relay forwards frame updates of up to 16 MiB plus channel and framing overhead.
+MAX_FRAME_BYTES = 16 * 1024 * 1024 + 4096
+PING_INTERVAL_SECONDS = 20.0
+PING_TIMEOUT_SECONDS = 20.0
+
+
+def fingerprint(der_certificate: bytes) -> str:
+    """The SHA-256 fingerprint of a DER certificate as lowercase hex."""
+    return hashlib.sha256(der_certificate).hexdigest()
+
+
+def normalise_fingerprint(text: str) -> str:
+    """Accept a fingerprint with or without colons, in either case."""
+    compact = text.replace(":", "").replace(" ", "").lower()
+    if len(compact) != 64 or any(c not in "0123456789abcdef" for c in compact):
+        raise ValueError("a SHA-256 fingerprint is 64 hex digits (colons allowed)")
+    return compact
+
+
+def _ssl_context(pinned: str | None) -> ssl.SSLContext:
+    if pinned is None:
+        return ssl.create_default_context()
+    # The certificate is checked by its fingerprint instead of by a CA (self-signed relays).
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _pinned_connection_class(pinned: str) -> type[ClientConnection]:
+    class PinnedConnection(ClientConnection):
+        async def handshake(self, *args: Any, **kwargs: Any) -> None:
+            ssl_object = self.transport.get_extra_info("ssl_object")
+            der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+            if der is None or not hmac.compare_digest(fingerprint(der), pinned):
+                self.transport.abort()
+                raise CertificateMismatch(
+                    "the relay's certificate does not match the pinned fingerprint"
+                )
+            await super().handshake(*args, **kwargs)
+
+    return PinnedConnection
+
+
+@dataclass(frozen=True, slots=True)
+class RelayAddress:
+    """Where the relay is, from a URL such as wss://relay.example:8765."""
+
+    base: str
+    secure: bool
+
+    @classmethod
+    def parse(cls, url: str) -> RelayAddress:
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise ValueError("the relay URL must look like wss://HOST:PORT (or ws:// on loopback)")
+        return cls(base=f"{parts.scheme}://{parts.netloc}", secure=parts.scheme == "wss")
+
+    def endpoint(self, path: str) -> str:
+        return self.base + path
+
+
+class RelayLink:
+    """One open connection to the relay: control messages and opaque binary frames."""
+
+    def __init__(self, websocket: ClientConnection) -> None:
+        self._websocket = websocket
+
+    async def send_control(self, message: control.Control) -> None:
+        await self._send(control.encode(message))
+
+    async def send_binary(self, data: bytes) -> None:
+        await self._send(data)
+
+    async def _send(self, data: str | bytes) -> None:
+        try:
+            await self._websocket.send(data)
+        except ConnectionClosed as closed:
+            raise SessionEnded(_closed_reason(closed)) from None
+
+    async def receive(self) -> control.Control | bytes:
+        """The next frame: a decoded control message, or ciphertext bytes.
+
+        An `error` control message from the relay is raised as the matching exception.
+        """
+        try:
+            frame = await self._websocket.recv()
+        except ConnectionClosed as closed:
+            raise SessionEnded(_closed_reason(closed)) from None
+        if isinstance(frame, bytes):
+            return frame
+        message = control.decode(frame)
+        if isinstance(message, control.Error):
+            raise error_for(message)
+        return message
+
+    async def close(self, reason: str = "") -> None:
+        await self._websocket.close(code=1000, reason=reason[:120])
+
+    @property
+    def bytes_buffered(self) -> int:
+        """Bytes written but not yet taken by the network (for flow control)."""
+        return self._websocket.transport.get_write_buffer_size()
+
+
+def _closed_reason(closed: ConnectionClosed) -> str:
+    received = closed.rcvd
+    if received is not None and received.reason:
+        return received.reason
+    return "the connection to the relay was closed"
+
+
+def error_for(message: control.Error) -> Exception:
+    """The exception that matches a relay error (its message is written for people)."""
+    code = message.code
+    if code in (control.ErrorCode.UNKNOWN_SESSION, control.ErrorCode.EXPIRED,
+                control.ErrorCode.VOID):
+        return CodeVoid(message.message)
+    if code in (control.ErrorCode.UNAUTHORIZED, control.ErrorCode.REVOKED):
+        return NotAuthorised(message.message)
+    if code in (control.ErrorCode.BAD_MESSAGE, control.ErrorCode.UNSUPPORTED_VERSION,
+                control.ErrorCode.TOO_LARGE):
+        return ProtocolError(message.message)
+    return SessionEnded(message.message)
+
+
+async def open_link(
+    relay_url: str,
+    path: str,
+    *,
+    fingerprint_pin: str | None = None,
+    token: str | None = None,
+) -> RelayLink:
+    """Connect to `path` (/v1/host or /v1/viewer) on the relay.
+
+    Raises RelayUnreachable, CertificateMismatch or NotAuthorised with a sentence for people.
+    """
+    address = RelayAddress.parse(relay_url)
+    options: dict[str, Any] = {
+        "compression": None,
+        "max_size": MAX_FRAME_BYTES,
+        "open_timeout": CONNECT_TIMEOUT_SECONDS,
+        "ping_interval": PING_INTERVAL_SECONDS,
+        "ping_timeout": PING_TIMEOUT_SECONDS,
+        "proxy": None,
+        "user_agent_header": "fernwartung",
+    }
+    if token is not None:
+        options["additional_headers"] = {"Authorization": f"Bearer {token}"}
+    if address.secure:
+        pinned = normalise_fingerprint(fingerprint_pin) if fingerprint_pin else None
+        options["ssl"] = _ssl_context(pinned)
+        if pinned is not None:
+            options["create_connection"] = _pinned_connection_class(pinned)
+    elif fingerprint_pin:
+        raise ValueError("a fingerprint can only be pinned on a wss:// relay URL")
+    try:
+        websocket = await connect(address.endpoint(path), **options)
+    except CertificateMismatch:
+        raise
+    except ssl.SSLCertVerificationError:
+        raise CertificateMismatch(
+            "the relay's certificate is not trusted (pin it with --fingerprint)"
+        ) from None
+    except InvalidStatus as refused:
+        status = refused.response.status_code
+        if status in (401, 403):
+            raise NotAuthorised("the relay refused this technician token") from None
+        raise RelayUnreachable(f"the relay refused the connection (HTTP {status})") from None
+    except (OSError, TimeoutError, InvalidHandshake, websockets.exceptions.InvalidURI) as error:
+        raise RelayUnreachable(
+            f"cannot reach the relay at {address.base} ({type(error).__name__})"
+        ) from None
+    return RelayLink(websocket)

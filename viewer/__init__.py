@@ -1,0 +1,1 @@
+"""The technician's viewer: display, input, headless automation, recording."""
