@@ -32,8 +32,7 @@ class Code:
             raise InvalidCode("the session number must be digits only")
         if not SESSION_DIGITS_MIN <= len(self.session) <= SESSION_DIGITS_MAX:
             raise InvalidCode(
-                f"the session number must have {SESSION_DIGITS_MIN} to "
-                f"{SESSION_DIGITS_MAX} digits"
+                f"the session number must have {SESSION_DIGITS_MIN} to {SESSION_DIGITS_MAX} digits"
             )
         if not (self.secret.isascii() and self.secret.isdigit()) or len(self.secret) != (
             SECRET_DIGITS
@@ -66,7 +65,8 @@ def format_digits(digits: str) -> str:
     """Group digits in threes from the left; a last lone digit joins the group before it."""
     groups = [digits[i : i + GROUP_DIGITS] for i in range(0, len(digits), GROUP_DIGITS)]
     if len(groups) > 1 and len(groups[-1]) == 1:
-        groups[-2] += groups.pop()
+        last = groups.pop()
+        groups[-1] += last
     return " ".join(groups)
 
 

@@ -54,3 +54,7 @@ class RelayUnreachable(FernwartungError):
 
 class CertificateMismatch(FernwartungError):
     """The relay's TLS certificate is not the one pinned or trusted."""
+
+
+class RecordingFailed(FernwartungError):
+    """The evidence recording could not be written (a full disk, say): the session must end."""

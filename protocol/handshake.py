@@ -113,8 +113,7 @@ def decode_message(data: bytes) -> tuple[Kind, bytes]:
     body = data[4:]
     if len(body) != _BODY_BYTES[kind]:
         raise ProtocolError(
-            f"handshake {kind.name} message must carry {_BODY_BYTES[kind]} bytes, "
-            f"not {len(body)}"
+            f"handshake {kind.name} message must carry {_BODY_BYTES[kind]} bytes, not {len(body)}"
         )
     return kind, body
 

@@ -119,10 +119,7 @@ class FrameUpdate(Message):
     def __post_init__(self) -> None:
         check(self)
         for tile in self.tiles:
-            if (
-                tile.x + tile.width > self.screen_width
-                or tile.y + tile.height > self.screen_height
-            ):
+            if tile.x + tile.width > self.screen_width or tile.y + tile.height > self.screen_height:
                 raise ProtocolError("a tile of the frame update lies outside the screen")
 
 
@@ -267,7 +264,9 @@ def decode(data: bytes) -> Message:
             max_array_len=MAX_TILES_PER_UPDATE + 8,
         )
     except (ValueError, TypeError, OverflowError, msgpack.UnpackException) as error:
-        raise ProtocolError(f"message is not well-formed msgpack ({type(error).__name__})") from None
+        raise ProtocolError(
+            f"message is not well-formed msgpack ({type(error).__name__})"
+        ) from None
     if not isinstance(value, list) or not value:
         raise ProtocolError("a message must be a non-empty msgpack array")
     type_number, *fields = value

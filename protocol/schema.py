@@ -43,9 +43,7 @@ class Int(Rule):
         if not isinstance(value, int) or isinstance(value, bool):
             raise _wrong(name, "a whole number", value)
         if not self.minimum <= value <= self.maximum:
-            raise ProtocolError(
-                f"field '{name}' must be between {self.minimum} and {self.maximum}"
-            )
+            raise ProtocolError(f"field '{name}' must be between {self.minimum} and {self.maximum}")
         return value
 
 
@@ -61,8 +59,7 @@ class Float(Rule):
             raise _wrong(name, "a number", value)
         if not math.isfinite(value) or not self.minimum <= value <= self.maximum:
             raise ProtocolError(
-                f"field '{name}' must be a finite number between {self.minimum} and "
-                f"{self.maximum}"
+                f"field '{name}' must be a finite number between {self.minimum} and {self.maximum}"
             )
         return value
 

@@ -1,5 +1,7 @@
 """One side's end-to-end session over the relay's binary frames, without any I/O.
 
+The whole host/viewer flow built on it: docs/session-contract.md (CONTRACT_PLACEHOLDER).
+
     session = PeerSession(Role.HOST, code)
     send(session.start())
     for event in session.receive(frame):   # Send | Established | Received

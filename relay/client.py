@@ -146,13 +146,19 @@ def _closed_reason(closed: ConnectionClosed) -> str:
 def error_for(message: control.Error) -> Exception:
     """The exception that matches a relay error (its message is written for people)."""
     code = message.code
-    if code in (control.ErrorCode.UNKNOWN_SESSION, control.ErrorCode.EXPIRED,
-                control.ErrorCode.VOID):
+    if code in (
+        control.ErrorCode.UNKNOWN_SESSION,
+        control.ErrorCode.EXPIRED,
+        control.ErrorCode.VOID,
+    ):
         return CodeVoid(message.message)
     if code in (control.ErrorCode.UNAUTHORIZED, control.ErrorCode.REVOKED):
         return NotAuthorised(message.message)
-    if code in (control.ErrorCode.BAD_MESSAGE, control.ErrorCode.UNSUPPORTED_VERSION,
-                control.ErrorCode.TOO_LARGE):
+    if code in (
+        control.ErrorCode.BAD_MESSAGE,
+        control.ErrorCode.UNSUPPORTED_VERSION,
+        control.ErrorCode.TOO_LARGE,
+    ):
         return ProtocolError(message.message)
     return SessionEnded(message.message)
 

@@ -1,0 +1,581 @@
+"""The evidence recording of a session: file format, hash chains, writer and reader, sans-I/O.
+
+A recording proves what the technician saw and did. Both host and viewer may write one;
+each is one append-only file. This module turns events into bytes and bytes back into
+records; `viewer/recorder.py` owns the file, `protocol/recording_verify.py` checks one.
+Nothing here opens a file or reads a clock: every time is passed in (seconds since the
+epoch, wall clock, as the shell saw it).
+
+File layout, all integers big-endian:
+
+    magic    8 bytes   b"\\x89FWREC\\r\\n"  (the high byte and CR LF catch text-mode mangling)
+    header   u32 length | msgpack [format version, [header fields]] | u32 CRC-32
+    record*  u32 length | body | u32 CRC-32 of length and body
+    body   = u32 sequence number | f64 time | u8 kind | payload
+
+Records are numbered from 1 in the order written; the sequence number is that number, so
+a removed or moved record shows as a gap or a step back. A length is checked against
+`MAX_RECORD_BYTES` before anything is allocated. A record costs 21 bytes besides its
+payload.
+
+Kinds and payloads:
+
+    1 HOST_TO_VIEWER   an end-to-end message's plaintext, byte for byte as sent/received
+    2 VIEWER_TO_HOST   idem: frame updates, cursor, consent state, pause, resume, chat,
+                       checkpoints and bye travel host -> viewer; inputs, acks, chat,
+                       checkpoints, refresh and control requests viewer -> host. What a
+                       message is (frame update, input, ...) is its own type number.
+    3 INPUT_OUTCOME    host only: msgpack [viewer->host message index, applied, reason]
+    4 CHECKPOINT       msgpack `Heads`: file records and head, and both traffic chains
+    5 GAP              msgpack [reason]: something could not be recorded (said, not hidden)
+    6 END              msgpack [reason]: the last record of a complete recording
+
+Every message of the session is recorded, in both directions, acks included: then each
+side can recompute both traffic chains from its own file.
+
+Three SHA-256 chains:
+
+- The file chain covers the header and every record as written (time and local records
+  included): ``h0 = SHA256("fernwartung-recording-v1" 0x00 header-block)``,
+  ``h(n) = SHA256(h(n-1) || record n's bytes)``. Its head is written into each CHECKPOINT
+  record, so a record altered behind a corrected checksum shows at the next checkpoint.
+- One traffic chain per direction over the plaintext of every end-to-end message in
+  channel order: ``t0 = SHA256("fernwartung-traffic-v1" 0x00 direction session-number)``,
+  ``t(n) = SHA256(t(n-1) || plaintext n)``. The channel delivers each direction exactly
+  in order, so host and viewer compute the same heads over the same traffic even though
+  their files interleave the two directions differently.
+
+Checkpoints (every `CHECKPOINT_INTERVAL_SECONDS` and at the end), each side on its own:
+it writes a CHECKPOINT record, then sends the end-to-end message
+``Checkpoint(records=n, head=t(n))`` of its outgoing chain (n messages sent before it) and
+reports the same (n, head) to the relay, which stores it in its ledger with its own time.
+The peer receives that message exactly after those n messages, so its incoming chain must
+equal it: the writer refuses a received checkpoint that disagrees. Each file thus holds its
+own heads and the peer's, and `verify` compares them with the relay's ledger: a file
+rewritten with all chains recomputed still disagrees with the heads the relay stored.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import math
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import msgpack
+
+from protocol.channel import Direction
+from protocol.control import SESSION_PATTERN
+from protocol.errors import ProtocolError
+from protocol.handshake import Role
+from protocol.messages import (
+    HEAD_BYTES,
+    MAX_MESSAGE_BYTES,
+    MAX_REASON_CHARS,
+    MAX_SCREEN_PIXELS,
+    MAX_SEQUENCE,
+    MAX_TIMESTAMP,
+    Checkpoint,
+    decode,
+    encode,
+)
+from protocol.schema import (
+    Blob,
+    Choice,
+    Flag,
+    Float,
+    Int,
+    Text,
+    check,
+    from_values,
+    rule,
+    to_values,
+)
+
+FORMAT_VERSION = 1
+MAGIC = b"\x89FWREC\r\n"
+MAX_HEADER_BYTES = 64 * 1024
+# A record carries at most one end-to-end message; the rest is room for its framing.
+MAX_RECORD_BYTES = MAX_MESSAGE_BYTES + 1024
+MAX_RECORDS = 2**32 - 1
+CHECKPOINT_INTERVAL_SECONDS = 30.0
+CHAIN_BYTES = HEAD_BYTES
+
+_LENGTH = struct.Struct(">I")
+_CRC = struct.Struct(">I")
+_BODY_PREFIX = struct.Struct(">IdB")  # sequence number, time, kind
+MIN_BODY_BYTES = _BODY_PREFIX.size
+RECORD_OVERHEAD_BYTES = _LENGTH.size + _BODY_PREFIX.size + _CRC.size
+_FILE_DOMAIN = b"fernwartung-recording-v1\x00"
+_TRAFFIC_DOMAIN = b"fernwartung-traffic-v1\x00"
+_HEAD = Blob(CHAIN_BYTES, exact_bytes=CHAIN_BYTES)
+_COUNT = Int(0, MAX_SEQUENCE)
+
+
+class RecordKind(enum.IntEnum):
+    HOST_TO_VIEWER = Direction.HOST_TO_VIEWER.value
+    VIEWER_TO_HOST = Direction.VIEWER_TO_HOST.value
+    INPUT_OUTCOME = 3
+    CHECKPOINT = 4
+    GAP = 5
+    END = 6
+
+
+TRAFFIC_KINDS = {
+    RecordKind.HOST_TO_VIEWER: Direction.HOST_TO_VIEWER,
+    RecordKind.VIEWER_TO_HOST: Direction.VIEWER_TO_HOST,
+}
+
+
+def outgoing(side: Role) -> Direction:
+    """The direction a side sends in."""
+    return Direction.HOST_TO_VIEWER if side is Role.HOST else Direction.VIEWER_TO_HOST
+
+
+def incoming(side: Role) -> Direction:
+    return Direction.VIEWER_TO_HOST if side is Role.HOST else Direction.HOST_TO_VIEWER
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingHeader:
+    """Who, where and when: the first thing in every recording."""
+
+    side: Role = rule(Choice(Role))  # which side wrote the file
+    session: str = rule(Text(12, SESSION_PATTERN))
+    technician: str = rule(Text(64))
+    relay: str = rule(Text(500))
+    start_time: float = rule(Float(0.0, MAX_TIMESTAMP))
+    screen_width: int = rule(Int(0, MAX_SCREEN_PIXELS))
+    screen_height: int = rule(Int(0, MAX_SCREEN_PIXELS))
+    terms_hash: bytes = rule(_HEAD)  # SHA-256 of the terms shown to the customer
+    customer: str = rule(Text(100, r"[^\x00-\x1f\x7f]*"), default="")
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Heads:
+    """Where all three chains stand; also the payload of a CHECKPOINT record."""
+
+    file_records: int = rule(_COUNT)
+    file_head: bytes = rule(_HEAD)
+    host_to_viewer_messages: int = rule(_COUNT)
+    host_to_viewer_head: bytes = rule(_HEAD)
+    viewer_to_host_messages: int = rule(_COUNT)
+    viewer_to_host_head: bytes = rule(_HEAD)
+
+    def __post_init__(self) -> None:
+        check(self)
+
+    def traffic(self, direction: Direction) -> tuple[int, bytes]:
+        """(messages, head) of one direction's traffic chain."""
+        if direction is Direction.HOST_TO_VIEWER:
+            return self.host_to_viewer_messages, self.host_to_viewer_head
+        return self.viewer_to_host_messages, self.viewer_to_host_head
+
+
+@dataclass(frozen=True, slots=True)
+class InputOutcome:
+    """Host only: whether the input in viewer->host message `message_index` was applied."""
+
+    message_index: int = rule(_COUNT)
+    applied: bool = rule(Flag())
+    reason: str = rule(Text(MAX_REASON_CHARS))
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Something could not be recorded; the recording says so instead of hiding it."""
+
+    reason: str = rule(Text(MAX_REASON_CHARS))
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    reason: str = rule(Text(MAX_REASON_CHARS))
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+LOCAL_PAYLOADS: dict[RecordKind, type] = {
+    RecordKind.INPUT_OUTCOME: InputOutcome,
+    RecordKind.CHECKPOINT: Heads,
+    RecordKind.GAP: Gap,
+    RecordKind.END: End,
+}
+
+
+def message_type(plaintext: bytes) -> int | None:
+    """The type number of an encoded message without decoding it (None if not plain).
+
+    `protocol.messages.encode` writes a msgpack fixarray whose first item is a fixint.
+    """
+    if len(plaintext) >= 2 and 0x91 <= plaintext[0] <= 0x9F and plaintext[1] < 0x80:
+        return plaintext[1]
+    return None
+
+
+def _unpack(data: bytes, what: str) -> Any:
+    try:
+        return msgpack.unpackb(
+            data, raw=False, use_list=True, max_map_len=0, max_ext_len=0, max_array_len=64
+        )
+    except (ValueError, TypeError, OverflowError, msgpack.UnpackException):
+        raise ProtocolError(f"{what} is not well-formed msgpack") from None
+
+
+def decode_local(kind: RecordKind, payload: bytes) -> Any:
+    """The payload of a local (non-traffic) record as its dataclass."""
+    values = _unpack(payload, f"a {kind.name.lower()} record")
+    if not isinstance(values, list):
+        raise ProtocolError(f"a {kind.name.lower()} record must hold a msgpack array")
+    return from_values(LOCAL_PAYLOADS[kind], values)
+
+
+def _pack(instance: Any) -> bytes:
+    return msgpack.packb(to_values(instance), use_bin_type=True)
+
+
+def encode_header_block(header: RecordingHeader) -> bytes:
+    payload = msgpack.packb([FORMAT_VERSION, to_values(header)], use_bin_type=True)
+    framed = _LENGTH.pack(len(payload)) + payload
+    return framed + _CRC.pack(zlib.crc32(framed))
+
+
+class Chains:
+    """The file chain and both traffic chains, advanced record by record."""
+
+    def __init__(self, header: RecordingHeader, header_block: bytes) -> None:
+        self.file_records = 0
+        self.file_head = hashlib.sha256(_FILE_DOMAIN + header_block).digest()
+        session = header.session.encode("ascii")
+        self.traffic: dict[Direction, tuple[int, bytes]] = {
+            direction: (
+                0,
+                hashlib.sha256(_TRAFFIC_DOMAIN + bytes([direction.value]) + session).digest(),
+            )
+            for direction in Direction
+        }
+
+    def extend(self, record_bytes: bytes, kind: RecordKind, payload: bytes) -> None:
+        self.file_records += 1
+        self.file_head = hashlib.sha256(self.file_head + record_bytes).digest()
+        direction = TRAFFIC_KINDS.get(kind)
+        if direction is not None:
+            count, head = self.traffic[direction]
+            self.traffic[direction] = (count + 1, hashlib.sha256(head + payload).digest())
+
+    def heads(self) -> Heads:
+        h2v_count, h2v_head = self.traffic[Direction.HOST_TO_VIEWER]
+        v2h_count, v2h_head = self.traffic[Direction.VIEWER_TO_HOST]
+        return Heads(self.file_records, self.file_head, h2v_count, h2v_head, v2h_count, v2h_head)
+
+
+def check_traffic_checkpoint(chains: Chains, direction: Direction, plaintext: bytes) -> None:
+    """A Checkpoint message must name its direction's chain exactly as it stands before it."""
+    if message_type(plaintext) != Checkpoint.TYPE:
+        return
+    message = decode(plaintext)
+    assert isinstance(message, Checkpoint)
+    if (message.records, message.head) != chains.traffic[direction]:
+        raise ProtocolError(
+            f"the checkpoint after {message.records} messages {direction.name.lower()} "
+            "disagrees with the messages recorded in that direction"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointWritten:
+    """What `RecordingWriter.checkpoint` produced: bytes to write, a message to send."""
+
+    data: bytes  # the CHECKPOINT record and the recorded outgoing Checkpoint message
+    message: Checkpoint  # send it next, and report (records, head) to the relay
+    plaintext: bytes  # its encoding, already recorded: seal exactly these bytes
+
+
+class WriterState(enum.Enum):
+    NEW = "new"
+    RECORDING = "recording"
+    ENDED = "ended"
+
+
+class RecordingWriter:
+    """Turns a session's events into the bytes of its recording, in order.
+
+    Call `header_bytes()` once, then one method per event; write every returned byte
+    string to the file, in order. Record each outgoing message just before sealing it.
+    """
+
+    def __init__(self, header: RecordingHeader) -> None:
+        self.header = header
+        self._header_block = encode_header_block(header)
+        self._chains = Chains(header, self._header_block)
+        self.state = WriterState.NEW
+
+    def header_bytes(self) -> bytes:
+        self._expect(WriterState.NEW, "start")
+        self.state = WriterState.RECORDING
+        return MAGIC + self._header_block
+
+    def sent(self, time: float, plaintext: bytes) -> bytes:
+        """Record a message this side is about to seal and send."""
+        return self._message(outgoing(self.header.side), time, plaintext)
+
+    def received(self, time: float, plaintext: bytes) -> bytes:
+        """Record a message from the peer (`Received.plaintext`) before acting on it."""
+        return self._message(incoming(self.header.side), time, plaintext)
+
+    def input_outcome(
+        self, time: float, message_index: int, applied: bool, reason: str = ""
+    ) -> bytes:
+        """Host: the input in viewer->host message `message_index` (from 0) was applied."""
+        if self.header.side is not Role.HOST:
+            raise ProtocolError("only the host applies input")
+        if message_index >= self._chains.traffic[Direction.VIEWER_TO_HOST][0]:
+            raise ProtocolError("an input outcome must follow the input it concerns")
+        return self._append(
+            RecordKind.INPUT_OUTCOME, time, _pack(InputOutcome(message_index, applied, reason))
+        )
+
+    def checkpoint(self, time: float) -> CheckpointWritten:
+        """A CHECKPOINT record, and the Checkpoint message to send right after."""
+        data = self._append(RecordKind.CHECKPOINT, time, _pack(self._chains.heads()))
+        records, head = self._chains.traffic[outgoing(self.header.side)]
+        message = Checkpoint(records=records, head=head)
+        plaintext = encode(message)
+        return CheckpointWritten(data + self.sent(time, plaintext), message, plaintext)
+
+    def gap(self, time: float, reason: str) -> bytes:
+        return self._append(RecordKind.GAP, time, _pack(Gap(reason)))
+
+    def end(self, time: float, reason: str) -> bytes:
+        """The final CHECKPOINT record and the END record; nothing may follow."""
+        data = self._append(RecordKind.CHECKPOINT, time, _pack(self._chains.heads()))
+        data += self._append(RecordKind.END, time, _pack(End(reason)))
+        self.state = WriterState.ENDED
+        return data
+
+    def heads(self) -> Heads:
+        return self._chains.heads()
+
+    def _expect(self, state: WriterState, event: str) -> None:
+        if self.state is not state:
+            raise ProtocolError(f"cannot {event} a recording in state '{self.state.value}'")
+
+    def _message(self, direction: Direction, time: float, plaintext: bytes) -> bytes:
+        if len(plaintext) > MAX_MESSAGE_BYTES:
+            raise ProtocolError(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
+        self._expect(WriterState.RECORDING, "record a message in")
+        check_traffic_checkpoint(self._chains, direction, plaintext)
+        return self._append(RecordKind(direction.value), time, plaintext)
+
+    def _append(self, kind: RecordKind, time: float, payload: bytes) -> bytes:
+        self._expect(WriterState.RECORDING, f"add a {kind.name.lower()} record to")
+        if not (math.isfinite(time) and 0.0 <= time <= MAX_TIMESTAMP):
+            raise ValueError("a record's time is seconds since the epoch")
+        sequence = self._chains.file_records + 1
+        if sequence > MAX_RECORDS:
+            raise ProtocolError(f"a recording holds at most {MAX_RECORDS} records")
+        body = _BODY_PREFIX.pack(sequence, time, kind) + payload
+        framed = _LENGTH.pack(len(body)) + body
+        record = framed + _CRC.pack(zlib.crc32(framed))
+        self._chains.extend(record, kind, payload)
+        return record
+
+
+# ---- reading -------------------------------------------------------------------------
+
+
+class Damage(enum.Enum):
+    NOT_A_RECORDING = "not a recording"
+    UNSUPPORTED_VERSION = "unsupported version"
+    ALTERED = "altered"
+    CUT = "cut"
+
+
+class RecordingDamaged(ProtocolError):
+    """The bytes stop being a well-formed recording; says how and where."""
+
+    def __init__(self, damage: Damage, message: str, record: int, offset: int) -> None:
+        super().__init__(message)
+        self.damage = damage
+        self.record = record  # the record concerned (0: the header)
+        self.offset = offset  # the byte offset where the well-formed part ends
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record as read; `data` is all of its bytes, framing included."""
+
+    position: int  # 1 for the first record after the header
+    offset: int
+    sequence: int
+    time: float
+    kind: RecordKind
+    data: bytes
+
+    @property
+    def payload(self) -> bytes:
+        return self.data[_LENGTH.size + _BODY_PREFIX.size : -_CRC.size]
+
+    @property
+    def direction(self) -> Direction | None:
+        return TRAFFIC_KINDS.get(self.kind)
+
+
+class RecordReader:
+    """Reads a recording from bytes or a binary stream, one bounded record at a time."""
+
+    def __init__(self, source: bytes | bytearray | memoryview | BinaryIO) -> None:
+        if isinstance(source, bytes | bytearray | memoryview):
+            self._view: memoryview | None = memoryview(source)
+            self._stream: BinaryIO | None = None
+        else:
+            self._view = None
+            self._stream = source
+        self.offset = 0  # where the last whole record (or the header) ends
+        self._cursor = 0
+        self._position = 0
+        self.header: RecordingHeader | None = None
+        self.header_block = b""
+
+    def _read(self, size: int) -> bytes:
+        """Up to `size` bytes from the cursor on (fewer only at the end of the data)."""
+        if self._view is not None:
+            chunk = bytes(self._view[self._cursor : self._cursor + size])
+        else:
+            assert self._stream is not None
+            parts: list[bytes] = []
+            remaining = size
+            while remaining > 0:
+                part = self._stream.read(remaining)
+                if not part:
+                    break
+                parts.append(part)
+                remaining -= len(part)
+            chunk = b"".join(parts)
+        self._cursor += len(chunk)
+        return chunk
+
+    def read_header(self) -> RecordingHeader:
+        if self._read(len(MAGIC)) != MAGIC:
+            raise RecordingDamaged(
+                Damage.NOT_A_RECORDING, "this is not a fernwartung recording", 0, 0
+            )
+        length_bytes = self._read(_LENGTH.size)
+        (length,) = _LENGTH.unpack(length_bytes.ljust(_LENGTH.size, b"\0"))
+        if length > MAX_HEADER_BYTES:
+            raise RecordingDamaged(
+                Damage.ALTERED, f"the header claims {length} bytes, more than possible", 0, 0
+            )
+        rest = self._read(length + _CRC.size)
+        if len(length_bytes) < _LENGTH.size or len(rest) < length + _CRC.size:
+            raise RecordingDamaged(Damage.CUT, "the file ends inside its header", 0, 0)
+        framed = length_bytes + rest[:length]
+        if _CRC.unpack(rest[length:])[0] != zlib.crc32(framed):
+            raise RecordingDamaged(Damage.ALTERED, "the header is altered (checksum)", 0, 0)
+        self.header = self._parse_header(rest[:length])
+        self.header_block = framed + rest[length:]
+        self.offset = self._cursor
+        return self.header
+
+    @staticmethod
+    def _parse_header(payload: bytes) -> RecordingHeader:
+        try:
+            value = _unpack(payload, "the header")
+            if not (isinstance(value, list) and len(value) == 2):
+                raise ProtocolError("the header must be [format version, fields]")
+            version, fields = value
+            if version != FORMAT_VERSION or isinstance(version, bool):
+                named = str(version) if isinstance(version, int) else "unknown"
+                raise RecordingDamaged(
+                    Damage.UNSUPPORTED_VERSION,
+                    f"recording format {named} is not one this program reads "
+                    f"(it reads {FORMAT_VERSION}): use a newer fernwartung",
+                    0,
+                    0,
+                )
+            if not isinstance(fields, list):
+                raise ProtocolError("the header fields must be a list")
+            return from_values(RecordingHeader, fields)
+        except RecordingDamaged:
+            raise
+        except ProtocolError as error:
+            raise RecordingDamaged(
+                Damage.ALTERED, f"the header is invalid: {error}", 0, 0
+            ) from None
+
+    def __iter__(self) -> Iterator[Record]:
+        if self.header is None:
+            self.read_header()
+        while True:
+            record = self._next_record()
+            if record is None:
+                return
+            yield record
+
+    def _next_record(self) -> Record | None:
+        number = self._position + 1
+        length_bytes = self._read(_LENGTH.size)
+        if not length_bytes:
+            return None
+        where = f"record {number} at byte offset {self.offset}"
+        if len(length_bytes) < _LENGTH.size:
+            raise self._cut(number)
+        (length,) = _LENGTH.unpack(length_bytes)
+        if not MIN_BODY_BYTES <= length <= MAX_RECORD_BYTES:
+            raise RecordingDamaged(
+                Damage.ALTERED, f"{where} has an impossible length", number, self.offset
+            )
+        rest = self._read(length + _CRC.size)
+        if len(rest) < length + _CRC.size:
+            raise self._cut(number)
+        framed = length_bytes + rest[:length]
+        if _CRC.unpack(rest[length:])[0] != zlib.crc32(framed):
+            raise RecordingDamaged(
+                Damage.ALTERED, f"{where} is altered (checksum)", number, self.offset
+            )
+        sequence, time, kind_number = _BODY_PREFIX.unpack_from(framed, _LENGTH.size)
+        if not (math.isfinite(time) and 0.0 <= time <= MAX_TIMESTAMP):
+            raise RecordingDamaged(
+                Damage.ALTERED, f"{where} has an impossible time", number, self.offset
+            )
+        try:
+            kind = RecordKind(kind_number)
+        except ValueError:
+            raise RecordingDamaged(
+                Damage.ALTERED, f"{where} has an unknown kind {kind_number}", number, self.offset
+            ) from None
+        record = Record(number, self.offset, sequence, time, kind, framed + rest[length:])
+        self._position = number
+        self.offset = self._cursor
+        return record
+
+    def _cut(self, number: int) -> RecordingDamaged:
+        return RecordingDamaged(
+            Damage.CUT,
+            f"the recording is cut in the middle of record {number}: it holds whole records "
+            f"up to record {number - 1}, which ends at byte offset {self.offset}",
+            number,
+            self.offset,
+        )
+
+
+def read_recording(
+    source: bytes | bytearray | memoryview | BinaryIO,
+) -> tuple[RecordingHeader, Iterator[Record]]:
+    """The header and the records of a recording (records raise RecordingDamaged if cut)."""
+    reader = RecordReader(source)
+    return reader.read_header(), iter(reader)
