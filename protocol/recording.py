@@ -1,8 +1,9 @@
-"""The evidence recording of a session: file format, hash chains, writer and reader, sans-I/O.
+"""The evidence recording of a session: file format, hash chains and writer, sans-I/O.
 
 A recording proves what the technician saw and did. Both host and viewer may write one;
-each is one append-only file. This module turns events into bytes and bytes back into
-records; `viewer/recorder.py` owns the file, `protocol/recording_verify.py` checks one.
+each is one append-only file. This module defines the format and turns events into
+bytes; `protocol/recording_reader.py` reads them back, `protocol/recording_verify.py`
+checks them, `viewer/recorder.py` owns the file.
 Nothing here opens a file or reads a clock: every time is passed in (seconds since the
 epoch, wall clock, as the shell saw it).
 
@@ -37,8 +38,11 @@ Three SHA-256 chains:
 
 - The file chain covers the header and every record as written (time and local records
   included): ``h0 = SHA256("fernwartung-recording-v1" 0x00 header-block)``,
-  ``h(n) = SHA256(h(n-1) || record n's bytes)``. Its head is written into each CHECKPOINT
-  record, so a record altered behind a corrected checksum shows at the next checkpoint.
+  ``h(n) = SHA256(h(n-1) || record n's bytes)``, except that in a message record the
+  traffic head after it stands in for the payload (it commits to it, and the payload,
+  the bulk of the file, is then hashed once): ``h(n) = SHA256(h(n-1) || length, sequence,
+  time, kind || t(n) || CRC)``. Its head is written into each CHECKPOINT record, so a
+  record altered behind a corrected checksum shows at the next checkpoint.
 - One traffic chain per direction over the plaintext of every end-to-end message in
   channel order: ``t0 = SHA256("fernwartung-traffic-v1" 0x00 direction session-number)``,
   ``t(n) = SHA256(t(n-1) || plaintext n)``. The channel delivers each direction exactly
@@ -62,9 +66,8 @@ import hashlib
 import math
 import struct
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 import msgpack
 
@@ -105,11 +108,12 @@ MAX_RECORDS = 2**32 - 1
 CHECKPOINT_INTERVAL_SECONDS = 30.0
 CHAIN_BYTES = HEAD_BYTES
 
-_LENGTH = struct.Struct(">I")
-_CRC = struct.Struct(">I")
-_BODY_PREFIX = struct.Struct(">IdB")  # sequence number, time, kind
-MIN_BODY_BYTES = _BODY_PREFIX.size
-RECORD_OVERHEAD_BYTES = _LENGTH.size + _BODY_PREFIX.size + _CRC.size
+LENGTH = struct.Struct(">I")
+CRC = struct.Struct(">I")
+BODY_PREFIX = struct.Struct(">IdB")  # sequence number, time, kind
+MIN_BODY_BYTES = BODY_PREFIX.size
+PAYLOAD_OFFSET = LENGTH.size + BODY_PREFIX.size  # within a record's bytes
+RECORD_OVERHEAD_BYTES = LENGTH.size + BODY_PREFIX.size + CRC.size
 _FILE_DOMAIN = b"fernwartung-recording-v1\x00"
 _TRAFFIC_DOMAIN = b"fernwartung-traffic-v1\x00"
 _HEAD = Blob(CHAIN_BYTES, exact_bytes=CHAIN_BYTES)
@@ -227,7 +231,7 @@ def message_type(plaintext: bytes) -> int | None:
     return None
 
 
-def _unpack(data: bytes, what: str) -> Any:
+def unpack_payload(data: bytes, what: str) -> Any:
     try:
         return msgpack.unpackb(
             data, raw=False, use_list=True, max_map_len=0, max_ext_len=0, max_array_len=64
@@ -238,7 +242,7 @@ def _unpack(data: bytes, what: str) -> Any:
 
 def decode_local(kind: RecordKind, payload: bytes) -> Any:
     """The payload of a local (non-traffic) record as its dataclass."""
-    values = _unpack(payload, f"a {kind.name.lower()} record")
+    values = unpack_payload(payload, f"a {kind.name.lower()} record")
     if not isinstance(values, list):
         raise ProtocolError(f"a {kind.name.lower()} record must hold a msgpack array")
     return from_values(LOCAL_PAYLOADS[kind], values)
@@ -250,8 +254,8 @@ def _pack(instance: Any) -> bytes:
 
 def encode_header_block(header: RecordingHeader) -> bytes:
     payload = msgpack.packb([FORMAT_VERSION, to_values(header)], use_bin_type=True)
-    framed = _LENGTH.pack(len(payload)) + payload
-    return framed + _CRC.pack(zlib.crc32(framed))
+    framed = LENGTH.pack(len(payload)) + payload
+    return framed + CRC.pack(zlib.crc32(framed))
 
 
 class Chains:
@@ -271,11 +275,26 @@ class Chains:
 
     def extend(self, record_bytes: bytes, kind: RecordKind, payload: bytes) -> None:
         self.file_records += 1
-        self.file_head = hashlib.sha256(self.file_head + record_bytes).digest()
+        link = hashlib.sha256(self.file_head)
         direction = TRAFFIC_KINDS.get(kind)
-        if direction is not None:
+        if direction is None:
+            link.update(record_bytes)
+        else:
+            # The traffic head stands for the payload in the file chain: hashed once, not twice.
             count, head = self.traffic[direction]
-            self.traffic[direction] = (count + 1, hashlib.sha256(head + payload).digest())
+            step = hashlib.sha256(head)
+            step.update(payload)
+            traffic_head = step.digest()
+            self.traffic[direction] = (count + 1, traffic_head)
+            view = memoryview(record_bytes)
+            link.update(view[:PAYLOAD_OFFSET])
+            link.update(traffic_head)
+            link.update(view[-CRC.size :])
+        self.file_head = link.digest()
+
+    def messages(self, direction: Direction) -> int:
+        """How many messages of `direction` are recorded."""
+        return self.traffic[direction][0]
 
     def heads(self) -> Heads:
         h2v_count, h2v_head = self.traffic[Direction.HOST_TO_VIEWER]
@@ -370,6 +389,10 @@ class RecordingWriter:
     def heads(self) -> Heads:
         return self._chains.heads()
 
+    def messages(self, direction: Direction) -> int:
+        """How many messages of `direction` are recorded (the next one's index)."""
+        return self._chains.messages(direction)
+
     def _expect(self, state: WriterState, event: str) -> None:
         if self.state is not state:
             raise ProtocolError(f"cannot {event} a recording in state '{self.state.value}'")
@@ -388,194 +411,10 @@ class RecordingWriter:
         sequence = self._chains.file_records + 1
         if sequence > MAX_RECORDS:
             raise ProtocolError(f"a recording holds at most {MAX_RECORDS} records")
-        body = _BODY_PREFIX.pack(sequence, time, kind) + payload
-        framed = _LENGTH.pack(len(body)) + body
-        record = framed + _CRC.pack(zlib.crc32(framed))
+        prefix = LENGTH.pack(BODY_PREFIX.size + len(payload)) + BODY_PREFIX.pack(
+            sequence, time, kind
+        )
+        checksum = CRC.pack(zlib.crc32(payload, zlib.crc32(prefix)))
+        record = b"".join((prefix, payload, checksum))
         self._chains.extend(record, kind, payload)
         return record
-
-
-# ---- reading -------------------------------------------------------------------------
-
-
-class Damage(enum.Enum):
-    NOT_A_RECORDING = "not a recording"
-    UNSUPPORTED_VERSION = "unsupported version"
-    ALTERED = "altered"
-    CUT = "cut"
-
-
-class RecordingDamaged(ProtocolError):
-    """The bytes stop being a well-formed recording; says how and where."""
-
-    def __init__(self, damage: Damage, message: str, record: int, offset: int) -> None:
-        super().__init__(message)
-        self.damage = damage
-        self.record = record  # the record concerned (0: the header)
-        self.offset = offset  # the byte offset where the well-formed part ends
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One record as read; `data` is all of its bytes, framing included."""
-
-    position: int  # 1 for the first record after the header
-    offset: int
-    sequence: int
-    time: float
-    kind: RecordKind
-    data: bytes
-
-    @property
-    def payload(self) -> bytes:
-        return self.data[_LENGTH.size + _BODY_PREFIX.size : -_CRC.size]
-
-    @property
-    def direction(self) -> Direction | None:
-        return TRAFFIC_KINDS.get(self.kind)
-
-
-class RecordReader:
-    """Reads a recording from bytes or a binary stream, one bounded record at a time."""
-
-    def __init__(self, source: bytes | bytearray | memoryview | BinaryIO) -> None:
-        if isinstance(source, bytes | bytearray | memoryview):
-            self._view: memoryview | None = memoryview(source)
-            self._stream: BinaryIO | None = None
-        else:
-            self._view = None
-            self._stream = source
-        self.offset = 0  # where the last whole record (or the header) ends
-        self._cursor = 0
-        self._position = 0
-        self.header: RecordingHeader | None = None
-        self.header_block = b""
-
-    def _read(self, size: int) -> bytes:
-        """Up to `size` bytes from the cursor on (fewer only at the end of the data)."""
-        if self._view is not None:
-            chunk = bytes(self._view[self._cursor : self._cursor + size])
-        else:
-            assert self._stream is not None
-            parts: list[bytes] = []
-            remaining = size
-            while remaining > 0:
-                part = self._stream.read(remaining)
-                if not part:
-                    break
-                parts.append(part)
-                remaining -= len(part)
-            chunk = b"".join(parts)
-        self._cursor += len(chunk)
-        return chunk
-
-    def read_header(self) -> RecordingHeader:
-        if self._read(len(MAGIC)) != MAGIC:
-            raise RecordingDamaged(
-                Damage.NOT_A_RECORDING, "this is not a fernwartung recording", 0, 0
-            )
-        length_bytes = self._read(_LENGTH.size)
-        (length,) = _LENGTH.unpack(length_bytes.ljust(_LENGTH.size, b"\0"))
-        if length > MAX_HEADER_BYTES:
-            raise RecordingDamaged(
-                Damage.ALTERED, f"the header claims {length} bytes, more than possible", 0, 0
-            )
-        rest = self._read(length + _CRC.size)
-        if len(length_bytes) < _LENGTH.size or len(rest) < length + _CRC.size:
-            raise RecordingDamaged(Damage.CUT, "the file ends inside its header", 0, 0)
-        framed = length_bytes + rest[:length]
-        if _CRC.unpack(rest[length:])[0] != zlib.crc32(framed):
-            raise RecordingDamaged(Damage.ALTERED, "the header is altered (checksum)", 0, 0)
-        self.header = self._parse_header(rest[:length])
-        self.header_block = framed + rest[length:]
-        self.offset = self._cursor
-        return self.header
-
-    @staticmethod
-    def _parse_header(payload: bytes) -> RecordingHeader:
-        try:
-            value = _unpack(payload, "the header")
-            if not (isinstance(value, list) and len(value) == 2):
-                raise ProtocolError("the header must be [format version, fields]")
-            version, fields = value
-            if version != FORMAT_VERSION or isinstance(version, bool):
-                named = str(version) if isinstance(version, int) else "unknown"
-                raise RecordingDamaged(
-                    Damage.UNSUPPORTED_VERSION,
-                    f"recording format {named} is not one this program reads "
-                    f"(it reads {FORMAT_VERSION}): use a newer fernwartung",
-                    0,
-                    0,
-                )
-            if not isinstance(fields, list):
-                raise ProtocolError("the header fields must be a list")
-            return from_values(RecordingHeader, fields)
-        except RecordingDamaged:
-            raise
-        except ProtocolError as error:
-            raise RecordingDamaged(
-                Damage.ALTERED, f"the header is invalid: {error}", 0, 0
-            ) from None
-
-    def __iter__(self) -> Iterator[Record]:
-        if self.header is None:
-            self.read_header()
-        while True:
-            record = self._next_record()
-            if record is None:
-                return
-            yield record
-
-    def _next_record(self) -> Record | None:
-        number = self._position + 1
-        length_bytes = self._read(_LENGTH.size)
-        if not length_bytes:
-            return None
-        where = f"record {number} at byte offset {self.offset}"
-        if len(length_bytes) < _LENGTH.size:
-            raise self._cut(number)
-        (length,) = _LENGTH.unpack(length_bytes)
-        if not MIN_BODY_BYTES <= length <= MAX_RECORD_BYTES:
-            raise RecordingDamaged(
-                Damage.ALTERED, f"{where} has an impossible length", number, self.offset
-            )
-        rest = self._read(length + _CRC.size)
-        if len(rest) < length + _CRC.size:
-            raise self._cut(number)
-        framed = length_bytes + rest[:length]
-        if _CRC.unpack(rest[length:])[0] != zlib.crc32(framed):
-            raise RecordingDamaged(
-                Damage.ALTERED, f"{where} is altered (checksum)", number, self.offset
-            )
-        sequence, time, kind_number = _BODY_PREFIX.unpack_from(framed, _LENGTH.size)
-        if not (math.isfinite(time) and 0.0 <= time <= MAX_TIMESTAMP):
-            raise RecordingDamaged(
-                Damage.ALTERED, f"{where} has an impossible time", number, self.offset
-            )
-        try:
-            kind = RecordKind(kind_number)
-        except ValueError:
-            raise RecordingDamaged(
-                Damage.ALTERED, f"{where} has an unknown kind {kind_number}", number, self.offset
-            ) from None
-        record = Record(number, self.offset, sequence, time, kind, framed + rest[length:])
-        self._position = number
-        self.offset = self._cursor
-        return record
-
-    def _cut(self, number: int) -> RecordingDamaged:
-        return RecordingDamaged(
-            Damage.CUT,
-            f"the recording is cut in the middle of record {number}: it holds whole records "
-            f"up to record {number - 1}, which ends at byte offset {self.offset}",
-            number,
-            self.offset,
-        )
-
-
-def read_recording(
-    source: bytes | bytearray | memoryview | BinaryIO,
-) -> tuple[RecordingHeader, Iterator[Record]]:
-    """The header and the records of a recording (records raise RecordingDamaged if cut)."""
-    reader = RecordReader(source)
-    return reader.read_header(), iter(reader)

@@ -1,0 +1,356 @@
+"""Checking a recording: its framing, sequence, chains and, optionally, the relay's ledger.
+
+    result = verify(data_or_stream, ledger=[LedgerCheckpoint(...), ...])
+    result.intact, result.problem, result.reason   # one sentence for people
+
+Exactly one problem is reported, the first found, in this order: not a recording or a
+format this program does not read; a record altered (checksum, impossible length, time
+or kind, or a chain head in a checkpoint that does not match the records before it); a
+record removed or moved (sequence numbers); the file cut short (mid-record, or whole
+records but no END record: it verifies up to its last whole record and says where that
+ends); data after the END record; then the ledger: each checkpoint the relay stored must
+equal the traffic chain recomputed from this file after as many messages.
+
+A ledger checkpoint reported by the side that wrote this file must lie within the file.
+One reported by the peer may lie beyond what this file received (messages still in
+flight when the session ended); it is counted in `ledger_uncovered`, not a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from protocol.channel import Direction
+from protocol.errors import ProtocolError
+from protocol.handshake import Role
+from protocol.messages import Checkpoint
+from protocol.recording import (
+    Chains,
+    End,
+    Heads,
+    InputOutcome,
+    RecordingHeader,
+    check_traffic_checkpoint,
+    decode_local,
+    message_type,
+    outgoing,
+)
+from protocol.recording_reader import Damage, Record, RecordingDamaged, RecordReader
+
+_ARROWS = {Direction.HOST_TO_VIEWER: "host->viewer", Direction.VIEWER_TO_HOST: "viewer->host"}
+
+
+class Problem(enum.Enum):
+    NOT_A_RECORDING = "not a recording"
+    UNSUPPORTED_VERSION = "unsupported version"
+    ALTERED = "altered"
+    REMOVED = "removed"
+    REORDERED = "reordered"
+    CUT = "cut"
+    TRAILING_DATA = "trailing data"
+    LEDGER_MISMATCH = "ledger mismatch"
+    LEDGER_MISSING = "ledger missing"
+
+
+_FROM_DAMAGE = {
+    Damage.NOT_A_RECORDING: Problem.NOT_A_RECORDING,
+    Damage.UNSUPPORTED_VERSION: Problem.UNSUPPORTED_VERSION,
+    Damage.ALTERED: Problem.ALTERED,
+    Damage.CUT: Problem.CUT,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerCheckpoint:
+    """One checkpoint as the relay stored it: a traffic chain head after `records` messages."""
+
+    records: int
+    head: bytes
+    side: Role | None = None  # who reported it (its outgoing chain); None: ledger does not say
+    time: float | None = None  # the relay's time
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    intact: bool
+    problem: Problem | None
+    reason: str  # one sentence for people
+    header: RecordingHeader | None
+    records: int  # whole records verified from the start
+    verified_bytes: int  # byte offset where the verified part ends
+    record: int | None = None  # the record the problem concerns
+    checkpoint: int | None = None  # the ledger checkpoint (from 1, ledger order) at fault
+    heads: Heads | None = None  # the chains after the verified part
+    end_reason: str | None = None
+    ledger_matched: int = 0
+    ledger_uncovered: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    problem: Problem
+    reason: str
+    record: int | None
+    records: int
+    verified_bytes: int
+
+
+class _ChainBroken(ProtocolError):
+    pass
+
+
+class _Pass:
+    """Feeds records in order through the chains, checking every stored head."""
+
+    def __init__(
+        self, header: RecordingHeader, header_block: bytes, wanted: set[tuple[Direction, int]]
+    ) -> None:
+        self.header = header
+        self.chains = Chains(header, header_block)
+        self.wanted = wanted
+        self.seen: dict[tuple[Direction, int], bytes] = {}
+        self.end_reason: str | None = None
+        self.anchor = (0, 0)  # (records, end offset) of the last checkpoint that matched
+
+    def feed(self, record: Record) -> None:
+        kind, payload = record.kind, record.payload
+        direction = record.direction
+        if direction is not None:
+            self._note(direction)
+            try:
+                check_traffic_checkpoint(self.chains, direction, payload)
+            except ProtocolError as error:
+                raise _ChainBroken(f"record {record.position}: {error}") from None
+            if message_type(payload) == Checkpoint.TYPE:
+                self.anchor = (record.position, record.offset + len(record.data))
+        else:
+            value = decode_local(kind, payload)
+            if isinstance(value, Heads) and value != self.chains.heads():
+                raise _ChainBroken(
+                    f"the checkpoint in record {record.position} does not match the records "
+                    f"before it: one after record {self.anchor[0]} was altered"
+                )
+            if isinstance(value, Heads):
+                self.anchor = (record.position, record.offset + len(record.data))
+            if isinstance(value, InputOutcome) and (
+                self.header.side is not Role.HOST
+                or value.message_index >= self.chains.traffic[Direction.VIEWER_TO_HOST][0]
+            ):
+                raise ProtocolError(f"record {record.position} is an impossible input outcome")
+            if isinstance(value, End):
+                self.end_reason = value.reason
+        self.chains.extend(record.data, kind, payload)
+
+    def _note(self, direction: Direction) -> None:
+        count, head = self.chains.traffic[direction]
+        if (direction, count) in self.wanted:
+            self.seen[(direction, count)] = head
+
+    def finish(self) -> None:
+        for direction in Direction:
+            self._note(direction)
+
+
+def _sequence_problem(record: Record, reader: RecordReader, verified: tuple[int, int]) -> _Found:
+    expected = record.position
+    at = f"at byte offset {record.offset}"
+    if record.sequence < expected:
+        return _Found(
+            Problem.REORDERED,
+            f"record {record.sequence} appears again or out of order after record "
+            f"{expected - 1}, {at}",
+            expected,
+            *verified,
+        )
+    later = False
+    # Damage further on only means the missing record cannot be found there.
+    with contextlib.suppress(RecordingDamaged):
+        later = any(other.sequence == expected for other in reader)
+    if later:
+        reason = (
+            f"record {expected} was moved: record {record.sequence} stands in its place {at}, "
+            f"record {expected} comes later"
+        )
+        return _Found(Problem.REORDERED, reason, expected, *verified)
+    missing = (
+        f"record {expected} is"
+        if record.sequence == expected + 1
+        else f"records {expected} to {record.sequence - 1} are"
+    )
+    reason = f"{missing} missing: record {record.sequence} follows record {expected - 1} {at}"
+    return _Found(Problem.REMOVED, reason, expected, *verified)
+
+
+def _read_all(reader: RecordReader, state: _Pass) -> _Found | None:
+    """The first structural problem, or None for a whole, well-formed recording."""
+    verified = (0, reader.offset)
+    try:
+        for record in reader:
+            if state.end_reason is not None:
+                return _Found(
+                    Problem.TRAILING_DATA,
+                    f"data follows the end record at byte offset {record.offset}",
+                    record.position,
+                    *verified,
+                )
+            if record.sequence != record.position:
+                return _sequence_problem(record, reader, verified)
+            try:
+                state.feed(record)
+            except _ChainBroken as error:
+                return _Found(Problem.ALTERED, str(error), record.position, *state.anchor)
+            except ProtocolError as error:
+                return _Found(
+                    Problem.ALTERED,
+                    f"record {record.position} is altered: {error}",
+                    record.position,
+                    *verified,
+                )
+            verified = (record.position, reader.offset)
+    except RecordingDamaged as damage:
+        if state.end_reason is not None:
+            return _Found(
+                Problem.TRAILING_DATA,
+                f"data follows the end record at byte offset {damage.offset}",
+                damage.record,
+                *verified,
+            )
+        return _Found(_FROM_DAMAGE[damage.damage], str(damage), damage.record, *verified)
+    state.finish()
+    if state.end_reason is None:
+        return _Found(
+            Problem.CUT,
+            f"the recording stops after record {verified[0]} at byte offset {verified[1]} "
+            "without an end record (cut short, by a crash for example)",
+            verified[0] + 1,
+            *verified,
+        )
+    return None
+
+
+def _wanted(ledger: Sequence[LedgerCheckpoint]) -> set[tuple[Direction, int]]:
+    return {
+        (direction, checkpoint.records)
+        for checkpoint in ledger
+        for direction in _directions(checkpoint)
+    }
+
+
+def _directions(checkpoint: LedgerCheckpoint) -> tuple[Direction, ...]:
+    if checkpoint.side is None:
+        return tuple(Direction)
+    return (outgoing(checkpoint.side),)
+
+
+def _compare_ledger(
+    state: _Pass, ledger: Sequence[LedgerCheckpoint], complete: bool
+) -> tuple[int, int, tuple[int, str] | None]:
+    """(matched, uncovered, first disagreement as (checkpoint number, reason))."""
+    matched = uncovered = 0
+    for number, checkpoint in enumerate(ledger, start=1):
+        directions = _directions(checkpoint)
+        covered = [
+            state.seen[(d, checkpoint.records)]
+            for d in directions
+            if (d, checkpoint.records) in state.seen
+        ]
+        if checkpoint.head in covered:
+            matched += 1
+            continue
+        when = f" (relay time {checkpoint.time:.3f})" if checkpoint.time is not None else ""
+        where = "/".join(_ARROWS[d] for d in directions)
+        if covered:
+            return (
+                matched,
+                uncovered,
+                (
+                    number,
+                    f"checkpoint {number} of the ledger{when}, after {checkpoint.records} messages "
+                    f"{where}, disagrees with this recording",
+                ),
+            )
+        peers = checkpoint.side is not None and checkpoint.side is not state.header.side
+        if peers or not complete:
+            uncovered += 1
+            continue
+        held = ", ".join(f"{state.chains.traffic[d][0]} {_ARROWS[d]}" for d in directions)
+        return (
+            matched,
+            uncovered,
+            (
+                number,
+                f"checkpoint {number} of the ledger{when} covers {checkpoint.records} messages "
+                f"{where}, but the recording holds only {held}",
+            ),
+        )
+    return matched, uncovered, None
+
+
+def verify(
+    source: bytes | bytearray | memoryview | BinaryIO,
+    ledger: Sequence[LedgerCheckpoint] | None = None,
+) -> VerifyResult:
+    """Check a recording (and, given the relay's checkpoints for its session, against them).
+
+    Never raises for bad data: anything wrong is a result that is not intact.
+    """
+    reader = RecordReader(source)
+    try:
+        header = reader.read_header()
+    except RecordingDamaged as damage:
+        return VerifyResult(False, _FROM_DAMAGE[damage.damage], str(damage), None, 0, 0, 0)
+    state = _Pass(header, reader.header_block, _wanted(ledger or ()))
+    found = _read_all(reader, state)
+    matched = uncovered = 0
+    disagreement = None
+    if ledger is not None:
+        matched, uncovered, disagreement = _compare_ledger(state, ledger, found is None)
+    common = {
+        "header": header,
+        "heads": state.chains.heads(),
+        "end_reason": state.end_reason,
+        "ledger_matched": matched,
+        "ledger_uncovered": uncovered,
+    }
+    if found is not None:
+        return VerifyResult(
+            False,
+            found.problem,
+            found.reason,
+            records=found.records,
+            verified_bytes=found.verified_bytes,
+            record=found.record,
+            checkpoint=disagreement[0] if disagreement else None,
+            **common,
+        )
+    records, end = state.chains.file_records, reader.offset
+    if disagreement is not None:
+        return VerifyResult(
+            False,
+            Problem.LEDGER_MISMATCH,
+            disagreement[1],
+            records=records,
+            verified_bytes=end,
+            checkpoint=disagreement[0],
+            **common,
+        )
+    if ledger is not None and matched == 0:
+        return VerifyResult(
+            False,
+            Problem.LEDGER_MISSING,
+            f"the ledger holds no checkpoint of session {header.session} that this "
+            "recording covers",
+            records=records,
+            verified_bytes=end,
+            **common,
+        )
+    reason = f"intact: {records} records, {end} bytes, ended: {state.end_reason}"
+    if ledger is not None:
+        reason += f"; all {matched} checkpoints it covers match the relay's ledger"
+        if uncovered:
+            reason += f" ({uncovered} of the peer's lie beyond what this side received)"
+    return VerifyResult(True, None, reason, records=records, verified_bytes=end, **common)

@@ -1,0 +1,433 @@
+import contextlib
+import io
+import struct
+import zlib
+
+import msgpack
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from protocol import messages
+from protocol.channel import Direction
+from protocol.errors import ProtocolError
+from protocol.handshake import Role
+from protocol.recording import (
+    MAGIC,
+    MAX_RECORD_BYTES,
+    RECORD_OVERHEAD_BYTES,
+    Chains,
+    RecordingWriter,
+    RecordKind,
+    decode_local,
+    encode_header_block,
+    message_type,
+)
+from protocol.recording_reader import Record, RecordingDamaged, RecordReader, read_recording
+from protocol.recording_verify import LedgerCheckpoint, Problem, verify
+from protocol.schema import to_values
+from tests.support.recording_sessions import Session, header, typical_session
+
+
+@pytest.fixture(scope="module")
+def session() -> Session:
+    return typical_session()
+
+
+def records_of(data: bytes) -> list[Record]:
+    return list(RecordReader(data))
+
+
+def first_record(data: bytes, kind: RecordKind, after: int = 1) -> Record:
+    return next(r for r in records_of(data) if r.kind is kind and r.position >= after)
+
+
+def frame_records(data: bytes) -> list[Record]:
+    return [
+        r
+        for r in records_of(data)
+        if r.direction is Direction.HOST_TO_VIEWER
+        and message_type(r.payload) == messages.FrameUpdate.TYPE
+    ]
+
+
+# ---- intact recordings -------------------------------------------------------------
+
+
+def test_intact_recordings_of_both_sides_verify_against_the_ledger(session):
+    for data in (session.host_file, session.viewer_file):
+        result = verify(bytes(data), session.ledger)
+        assert result.intact, result.reason
+        assert result.problem is None
+        assert result.records == len(records_of(bytes(data)))
+        assert result.verified_bytes == len(data)
+        assert result.ledger_matched == len(session.ledger)
+        assert result.end_reason == "the technician ended the session"
+
+
+def test_host_and_viewer_compute_the_same_traffic_heads(session):
+    host, viewer = session.host.heads(), session.viewer.heads()
+    for direction in Direction:
+        assert host.traffic(direction) == viewer.traffic(direction)
+    # ... while their files, interleaved differently, differ.
+    assert host.file_head != viewer.file_head
+
+
+def test_each_file_holds_its_own_and_the_peers_checkpoint_messages(session):
+    for data in (session.host_file, session.viewer_file):
+        directions = {
+            r.direction
+            for r in records_of(bytes(data))
+            if r.direction is not None and message_type(r.payload) == messages.Checkpoint.TYPE
+        }
+        assert directions == set(Direction)
+
+
+def test_every_frame_update_is_recorded_byte_for_byte(session):
+    in_viewer = [r.payload for r in frame_records(bytes(session.viewer_file))]
+    in_host = [r.payload for r in frame_records(bytes(session.host_file))]
+    assert len(in_viewer) == session.frames
+    assert in_viewer == in_host
+    assert [messages.decode(p).seq for p in in_viewer] == list(range(session.frames))
+
+
+def test_reading_from_a_stream_gives_the_same_result(session):
+    data = bytes(session.viewer_file)
+    assert verify(io.BytesIO(data), session.ledger) == verify(data, session.ledger)
+    header_read, records = read_recording(io.BytesIO(data))
+    assert header_read == header(Role.VIEWER)
+    assert [r.data for r in records] == [r.data for r in records_of(data)]
+
+
+def test_a_record_costs_21_bytes_besides_its_payload(session):
+    for record in records_of(bytes(session.viewer_file)):
+        assert (
+            len(record.data)
+            == len(record.payload) + RECORD_OVERHEAD_BYTES
+            == 21 + len(record.payload)
+        )
+
+
+# ---- tampering and damage ----------------------------------------------------------
+
+
+def test_one_flipped_byte_in_a_frame_names_the_altered_record(session):
+    data = bytearray(session.viewer_file)
+    target = frame_records(bytes(data))[3]
+    data[target.offset + 30] ^= 0x01
+    result = verify(bytes(data), session.ledger)
+    assert not result.intact
+    assert result.problem is Problem.ALTERED
+    assert result.record == target.position
+    assert f"record {target.position} " in result.reason
+    assert result.records == target.position - 1
+    assert result.verified_bytes == target.offset
+
+
+@pytest.mark.parametrize("step", [1, 7, 97])
+def test_no_flipped_byte_anywhere_goes_unnoticed(session, step):
+    original = bytes(session.host_file)
+    for offset in range(0, len(original), step):
+        data = bytearray(original)
+        data[offset] ^= 0x40
+        assert not verify(bytes(data)).intact, offset
+
+
+def test_a_deleted_record_is_named_as_missing(session):
+    data = bytes(session.viewer_file)
+    target = frame_records(data)[2]
+    cut = data[: target.offset] + data[target.offset + len(target.data) :]
+    result = verify(cut, session.ledger)
+    assert result.problem is Problem.REMOVED
+    assert result.record == target.position
+    assert f"record {target.position} is missing" in result.reason
+    assert result.records == target.position - 1
+
+
+def test_several_deleted_records_are_named_as_a_range(session):
+    data = bytes(session.viewer_file)
+    records = records_of(data)
+    first, last = records[9], records[11]
+    cut = data[: first.offset] + data[last.offset + len(last.data) :]
+    result = verify(cut)
+    assert result.problem is Problem.REMOVED
+    assert f"records {first.position} to {last.position} are missing" in result.reason
+
+
+def test_two_swapped_records_are_named_as_reordered(session):
+    data = bytes(session.host_file)
+    records = records_of(data)
+    a, b = records[20], records[21]
+    swapped = data[: a.offset] + b.data + a.data + data[b.offset + len(b.data) :]
+    result = verify(swapped, session.ledger)
+    assert result.problem is Problem.REORDERED
+    assert result.record == a.position
+    assert f"record {a.position} was moved" in result.reason
+
+
+def test_a_duplicated_record_is_named_as_out_of_order(session):
+    data = bytes(session.host_file)
+    records = records_of(data)
+    a = records[5]
+    doubled = data[: records[7].offset] + a.data + data[records[7].offset :]
+    result = verify(doubled)
+    assert result.problem is Problem.REORDERED
+    assert f"record {a.position} appears again" in result.reason
+
+
+def test_a_file_cut_mid_record_verifies_up_to_its_last_whole_record(session):
+    data = bytes(session.viewer_file)
+    records = records_of(data)
+    target = records[30]
+    for cut_at in (target.offset + 1, target.offset + 5, target.offset + len(target.data) - 1):
+        result = verify(data[:cut_at], session.ledger)
+        assert result.problem is Problem.CUT
+        assert result.records == target.position - 1
+        assert result.verified_bytes == target.offset
+        assert f"cut in the middle of record {target.position}" in result.reason
+        assert f"byte offset {target.offset}" in result.reason
+
+
+def test_a_file_cut_between_records_says_it_has_no_end(session):
+    data = bytes(session.viewer_file)
+    target = records_of(data)[30]
+    end = target.offset + len(target.data)
+    result = verify(data[:end])
+    assert result.problem is Problem.CUT
+    assert result.records == target.position
+    assert result.verified_bytes == end
+    assert "without an end record" in result.reason
+
+
+def test_a_file_cut_inside_its_header_says_so(session):
+    result = verify(bytes(session.viewer_file)[:20])
+    assert result.problem is Problem.CUT
+    assert "header" in result.reason
+
+
+def test_data_after_the_end_record_is_refused(session):
+    data = bytes(session.viewer_file)
+    last = records_of(data)[-1]
+    result = verify(data + last.data)
+    assert result.problem is Problem.TRAILING_DATA
+    result = verify(data + b"\x00")
+    assert result.problem is Problem.TRAILING_DATA
+
+
+def refresh_checksum(data: bytearray, record: Record) -> None:
+    """What a forger does first: make the altered record's checksum fit again."""
+    framed = bytes(data[record.offset : record.offset + len(record.data) - 4])
+    struct.pack_into(">I", data, record.offset + len(framed), zlib.crc32(framed))
+
+
+def test_a_frame_altered_behind_a_corrected_checksum_shows_at_the_next_checkpoint(session):
+    data = bytearray(session.viewer_file)
+    target = frame_records(bytes(data))[2]
+    data[target.offset + len(target.data) - 10] ^= 0x01
+    refresh_checksum(data, target)
+    result = verify(bytes(data))
+    assert result.problem is Problem.ALTERED
+    assert "checkpoint" in result.reason
+    assert result.record > target.position
+    assert result.records < target.position
+
+
+def test_a_local_record_altered_behind_a_corrected_checksum_is_found(session):
+    data = bytearray(session.host_file)
+    target = first_record(bytes(data), RecordKind.INPUT_OUTCOME)
+    outcome = decode_local(RecordKind.INPUT_OUTCOME, target.payload)
+    index_at = target.offset + 17 + 1  # the message index, a msgpack fixint
+    assert data[index_at] == outcome.message_index
+    data[index_at] = max(outcome.message_index - 1, 0) if outcome.message_index else 1
+    refresh_checksum(data, target)
+    result = verify(bytes(data))
+    assert result.problem is Problem.ALTERED
+
+
+def forge(data: bytes, change) -> bytes:  # type: ignore[no-untyped-def]
+    """Rewrite a recording consistently: every checksum, chain and stored head recomputed."""
+    reader = RecordReader(data)
+    head = reader.read_header()
+    block = encode_header_block(head)
+    writer = RecordingWriter(head)
+    out = bytearray(writer.header_bytes())
+    chains = Chains(head, block)
+    for record in reader:
+        payload = change(record)
+        if record.kind is RecordKind.CHECKPOINT:
+            payload = msgpack.packb(to_values(chains.heads()), use_bin_type=True)
+        elif record.direction and message_type(payload) == messages.Checkpoint.TYPE:
+            records, chain_head = chains.traffic[record.direction]
+            payload = messages.encode(messages.Checkpoint(records, chain_head))
+        new = writer._append(record.kind, record.time, payload)
+        chains.extend(new, record.kind, payload)
+        out += new
+    return bytes(out)
+
+
+def test_a_consistently_rewritten_file_is_intact_alone_but_disagrees_with_the_ledger(session):
+    original = bytes(session.viewer_file)
+    target = frame_records(original)[8]  # after the first checkpoints
+    altered = messages.encode(messages.FrameUpdate(99, 1.0, 64, 48, ()))
+
+    def change(record: Record) -> bytes:
+        return altered if record.position == target.position else record.payload
+
+    forged = forge(original, change)
+    assert forged != original
+    alone = verify(forged)
+    assert alone.intact, alone.reason
+    result = verify(forged, session.ledger)
+    assert not result.intact
+    assert result.problem is Problem.LEDGER_MISMATCH
+    assert result.checkpoint is not None
+    assert f"checkpoint {result.checkpoint} of the ledger" in result.reason
+    assert "disagrees" in result.reason
+    # The forgery changed nothing before the first checkpoint of the ledger it fails.
+    assert result.ledger_matched == result.checkpoint - 1
+
+
+def test_an_unchanged_rewrite_still_matches_the_ledger(session):
+    original = bytes(session.viewer_file)
+    assert forge(original, lambda record: record.payload) == original
+
+
+def test_a_ledger_checkpoint_of_this_side_beyond_the_file_fails(session):
+    heads = session.viewer.heads()
+    beyond = LedgerCheckpoint(heads.viewer_to_host_messages + 5, bytes(32), Role.VIEWER, 1.0)
+    result = verify(bytes(session.viewer_file), [*session.ledger, beyond])
+    assert result.problem is Problem.LEDGER_MISMATCH
+    assert "holds only" in result.reason
+    assert result.checkpoint == len(session.ledger) + 1
+
+
+def test_a_peers_ledger_checkpoint_beyond_what_arrived_is_not_a_failure(session):
+    heads = session.viewer.heads()
+    in_flight = LedgerCheckpoint(heads.host_to_viewer_messages + 3, bytes(32), Role.HOST, 1.0)
+    result = verify(bytes(session.viewer_file), [*session.ledger, in_flight])
+    assert result.intact, result.reason
+    assert result.ledger_uncovered == 1
+
+
+def test_ledger_rows_without_a_side_are_matched_against_either_direction(session):
+    anonymous = [LedgerCheckpoint(c.records, c.head) for c in session.ledger]
+    assert verify(bytes(session.host_file), anonymous).intact
+    wrong = [*anonymous[:1], LedgerCheckpoint(anonymous[1].records, bytes(32))]
+    assert verify(bytes(session.host_file), wrong).problem is Problem.LEDGER_MISMATCH
+
+
+def test_an_empty_ledger_is_not_a_confirmation(session):
+    result = verify(bytes(session.viewer_file), [])
+    assert result.problem is Problem.LEDGER_MISSING
+
+
+def test_not_a_recording_and_unknown_versions_are_named(session):
+    assert verify(b"hello world").problem is Problem.NOT_A_RECORDING
+    assert verify(b"").problem is Problem.NOT_A_RECORDING
+    payload = msgpack.packb([2, []])
+    framed = struct.pack(">I", len(payload)) + payload
+    future = MAGIC + framed + struct.pack(">I", zlib.crc32(framed))
+    result = verify(future)
+    assert result.problem is Problem.UNSUPPORTED_VERSION
+    assert "newer" in result.reason
+
+
+class RefusingStream(io.BytesIO):
+    """A stream that fails the test if asked for more than a record could hold."""
+
+    def read(self, size=-1):  # type: ignore[no-untyped-def]
+        assert 0 <= size <= MAX_RECORD_BYTES + 8, size
+        return super().read(size)
+
+
+def test_an_impossible_length_is_refused_before_anything_is_read(session):
+    data = bytes(session.viewer_file)
+    first = records_of(data)[0]
+    huge = data[: first.offset] + struct.pack(">I", 0xFFFFFFFF) + data[first.offset + 4 :]
+    result = verify(RefusingStream(huge))
+    assert result.problem is Problem.ALTERED
+    assert "impossible length" in result.reason
+    with pytest.raises(RecordingDamaged):
+        list(RecordReader(RefusingStream(huge)))
+
+
+# ---- the writer --------------------------------------------------------------------
+
+
+def test_a_received_checkpoint_that_disagrees_ends_the_session():
+    writer = RecordingWriter(header(Role.VIEWER))
+    writer.header_bytes()
+    writer.received(1.0, messages.encode(messages.Cursor(1, 1, True)))
+    wrong = messages.encode(messages.Checkpoint(records=1, head=bytes(32)))
+    with pytest.raises(ProtocolError, match="disagrees"):
+        writer.received(2.0, wrong)
+    early = messages.encode(messages.Checkpoint(records=0, head=bytes(32)))
+    with pytest.raises(ProtocolError):
+        writer.received(2.0, early)
+
+
+def test_the_writer_refuses_what_cannot_be_recorded():
+    viewer = RecordingWriter(header(Role.VIEWER))
+    with pytest.raises(ProtocolError, match="state 'new'"):
+        viewer.sent(1.0, b"\x91\x0a")
+    viewer.header_bytes()
+    with pytest.raises(ProtocolError, match="only the host"):
+        viewer.input_outcome(1.0, 0, True)
+    with pytest.raises(ValueError):
+        viewer.gap(float("nan"), "x")
+    viewer.end(2.0, "done")
+    with pytest.raises(ProtocolError, match="ended"):
+        viewer.received(3.0, b"\x91\x0a")
+    host = RecordingWriter(header(Role.HOST))
+    host.header_bytes()
+    with pytest.raises(ProtocolError, match="must follow"):
+        host.input_outcome(1.0, 0, True)
+
+
+def test_a_gap_is_recorded_and_verifies():
+    writer = RecordingWriter(header(Role.VIEWER))
+    data = writer.header_bytes() + writer.gap(1.0, "sharing paused by the customer")
+    data += writer.end(2.0, "done")
+    assert verify(data).intact
+    gap = first_record(data, RecordKind.GAP)
+    assert decode_local(RecordKind.GAP, gap.payload).reason == "sharing paused by the customer"
+
+
+# ---- arbitrary input ---------------------------------------------------------------
+
+
+def read_everything(data: bytes) -> None:
+    header_read, records = read_recording(data)
+    for record in records:
+        _ = record.payload
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_only_ever_give_a_failed_result_or_protocol_error(data):
+    assert not verify(data).intact
+    with contextlib.suppress(ProtocolError):
+        read_everything(data)
+    result = verify(MAGIC + data)
+    assert not result.intact
+
+
+SMALL_RECORDING = bytes(typical_session(frames=4).viewer_file)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_recordings_never_crash_the_reader(data):
+    original = SMALL_RECORDING
+    edits = data.draw(
+        st.lists(st.tuples(st.integers(0, len(original) - 1), st.integers(0, 255)), max_size=4)
+    )
+    mutated = bytearray(original)
+    for offset, value in edits:
+        mutated[offset] = value
+    cut = data.draw(st.integers(0, len(mutated)))
+    mutated = bytes(mutated[:cut])
+    result = verify(mutated)
+    assert result.intact == (mutated == original)
+    with contextlib.suppress(ProtocolError):
+        read_everything(mutated)

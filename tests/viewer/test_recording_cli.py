@@ -1,0 +1,152 @@
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import av
+import pytest
+
+from fernwartung.cli import main
+from protocol import messages
+from relay.ledger import LEDGER_FILE, Ledger
+from tests.protocol.test_recording import forge, frame_records
+from tests.support.recording_sessions import START, Session, typical_session
+
+
+@pytest.fixture(scope="module")
+def session() -> Session:
+    return typical_session(frames=15)
+
+
+@pytest.fixture
+def files(tmp_path, session):
+    viewer = tmp_path / "viewer.fwrec"
+    viewer.write_bytes(bytes(session.viewer_file))
+    host = tmp_path / "host.fwrec"
+    host.write_bytes(bytes(session.host_file))
+    return viewer, host
+
+
+def make_ledger(data_dir: Path, session: Session) -> None:
+    """The relay's own ledger, holding this session's checkpoints as the relay stores them."""
+    ledger = Ledger(data_dir)
+    try:
+        older = ledger.open_session(session.host.header.session)  # the number, used before
+        ledger.record_checkpoint(older, "host", 1, bytes(32))
+        session_id = ledger.open_session(session.host.header.session)
+        for checkpoint in session.ledger:
+            ledger.record_checkpoint(
+                session_id, checkpoint.side.value, checkpoint.records, checkpoint.head
+            )
+    finally:
+        ledger.close()
+    # The relay stamps rows with its own clock; put the registrations before the recording.
+    with sqlite3.connect(data_dir / LEDGER_FILE) as db:
+        for row_id, seconds_before in ((older, 86_400), (session_id, 5)):
+            registered = datetime.fromtimestamp(START - seconds_before, UTC)
+            db.execute(
+                "UPDATE sessions SET registered = ? WHERE id = ?",
+                (registered.isoformat(timespec="milliseconds"), row_id),
+            )
+    db.close()
+
+
+def test_verify_passes_an_intact_recording(files, capsys):
+    viewer, host = files
+    assert main(["recording", "verify", str(viewer)]) == 0
+    assert "intact" in capsys.readouterr().out
+    assert main(["recording", "verify", str(host)]) == 0
+
+
+def test_verify_against_the_relays_ledger(files, session, tmp_path, capsys):
+    make_ledger(tmp_path / "data", session)
+    for path in files:
+        assert main(["recording", "verify", str(path), "--ledger", str(tmp_path / "data")]) == 0
+        assert "match the relay's ledger" in capsys.readouterr().out
+
+
+def test_verify_fails_a_consistent_forgery_against_the_ledger(files, session, tmp_path, capsys):
+    viewer, _ = files
+    original = viewer.read_bytes()
+    target = frame_records(original)[10]
+    blank = messages.encode(messages.FrameUpdate(10, 1.0, 64, 48, ()))
+    viewer.write_bytes(
+        forge(original, lambda r: blank if r.position == target.position else r.payload)
+    )
+    assert main(["recording", "verify", str(viewer)]) == 0
+    capsys.readouterr()
+    make_ledger(tmp_path / "data", session)
+    assert main(["recording", "verify", str(viewer), "--ledger", str(tmp_path / "data")]) == 1
+    error = capsys.readouterr().err
+    assert "NOT INTACT (ledger mismatch)" in error
+    assert "disagrees" in error
+
+
+def test_verify_names_a_flipped_byte_on_stderr(files, capsys):
+    viewer, _ = files
+    data = bytearray(viewer.read_bytes())
+    target = frame_records(bytes(data))[1]
+    data[target.offset + 25] ^= 0xFF
+    viewer.write_bytes(bytes(data))
+    assert main(["recording", "verify", str(viewer)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"record {target.position} at byte offset {target.offset} is altered" in captured.err
+
+
+def test_verify_without_a_ledger_or_file_fails(files, tmp_path, capsys):
+    viewer, _ = files
+    assert main(["recording", "verify", str(viewer), "--ledger", str(tmp_path / "none")]) == 1
+    assert "no ledger" in capsys.readouterr().err
+    assert main(["recording", "verify", str(tmp_path / "missing.fwrec")]) == 1
+    assert "not found" in capsys.readouterr().err
+
+
+def test_info_as_json(files, session, capsys):
+    viewer, host = files
+    assert main(["recording", "info", str(viewer), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["session"] == "482139"
+    assert info["technician"] == "Erika Muster"
+    assert info["frames"] == session.frames == 15
+    assert info["inputs"] == 14  # a pointer move and a key on every odd frame
+    assert info["bytes"] == len(session.viewer_file)
+    assert info["complete"] is True
+    assert info["duration_seconds"] == pytest.approx(session.time - START, abs=0.002)
+    assert main(["recording", "info", str(host), "--json"]) == 0
+    host_info = json.loads(capsys.readouterr().out)
+    assert host_info["inputs_applied"] + host_info["inputs_dropped"] == 14
+    assert main(["recording", "info", str(viewer)]) == 0
+    assert "Erika Muster" in capsys.readouterr().out
+
+
+def test_export_to_mp4_has_every_frame_at_its_recorded_time(files, session, tmp_path, capsys):
+    viewer, _ = files
+    out = tmp_path / "out" / "session.mp4"
+    assert main(["recording", "export", str(viewer), str(out)]) == 0
+    assert "15 frames" in capsys.readouterr().out
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        times = [float(frame.pts * frame.time_base) for frame in container.decode(stream)]
+    recorded = [t - session.frame_times[0] for t in session.frame_times]
+    assert len(times) == len(recorded) == session.frames
+    assert times == pytest.approx(recorded, abs=0.002)
+    assert times[-1] == pytest.approx(session.frame_times[-1] - session.frame_times[0], abs=0.002)
+
+
+def test_export_to_pngs_rebuilds_every_frame(files, session, tmp_path):
+    viewer, _ = files
+    out = tmp_path / "frames"
+    assert main(["recording", "export", str(viewer), str(out)]) == 0
+    pngs = sorted(out.glob("frame-*.png"))
+    assert len(pngs) == session.frames
+    lines = (out / "frames.csv").read_text().splitlines()
+    assert len(lines) == session.frames + 1
+    from PIL import Image
+
+    with Image.open(pngs[0]) as first:
+        assert first.size == (64, 48)
+        assert first.getpixel((0, 0)) == (0, 0, 0)  # frame 0 fills the screen with shade 0
+    with Image.open(pngs[1]) as second:
+        assert second.getpixel((16, 16)) == (0, 37, 218)  # the PNG tile of frame 1

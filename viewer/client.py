@@ -1,0 +1,473 @@
+"""The viewer's session shell: relay connection, handshake, messages, acks and input.
+
+It owns the sockets and tasks; every protocol decision is delegated to `protocol/`. The
+flow is docs/session-contract.md; the phases of one run are `Phase`:
+
+    CONNECTING -> JOINING -> HANDSHAKE -> GREETING -> AWAITING_CONSENT -> ACTIVE <-> PAUSED
+                                                                  any -> ENDING -> ENDED
+
+Displays (headless, Tk) observe the run through `ViewerEvent`s handed to `on_event` on the
+event loop's thread, read `status` (a frozen snapshot) from any thread, and send with
+`submit` (thread-safe) or `send` (on the loop). Frame updates are applied to the
+framebuffer on one decoder thread, in order, each followed by its `Ack`, so a slow display
+never holds up acks, stats or the network reader.
+
+Every message sent or received passes `_note_sent` / `_note_received`, where `MessageTap`s
+(the session recorder) are called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import dataclasses
+import enum
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS, control, messages
+from protocol.billing import Tariff
+from protocol.codes import Code
+from protocol.errors import (
+    ConsentDenied,
+    FernwartungError,
+    ProtocolError,
+    RelayUnreachable,
+    SessionEnded,
+)
+from protocol.handshake import Role
+from protocol.session import Established, PeerSession, Received, Send
+from relay.client import RelayLink, open_link
+from viewer.framebuffer import Framebuffer, Region
+from viewer.outcome import ExitStatus, Outcome, outcome_for
+from viewer.stats import FrameStat
+
+CONNECT_TIMEOUT_SECONDS = 15.0
+JOIN_TIMEOUT_SECONDS = 10.0
+HANDSHAKE_TIMEOUT_SECONDS = 15.0
+HELLO_TIMEOUT_SECONDS = 10.0
+# The customer reads the question and decides; after this the viewer gives up.
+CONSENT_TIMEOUT_SECONDS = 600.0
+SEND_TIMEOUT_SECONDS = 10.0
+CLOSE_TIMEOUT_SECONDS = 5.0
+# The host keeps at most 2 updates un-acked (FRAME_WINDOW); room for a misbehaving one.
+APPLY_QUEUE_UPDATES = 8
+OUTBOX_MESSAGES = 1000
+VIEWER_CAPABILITIES = ("tiles.fill", "tiles.jpeg", "tiles.webp", "tiles.png", "cursor", "chat")
+
+
+def current_tariff() -> Tariff:
+    """The tariff the live cost is shown with (the relay will send the operator's later)."""
+    return Tariff()
+
+
+class Phase(enum.Enum):
+    CONNECTING = "connecting to the relay"
+    JOINING = "joining the session"
+    HANDSHAKE = "checking the code"
+    GREETING = "exchanging versions"
+    AWAITING_CONSENT = "waiting for the customer's approval"
+    ACTIVE = "active"
+    PAUSED = "paused by the customer"
+    ENDING = "ending"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    relay_url: str
+    code: Code
+    token: str = field(repr=False)
+    fingerprint: str | None = None
+    customer: str = ""
+    # End the session by itself this many seconds after the run started.
+    end_after_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    """What a status bar shows; replaced as a whole, so any thread may read it."""
+
+    phase: Phase
+    session_number: str
+    consent: messages.ConsentLevel = messages.ConsentLevel.PENDING
+    # time.monotonic() when the customer first granted access: billable time starts here.
+    consent_since: float | None = None
+    recording: bool = False
+
+
+# Events a display receives, on the event loop's thread.
+@dataclass(frozen=True, slots=True)
+class FrameApplied:
+    stat: FrameStat
+    regions: tuple[Region, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CursorMoved:
+    x: int
+    y: int
+    visible: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    status: SessionStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ChatReceived:
+    text: str
+
+
+ViewerEvent = FrameApplied | CursorMoved | StatusChanged | ChatReceived
+
+
+class MessageTap(Protocol):
+    """Sees every end-to-end message with its exact plaintext (the recorder's hook)."""
+
+    def sent(self, message: messages.Message, plaintext: bytes, wall_time: float) -> None: ...
+
+    def received(self, message: messages.Message, plaintext: bytes, wall_time: float) -> None: ...
+
+
+Connect = Callable[..., Awaitable[RelayLink]]
+Companion = Callable[["ViewerClient"], Awaitable[None]]
+
+
+def _first_fernwartung_error(group: BaseExceptionGroup) -> BaseException:
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            return _first_fernwartung_error(error)
+        if isinstance(error, FernwartungError):
+            return error
+    return group
+
+
+class ViewerClient:
+    """One viewer run: from connecting to the relay to the end of the session."""
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        on_event: Callable[[ViewerEvent], None] = lambda event: None,
+        on_stat: Callable[[FrameStat], None] = lambda stat: None,
+        taps: Sequence[MessageTap] = (),
+        connect: Connect = open_link,
+    ) -> None:
+        self.settings = settings
+        self.framebuffer = Framebuffer()
+        self.status = SessionStatus(Phase.CONNECTING, settings.code.session, recording=bool(taps))
+        self._on_event = on_event
+        self._on_stat = on_stat
+        self._taps = tuple(taps)
+        self._connect = connect
+        self._link: RelayLink | None = None
+        self._session: PeerSession | None = None
+        self._send_lock = asyncio.Lock()
+        self._outbox: asyncio.Queue[messages.Message] = asyncio.Queue(OUTBOX_MESSAGES)
+        self._updates: asyncio.Queue[tuple[messages.FrameUpdate, FrameStat]] = asyncio.Queue(
+            APPLY_QUEUE_UPDATES
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._end_reason = ""
+        self._end_requested = asyncio.Event()
+        self._requested_reason = ""
+        self._established = False
+        self._dropped_outbox = 0
+
+    # ---- for displays -------------------------------------------------------------------
+
+    def submit(self, message: messages.Message) -> None:
+        """Queue a message for the host from any thread (input, chat, requests)."""
+        self._call_on_loop(self._enqueue, message)
+
+    def request_end(self, reason: str = "the technician ended the session") -> None:
+        """End the session from any thread: Bye to the host, then close."""
+        self._call_on_loop(self._note_end_request, reason)
+
+    def _call_on_loop(self, function: Callable[..., None], *args: object) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        # The loop may shut down between the check and the call: then the session is over.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(function, *args)
+
+    def _note_end_request(self, reason: str) -> None:
+        if not self._end_requested.is_set():
+            self._requested_reason = reason
+            self._end_requested.set()
+
+    async def send(self, message: messages.Message) -> None:
+        """Seal and send one message (on the loop). Input waits for view-and-control."""
+        if isinstance(message, messages.INPUT_TYPES) and not self._may_send_input():
+            return
+        if self._session is None or self._link is None:
+            raise ProtocolError("no message can be sent before the session is established")
+        async with self._send_lock:
+            plaintext = messages.encode(message)
+            data = self._session.seal_plaintext(plaintext)
+            self._note_sent(message, plaintext)
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await self._link.send_binary(data)
+
+    async def end(self, reason: str = "the technician ended the session") -> None:
+        """Say goodbye to the host (when there is one) and close the link."""
+        if self.status.phase in (Phase.ENDING, Phase.ENDED):
+            return
+        self._end_reason = reason
+        established = self._established
+        self._set_status(phase=Phase.ENDING)
+        link = self._link
+        if link is None:
+            return
+        try:
+            if established:
+                await self.send(messages.Bye(reason))
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await link.send_control(control.End(reason))
+        except (FernwartungError, TimeoutError):
+            pass  # the link is already gone; closing below is all that is left to do
+        await self._close_link()
+
+    # ---- the run ------------------------------------------------------------------------
+
+    async def run(self, companions: Sequence[Companion] = ()) -> Outcome:
+        """Run the whole session; `companions` run alongside while it is established."""
+        self._loop = asyncio.get_running_loop()
+        decoder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="viewer-decode")
+        try:
+            async with asyncio.TaskGroup() as group:
+                watcher = group.create_task(self._end_when_asked())
+                try:
+                    await self._run(decoder, companions)
+                finally:
+                    watcher.cancel()
+            outcome = Outcome(ExitStatus.ENDED, "Session ended")
+        except BaseExceptionGroup as group:
+            error = _first_fernwartung_error(group)
+            if not isinstance(error, FernwartungError):
+                raise
+            outcome = self._outcome(error)
+        finally:
+            await self._close_link()
+            decoder.shutdown(wait=True, cancel_futures=True)
+            self._set_status(phase=Phase.ENDED)
+        return outcome
+
+    async def _end_when_asked(self) -> None:
+        """End on request (a button, a companion) or when the time limit is reached."""
+        try:
+            async with asyncio.timeout(self.settings.end_after_seconds):
+                await self._end_requested.wait()
+            reason = self._requested_reason
+        except TimeoutError:
+            reason = "the viewer's time limit was reached"
+        await self.end(reason)
+
+    def _outcome(self, error: FernwartungError) -> Outcome:
+        if self.status.phase is Phase.ENDING and isinstance(error, SessionEnded):
+            return Outcome(ExitStatus.ENDED, f"Session ended: {self._end_reason}")
+        return outcome_for(error, established=self._established)
+
+    async def _run(
+        self, decoder: concurrent.futures.Executor, companions: Sequence[Companion]
+    ) -> None:
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
+                self._link = await self._connect(
+                    self.settings.relay_url,
+                    "/v1/viewer",
+                    fingerprint_pin=self.settings.fingerprint,
+                    token=self.settings.token,
+                )
+        except TimeoutError:
+            raise RelayUnreachable("the relay did not answer in time") from None
+        if self.status.phase is Phase.ENDING:
+            raise SessionEnded(self._end_reason)
+        link = self._link
+        self._set_status(phase=Phase.JOINING)
+        await link.send_control(
+            control.Join(
+                session=self.settings.code.session,
+                version=PROTOCOL_VERSION,
+                customer=self.settings.customer,
+            )
+        )
+        async with asyncio.timeout(JOIN_TIMEOUT_SECONDS):
+            joined = await link.receive()
+        if not isinstance(joined, control.Joined):
+            raise ProtocolError("the relay did not confirm the join")
+        await self._handshake(link)
+        await self._greet(link)
+        self._set_status(phase=Phase.AWAITING_CONSENT)
+        async with asyncio.timeout(CONSENT_TIMEOUT_SECONDS):
+            while self.status.phase is Phase.AWAITING_CONSENT:
+                await self._dispatch(await link.receive())
+        async with asyncio.TaskGroup() as group:
+            helpers = [
+                group.create_task(self._apply_updates(decoder)),
+                group.create_task(self._drain_outbox()),
+                *(group.create_task(companion(self)) for companion in companions),
+            ]
+            try:
+                while True:
+                    await self._dispatch(await link.receive())
+            finally:
+                for task in helpers:
+                    task.cancel()
+
+    async def _handshake(self, link: RelayLink) -> None:
+        self._set_status(phase=Phase.HANDSHAKE)
+        session = PeerSession(Role.VIEWER, self.settings.code)
+        await link.send_binary(session.start())
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT_SECONDS):
+            while session.keys is None:
+                frame = await link.receive()
+                if not isinstance(frame, bytes):
+                    self._handle_control(frame)
+                    continue
+                for event in session.receive(frame):
+                    if isinstance(event, Send):
+                        await link.send_binary(event.data)
+                    elif isinstance(event, Established):
+                        self._session = session
+                        self._established = True
+                    else:
+                        raise ProtocolError("the host sent a message before the handshake ended")
+
+    async def _greet(self, link: RelayLink) -> None:
+        self._set_status(phase=Phase.GREETING)
+        await self.send(messages.Hello(SUPPORTED_VERSIONS, VIEWER_CAPABILITIES, 0, 0))
+        async with asyncio.timeout(HELLO_TIMEOUT_SECONDS):
+            message = await self._receive_message(link)
+        if not isinstance(message, messages.Hello):
+            raise ProtocolError("the host did not start with a Hello")
+        messages.negotiate_version(SUPPORTED_VERSIONS, message.versions)
+
+    async def _receive_message(self, link: RelayLink) -> messages.Message:
+        while True:
+            frame = await link.receive()
+            if not isinstance(frame, bytes):
+                self._handle_control(frame)
+                continue
+            return self._open(frame).message
+
+    def _open(self, frame: bytes) -> Received:
+        if self._session is None:
+            raise ProtocolError("a message arrived before the session was established")
+        (event,) = self._session.receive(frame)
+        if not isinstance(event, Received):
+            raise ProtocolError("the host sent handshake data after the handshake")
+        self._note_received(event.message, event.plaintext)
+        return event
+
+    def _handle_control(self, message: control.Control) -> None:
+        if isinstance(message, control.PeerLeft):
+            raise SessionEnded(f"the customer left ({message.reason})")
+        if isinstance(message, control.End):
+            raise SessionEnded(message.reason)
+        raise ProtocolError(f"the relay sent an unexpected '{message.TYPE}' message")
+
+    async def _dispatch(self, frame: control.Control | bytes) -> None:
+        if not isinstance(frame, bytes):
+            self._handle_control(frame)
+            return
+        received = self._open(frame)
+        message = received.message
+        if isinstance(message, messages.FrameUpdate):
+            stat = FrameStat(
+                seq=message.seq,
+                capture_ts=message.capture_time,
+                recv_ts=time.time(),
+                bytes=len(received.plaintext),
+                tiles=len(message.tiles),
+            )
+            await self._updates.put((message, stat))
+        elif isinstance(message, messages.Cursor):
+            self._on_event(CursorMoved(message.x, message.y, message.visible))
+        elif isinstance(message, messages.ConsentState):
+            self._change_consent(message.level)
+        elif isinstance(message, messages.Pause):
+            self._set_status(phase=Phase.PAUSED)
+        elif isinstance(message, messages.Resume):
+            self._set_status(phase=Phase.ACTIVE)
+        elif isinstance(message, messages.Chat):
+            self._on_event(ChatReceived(message.text))
+        elif isinstance(message, messages.Bye):
+            raise SessionEnded(f"the customer ended the session ({message.reason})")
+        elif isinstance(message, messages.Checkpoint):
+            pass  # the recorder saw it in _note_received; nothing else to do
+        else:
+            raise ProtocolError(f"a host does not send {type(message).__name__} messages")
+
+    def _change_consent(self, level: messages.ConsentLevel) -> None:
+        if level is messages.ConsentLevel.DENIED:
+            raise ConsentDenied("the customer declined the session")
+        if level is messages.ConsentLevel.PENDING:
+            raise ProtocolError("the host sent a pending consent level")
+        since = self.status.consent_since
+        phase = self.status.phase
+        if phase is Phase.AWAITING_CONSENT:
+            phase = Phase.ACTIVE
+        self._set_status(
+            consent=level,
+            consent_since=since if since is not None else time.monotonic(),
+            phase=phase,
+        )
+
+    async def _apply_updates(self, decoder: concurrent.futures.Executor) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            update, stat = await self._updates.get()
+            regions = await loop.run_in_executor(decoder, self.framebuffer.apply, update)
+            self._on_stat(stat)
+            self._on_event(FrameApplied(stat, tuple(regions)))
+            await self.send(messages.Ack(update.seq))
+
+    async def _drain_outbox(self) -> None:
+        while True:
+            await self.send(await self._outbox.get())
+
+    def _enqueue(self, message: messages.Message) -> None:
+        try:
+            self._outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            self._dropped_outbox += 1
+
+    def _may_send_input(self) -> bool:
+        return (
+            self.status.consent is messages.ConsentLevel.CONTROL
+            and self.status.phase is Phase.ACTIVE
+        )
+
+    def _set_status(self, **changes: object) -> None:
+        self.status = dataclasses.replace(self.status, **changes)  # type: ignore[arg-type]
+        self._on_event(StatusChanged(self.status))
+
+    async def _close_link(self) -> None:
+        link = self._link
+        if link is None:
+            return
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                await link.close(self._end_reason)
+        except (TimeoutError, OSError, FernwartungError):
+            pass  # closing a broken link: nothing more can be done
+
+    # ---- the one place every message passes ---------------------------------------------
+
+    def _note_sent(self, message: messages.Message, plaintext: bytes) -> None:
+        now = time.time()
+        for tap in self._taps:
+            tap.sent(message, plaintext, now)
+
+    def _note_received(self, message: messages.Message, plaintext: bytes) -> None:
+        now = time.time()
+        for tap in self._taps:
+            tap.received(message, plaintext, now)
