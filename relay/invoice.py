@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from protocol.billing import Tariff, bill, format_euro_german
+from protocol.billing import Bill, Tariff, bill, format_euro_german
 from relay.ledger import LEDGER_FILE
 
 _QUERY = """
@@ -212,3 +212,21 @@ def as_table(invoice: Invoice) -> str:
         f"{'Gesamt brutto / Gross total':<{label_width}}{format_euro_german(invoice.gross):>16}",
     ]
     return "\n".join(body) + "\n"
+
+
+def bill_for_session(data_dir: Path, session: str, tariff: Tariff) -> Bill:
+    """The bill of the latest ended registration of `session` (zero if never consented)."""
+    path = data_dir / LEDGER_FILE
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        row = db.execute(
+            "SELECT consent_granted, ended FROM sessions WHERE session = ? AND ended IS NOT NULL "
+            "ORDER BY id DESC LIMIT 1",
+            (session,),
+        ).fetchone()
+    finally:
+        db.close()
+    if row is None or row[0] is None:
+        return bill(0, tariff)
+    seconds = (datetime.fromisoformat(row[1]) - datetime.fromisoformat(row[0])).total_seconds()
+    return bill(Decimal(str(max(seconds, 0.0))), tariff)
