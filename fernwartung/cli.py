@@ -39,6 +39,22 @@ def _add_relay(sub: argparse._SubParsersAction) -> None:
         "--behind-proxy", action="store_true", help="TLS ends at a reverse proxy in front"
     )
     p.add_argument("--log-json", action="store_true", help="log JSON lines")
+    limits = p.add_argument_group("limits (defaults in relay/limits.py)")
+    for flag, kind in (
+        ("--max-message-bytes", int),
+        ("--max-sessions", int),
+        ("--max-connections", int),
+        ("--code-ttl-seconds", float),
+        ("--handshake-timeout-seconds", float),
+        ("--idle-timeout-seconds", float),
+        ("--send-stall-timeout-seconds", float),
+        ("--ping-interval-seconds", float),
+        ("--revocation-sweep-seconds", float),
+        ("--register-per-ip-per-minute", float),
+        ("--join-per-ip-per-minute", float),
+        ("--join-per-token-per-minute", float),
+    ):
+        limits.add_argument(flag, type=kind, metavar="N")
 
 
 def _add_technician(sub: argparse._SubParsersAction) -> None:
@@ -62,6 +78,7 @@ def _add_host(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--monitor", type=int, default=1, metavar="N")
     p.add_argument("--record", metavar="DIR")
     p.add_argument("--lang", choices=("de", "en"))
+    p.add_argument("--terms", metavar="FILE", help="the operator's terms, shown before the code")
 
 
 def _add_viewer(sub: argparse._SubParsersAction) -> None:

@@ -1,0 +1,164 @@
+"""Host pipeline speed on a real Xvfb (1920x1080): capture + diff + encode per frame.
+
+    python3 benchmarks/host.py [--seconds 5] [--codecs]
+
+Scenarios: a still screen, typing into a terminal (xterm, 10 characters/s via xdotool),
+a full-screen animation (a Tk canvas changing colour every 15 ms: flat colour, so fill
+tiles) and a photo-like 1280x720 "video" (gradients changing every 33 ms: JPEG tiles).
+The pipeline runs paced at 30 frames/s as the agent runs it (no network, no flow-control
+limit). Prints ms per frame (p50, p95), frames/s with changes, bytes/s of encoded tiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import start_xvfb, stop_process  # noqa: E402
+
+FRAME_INTERVAL_SECONDS = 1 / 30
+
+
+def run_pipeline(seconds: float) -> dict[str, float]:
+    from host_agent.capture import MssSource
+    from host_agent.pipeline import FramePipeline
+
+    pipeline = FramePipeline(lambda: MssSource(1))
+    pipeline.open()
+    pipeline.produce(80)  # the first full frame is not part of the scenario
+    times, sizes, changed = [], 0, 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        started = time.perf_counter()
+        update = pipeline.produce(80)
+        times.append((time.perf_counter() - started) * 1000)
+        if update is not None:
+            changed += 1
+            sizes += update.size_bytes
+        delay = FRAME_INTERVAL_SECONDS - (time.perf_counter() - started)
+        if delay > 0:
+            time.sleep(delay)
+    pipeline.close()
+    times.sort()
+    return {
+        "ms_p50": statistics.median(times),
+        "ms_p95": times[int(len(times) * 0.95) - 1],
+        "frames_per_second": changed / seconds,
+        "bytes_per_second": sizes / seconds,
+    }
+
+
+def scenario_still(env: dict[str, str], seconds: float) -> dict[str, float]:
+    return run_pipeline(seconds)
+
+
+def scenario_typing(env: dict[str, str], seconds: float) -> dict[str, float]:
+    if shutil.which("xterm") is None:
+        raise SystemExit("xterm is needed for the typing scenario: apt-get install -y xterm")
+    term = subprocess.Popen(["xterm", "-geometry", "200x60+0+0"], env=env)
+    time.sleep(1.5)
+    typist = subprocess.Popen(
+        ["xdotool", "type", "--delay", "100", "echo the quick brown fox " * 20], env=env
+    )
+    try:
+        return run_pipeline(seconds)
+    finally:
+        typist.kill()
+        term.kill()
+        typist.wait()
+        term.wait()
+
+
+def scenario_animation(env: dict[str, str], seconds: float) -> dict[str, float]:
+    return _with_x_client(env, seconds, "animate")
+
+
+def scenario_video(env: dict[str, str], seconds: float) -> dict[str, float]:
+    return _with_x_client(env, seconds, "video")
+
+
+def _with_x_client(env: dict[str, str], seconds: float, mode: str) -> dict[str, float]:
+    client = subprocess.Popen(
+        [sys.executable, str(REPO / "tests/host_agent/x_client.py"), mode],
+        env=env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert client.stdout is not None
+    client.stdout.readline()
+    try:
+        return run_pipeline(seconds)
+    finally:
+        client.kill()
+        client.wait()
+
+
+def codecs() -> None:
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    text = Image.new("RGB", (256, 256), "white")
+    draw = ImageDraw.Draw(text)
+    for row in range(16):
+        draw.text((4, row * 16), "def encode_tiles(frame): return 42  # xyz", fill="black")
+    y, x = np.mgrid[0:256, 0:256]
+    rng = np.random.default_rng(1)
+    photo_pixels = np.stack([(x + y) // 2, (x * y) % 256, 255 - x], -1) + rng.integers(
+        -20, 20, (256, 256, 3)
+    )
+    photo = Image.fromarray(np.clip(photo_pixels, 0, 255).astype(np.uint8))
+    print("codec choice, 256x256 tiles (bytes, ms per encode, best of 20):")
+    for name, image in (("text", text), ("photo", photo)):
+        for label, fmt, options in (
+            ("JPEG q80", "JPEG", {"quality": 80}),
+            ("JPEG q50", "JPEG", {"quality": 50}),
+            ("WebP lossless m0", "WEBP", {"lossless": True, "method": 0, "quality": 0}),
+            ("PNG level 1", "PNG", {"compress_level": 1}),
+        ):
+            best = float("inf")
+            for _ in range(20):
+                buffer = io.BytesIO()
+                started = time.perf_counter()
+                image.save(buffer, fmt, **options)
+                best = min(best, time.perf_counter() - started)
+            print(f"  {name:5} {label:17} {len(buffer.getvalue()):7d} B  {best * 1000:5.2f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--codecs", action="store_true", help="also measure the codec choice")
+    args = parser.parse_args()
+    if args.codecs:
+        codecs()
+    process, display = start_xvfb(1920, 1080)
+    os.environ["DISPLAY"] = display.name
+    env = display.env()
+    try:
+        print(f"Xvfb {display.width}x{display.height}, paced at 30 frames/s, {args.seconds} s each")
+        print(f"{'scenario':10} {'ms p50':>7} {'ms p95':>7} {'frames/s':>9} {'KB/s':>9}")
+        for name, scenario in (
+            ("still", scenario_still),
+            ("typing", scenario_typing),
+            ("animation", scenario_animation),
+            ("video", scenario_video),
+        ):
+            result = scenario(env, args.seconds)
+            print(
+                f"{name:10} {result['ms_p50']:7.1f} {result['ms_p95']:7.1f} "
+                f"{result['frames_per_second']:9.1f} {result['bytes_per_second'] / 1024:9.1f}"
+            )
+    finally:
+        stop_process(process)
+
+
+if __name__ == "__main__":
+    main()

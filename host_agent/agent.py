@@ -1,0 +1,606 @@
+"""The host agent's session shell: relay link, handshake, consent, streaming, input, kill switch.
+
+All protocol decisions are made in `protocol/` (PeerSession, messages, control); this
+module owns the sockets, the tasks, the capture thread and the customer's commands.
+
+One inbox (an asyncio queue) carries everything that can happen: frames from the relay,
+a lost link, the customer's commands. The main loop takes them one at a time, so the
+session's state (`AgentState`) only ever changes in one place.
+
+Kill switch: `kill()` may be called from any thread (Tk, a signal handler). It closes the
+input gate at once (nothing is injected after it returns), then the main loop sends a bye,
+tells the relay and closes the link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from host_agent import events as ui
+from host_agent.activity import ActivitySummary
+from host_agent.capture import CaptureError, Monitor, ScreenSource
+from host_agent.consent import Consent, Phase, Sharing
+from host_agent.flow import ADAPT_HOLD_SECONDS, FlowControl
+from host_agent.inject import Bounds, InputBackend, InputGate
+from host_agent.pipeline import FramePipeline, PreparedUpdate
+from host_agent.texts import Texts
+from protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS, control, messages
+from protocol.billing import Tariff
+from protocol.codes import Code, new_code
+from protocol.errors import CodeVoid, FernwartungError, ProtocolError, SessionEnded
+from protocol.handshake import Role
+from protocol.session import Established, PeerSession, Received, Send
+from relay.client import RelayLink, open_link
+
+NETWORK_TIMEOUT_SECONDS = 10.0
+BYE_TIMEOUT_SECONDS = 2.0
+MAX_FAILED_TRIES = 3
+ACTIVITY_TICK_SECONDS = 0.5
+DROPPED_REPORT_SECONDS = 5.0
+CAPABILITIES = ("tiles.fill", "tiles.jpeg", "tiles.webp", "cursor", "pause")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+
+
+class AgentState(enum.Enum):
+    CONNECTING = "connecting"
+    WAITING = "waiting for a technician"
+    HANDSHAKE = "checking the code"
+    ASKING = "asking the customer"
+    SHARING = "sharing"
+    ENDED = "ended"
+
+
+def current_tariff() -> Tariff:
+    """The tariff shown to the customer (the relay will send the operator's one later)."""
+    return Tariff()
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    relay_url: str
+    fingerprint: str | None = None
+    monitor: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    link: RelayLink
+    frame: control.Control | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _LinkLost:
+    link: RelayLink
+    error: FernwartungError
+
+
+@dataclass(frozen=True, slots=True)
+class _Injected:
+    message: messages.Message
+    time: float
+
+
+class _Stop(Exception):
+    """The session is over; leave the main loop."""
+
+
+# Where every end-to-end message passes: ("sent" | "received", message, plaintext).
+Tap = Callable[[str, messages.Message, bytes], None]
+
+
+class HostAgent:
+    def __init__(
+        self,
+        settings: AgentSettings,
+        texts: Texts,
+        notify: Callable[[ui.UiEvent], None],
+        make_source: Callable[[], ScreenSource],
+        make_backend: Callable[[Bounds], InputBackend],
+        tap: Tap | None = None,
+    ) -> None:
+        self.settings = settings
+        self.texts = texts
+        self._notify = notify
+        self._make_backend = make_backend
+        self._tap = tap
+        self.state = AgentState.CONNECTING
+        self.consent = Consent()
+        self.pipeline = FramePipeline(make_source)
+        self.flow = FlowControl(time.monotonic())
+        self.activity = ActivitySummary()
+        self.gate: InputGate | None = None
+        self.technician = ""
+        self.exit_status = EXIT_OK
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inbox: asyncio.Queue[object] = asyncio.Queue()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture")
+        self._link: RelayLink | None = None
+        self._code: Code | None = None
+        self._session: PeerSession | None = None
+        self._failed_tries = 0
+        self._send_lock = asyncio.Lock()
+        self._sharing = asyncio.Event()
+        self._acked = asyncio.Event()
+        self._stream_generation = 0
+        self._started_monotonic = 0.0
+        self._monitor: Monitor | None = None
+        self._monitor_count = 1
+        self._last_pointer: tuple[int, int] | None = None
+        self._dropped_reported = 0
+        self._dropped_reported_at = 0.0
+        self._kill_requested = False
+        self.frames_sent = 0
+        self._readers: set[asyncio.Task[None]] = set()
+
+    # -- entry points for UIs -----------------------------------------------------------
+
+    def command(self, command: ui.Command) -> None:
+        """A customer command, from the event loop's thread."""
+        if isinstance(command, ui.EndSession) and self.gate is not None:
+            self.gate.end()
+        self._inbox.put_nowait(command)
+
+    def command_threadsafe(self, command: ui.Command) -> None:
+        """A customer command from another thread (Tk)."""
+        if isinstance(command, ui.EndSession):
+            self.kill()
+            return
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._inbox.put_nowait, command)
+
+    def kill(self) -> None:
+        """The kill switch, callable from any thread: no input after this returns."""
+        self._kill_requested = True
+        if self.gate is not None:
+            self.gate.end()
+        if self._loop is not None and not self._loop.is_closed():
+            # RuntimeError: the loop is already closing, so the session is over anyway.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._inbox.put_nowait, ui.EndSession())
+
+    # -- the session --------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run one session to its end; returns the exit status."""
+        self._loop = asyncio.get_running_loop()
+        self._notify(ui.Connecting())
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
+                main = tasks.create_task(self._main())
+                ticker = tasks.create_task(self._tick())
+                streamer = tasks.create_task(self._stream())
+                await asyncio.wait([main])
+                ticker.cancel()
+                streamer.cancel()
+        finally:
+            if self.gate is not None:
+                self.gate.end()
+            await asyncio.get_running_loop().run_in_executor(self._executor, self.pipeline.close)
+            self._executor.shutdown(wait=False)
+        return self.exit_status
+
+    async def _main(self) -> None:
+        try:
+            self._monitor = await self._in_capture_thread(self._open_source)
+            self.gate = InputGate(
+                self._make_backend(self._monitor.bounds), self._monitor.bounds, self._injected
+            )
+            if self._kill_requested:
+                raise _Stop
+            await self._register(why_new=None)
+            while True:
+                item = await self._inbox.get()
+                await self._handle(item)
+        except _Stop:
+            pass
+        except TimeoutError:
+            with contextlib.suppress(_Stop):
+                await self._end("reason_relay_lost", EXIT_ERROR)
+        except (CaptureError, FernwartungError) as error:
+            with contextlib.suppress(_Stop):
+                await self._end("reason_error", EXIT_ERROR, detail=str(error))
+        finally:
+            for reader in self._readers:
+                reader.cancel()
+
+    def _open_source(self) -> Monitor:
+        self.pipeline.open()
+        monitor = self.pipeline.select(self.settings.monitor)
+        self._monitor_count = len(self.pipeline.monitors())
+        return monitor
+
+    async def _in_capture_thread(self, function, *args):  # type: ignore[no-untyped-def]
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    async def _register(self, why_new: str | None) -> None:
+        if self._link is not None:
+            await self._close_link()
+        self.state = AgentState.CONNECTING
+        link = await open_link(
+            self.settings.relay_url, "/v1/host", fingerprint_pin=self.settings.fingerprint
+        )
+        self._link = link
+        await link.send_control(control.Register(version=PROTOCOL_VERSION))
+        async with asyncio.timeout(NETWORK_TIMEOUT_SECONDS):
+            reply = await link.receive()
+        if not isinstance(reply, control.Registered):
+            raise ProtocolError("the relay did not answer the registration")
+        self._code = new_code(reply.session)
+        self._failed_tries = 0
+        self._session = None
+        self.state = AgentState.WAITING
+        reader = self._tasks.create_task(self._read(link))
+        self._readers.add(reader)
+        reader.add_done_callback(self._readers.discard)
+        self._notify(ui.CodeReady(self._code.spoken(), reply.expires_in, why_new))
+
+    async def _read(self, link: RelayLink) -> None:
+        while True:
+            try:
+                frame = await link.receive()
+            except FernwartungError as error:
+                self._inbox.put_nowait(_LinkLost(link, error))
+                return
+            self._inbox.put_nowait(_Frame(link, frame))
+
+    async def _close_link(self) -> None:
+        link, self._link = self._link, None
+        if link is not None:
+            try:
+                async with asyncio.timeout(BYE_TIMEOUT_SECONDS):
+                    await link.close()
+            except TimeoutError:
+                pass
+
+    # -- one item from the inbox --------------------------------------------------------
+
+    async def _handle(self, item: object) -> None:
+        if isinstance(item, ui.EndSession):
+            await self._end("reason_customer", EXIT_OK)
+        elif isinstance(item, _Injected):
+            self._show(self.activity.add(item.message, item.time))
+        elif isinstance(item, _LinkLost):
+            if item.link is self._link:
+                await self._link_lost(item.error)
+        elif isinstance(item, _Frame):
+            if item.link is self._link:
+                await self._relay_frame(item.frame)
+        elif isinstance(item, ui.Answer):
+            await self._answer(item)
+        elif isinstance(item, ui.Command):  # type: ignore[misc,arg-type]
+            await self._customer_command(item)
+
+    async def _link_lost(self, error: FernwartungError) -> None:
+        if isinstance(error, CodeVoid) and self.state in (AgentState.WAITING, AgentState.HANDSHAKE):
+            await self._register(why_new="code_expired")
+            return
+        await self._end("reason_relay_lost", EXIT_ERROR)
+
+    async def _relay_frame(self, frame: control.Control | bytes) -> None:
+        if isinstance(frame, bytes):
+            await self._binary(frame)
+        elif isinstance(frame, control.PeerJoined):
+            await self._peer_joined(frame.technician)
+        elif isinstance(frame, control.Void):
+            await self._register(why_new="new_code_reason")
+        elif isinstance(frame, control.PeerLeft | control.End):
+            if self.state in (AgentState.ASKING, AgentState.SHARING):
+                await self._end("reason_viewer_left", EXIT_OK)
+            else:
+                self._session = None
+                self.state = AgentState.WAITING
+        # Other control messages (Joined, Registered, ...) have no meaning here now.
+
+    async def _peer_joined(self, technician: str) -> None:
+        if self.state not in (AgentState.WAITING, AgentState.HANDSHAKE) or self._code is None:
+            raise ProtocolError(f"a technician joined while the agent is {self.state.value}")
+        self.technician = technician
+        self._session = PeerSession(Role.HOST, self._code)
+        self.state = AgentState.HANDSHAKE
+        self._notify(ui.TechnicianConnecting(technician))
+        await self._send_raw(self._session.start())
+
+    async def _binary(self, data: bytes) -> None:
+        session = self._session
+        if session is None:
+            return  # ciphertext of a viewer that already failed: nothing to do with it
+        try:
+            events = session.receive(data)
+        except FernwartungError:
+            if self.state is AgentState.HANDSHAKE:
+                await self._failed_attempt()
+                return
+            raise
+        for event in events:
+            if isinstance(event, Send):
+                await self._send_raw(event.data)
+            elif isinstance(event, Established):
+                await self._established()
+            elif isinstance(event, Received):
+                if self._tap is not None:
+                    self._tap("received", event.message, event.plaintext)
+                await self._message(event.message)
+
+    async def _failed_attempt(self) -> None:
+        self._session = None
+        self._failed_tries += 1
+        self.state = AgentState.WAITING
+        assert self._link is not None
+        await self._link.send_control(control.FailedAttempt())
+        self._notify(ui.WrongCodeTried(self._failed_tries, MAX_FAILED_TRIES))
+
+    async def _established(self) -> None:
+        self.state = AgentState.ASKING
+        assert self._monitor is not None
+        bounds = self._monitor.bounds
+        await self._send(
+            messages.Hello(
+                versions=SUPPORTED_VERSIONS,
+                capabilities=CAPABILITIES,
+                screen_width=bounds.width,
+                screen_height=bounds.height,
+            )
+        )
+        self._notify(ui.ConsentAsked(self.technician, current_tariff().rate_per_minute))
+
+    # -- messages from the viewer -------------------------------------------------------
+
+    async def _message(self, message: messages.Message) -> None:
+        if isinstance(message, messages.INPUT_TYPES):
+            assert self.gate is not None
+            self.gate.submit(message, time.monotonic())
+        elif isinstance(message, messages.Ack):
+            self.flow.on_ack(message.seq, time.monotonic())
+            self._acked.set()
+        elif isinstance(message, messages.Hello):
+            messages.negotiate_version(SUPPORTED_VERSIONS, message.versions)
+        elif isinstance(message, messages.RefreshRequest):
+            self.pipeline.request_full()
+        elif isinstance(message, messages.ControlRequest):
+            self._notify(ui.ActivityLine(self.texts("ev_control_requested")))
+        elif isinstance(message, messages.Chat):
+            self._notify(ui.ActivityLine(self.texts("ev_chat", text=message.text)))
+        elif isinstance(message, messages.Bye):
+            await self._end("reason_viewer_left", EXIT_OK)
+        elif isinstance(message, messages.Checkpoint):
+            pass  # the viewer's recording chain head; the recorder hooks in at the tap
+        else:
+            raise ProtocolError(f"the viewer may not send {type(message).__name__}")
+
+    # -- the customer's answers and commands ----------------------------------------------
+
+    async def _answer(self, answer: ui.Answer) -> None:
+        if self.state is not AgentState.ASKING:
+            return  # a late click on a closed question
+        view = self.consent.answer(answer.level)
+        await self._send(messages.ConsentState(answer.level))
+        await self._report_consent()
+        if view.phase is Phase.DENIED:
+            self._notify(ui.ActivityLine(self.texts("ev_denied")))
+            await self._end("reason_denied", EXIT_OK)
+            return
+        self.state = AgentState.SHARING
+        self._started_monotonic = time.monotonic()
+        self._notify(ui.ActivityLine(self.texts("ev_consent", level=self._level_text())))
+        self._apply_consent()
+
+    async def _report_consent(self) -> None:
+        assert self._link is not None
+        level = control.ReportedConsent(self.consent.level.value)
+        await self._link.send_control(control.Consent(level=level))
+
+    def _level_text(self) -> str:
+        key = (
+            "level_control" if self.consent.level is messages.ConsentLevel.CONTROL else "level_view"
+        )
+        return self.texts(key)
+
+    def _apply_consent(self) -> None:
+        """Make gate, capture and UI follow the consent state."""
+        view = self.consent.view()
+        assert self.gate is not None
+        if view.may_inject:
+            self.gate.open()
+        else:
+            self.gate.block()
+        if view.may_capture:
+            if not self._sharing.is_set():
+                self._stream_generation += 1
+                self.pipeline.request_full()
+                self._sharing.set()
+        else:
+            self._stream_generation += 1
+            self._sharing.clear()
+        assert self._monitor is not None
+        tariff = current_tariff()
+        self._notify(
+            ui.SharingChanged(
+                consent=view,
+                technician=self.technician,
+                started_monotonic=self._started_monotonic,
+                rate_per_minute=tariff.rate_per_minute,
+                vat_percent=tariff.vat_percent,
+                monitor=self._monitor.number,
+                monitors=self._monitor_count,
+            )
+        )
+
+    async def _customer_command(self, command: ui.Command) -> None:
+        if self.state is not AgentState.SHARING:
+            return  # pause, level and monitor only mean something while sharing
+        if isinstance(command, ui.ChangeLevel):
+            if command.level is self.consent.level:
+                return
+            self.consent.change_level(command.level)
+            await self._send(messages.ConsentState(command.level))
+            await self._report_consent()
+            self._show_line("ev_consent", level=self._level_text())
+        elif isinstance(command, ui.PauseSharing):
+            if self.consent.sharing is Sharing.PAUSED:
+                return
+            self.consent.pause()
+            await self._send(messages.Pause())
+            self._show_line("ev_paused")
+        elif isinstance(command, ui.ResumeSharing):
+            if self.consent.sharing is Sharing.ACTIVE:
+                return
+            self.consent.resume()
+            await self._send(messages.Resume())
+            self._show_line("ev_resumed")
+        elif isinstance(command, ui.SelectMonitor):
+            try:
+                monitor = await self._in_capture_thread(self.pipeline.select, command.number)
+            except CaptureError as error:
+                self._notify(ui.ActivityLine(str(error)))
+                return
+            self._monitor = monitor
+            assert self.gate is not None
+            self.gate.set_bounds(monitor.bounds)
+            self.flow.reset()
+            self._stream_generation += 1
+            self._show_line("ev_monitor", number=monitor.number)
+        self._apply_consent()
+
+    def _show_line(self, key: str, **values: object) -> None:
+        self._notify(ui.ActivityLine(self.texts(key, **values)))
+
+    # -- the activity log -----------------------------------------------------------------
+
+    def _injected(self, message: messages.Message) -> None:
+        """Called in the injector thread after each injection."""
+        item = _Injected(message, time.monotonic())
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            # RuntimeError: the loop closed between the check and the call.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._inbox.put_nowait, item)
+
+    def _show(self, entries) -> None:  # type: ignore[no-untyped-def]
+        for entry in entries:
+            self._notify(ui.ActivityLine(entry.render(self.texts)))
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(ACTIVITY_TICK_SECONDS)
+            now = time.monotonic()
+            self._show(self.activity.flush(now))
+            if self.gate is not None and now - self._dropped_reported_at >= DROPPED_REPORT_SECONDS:
+                dropped = self.gate.counters.dropped_no_control
+                if dropped > self._dropped_reported and self.state is AgentState.SHARING:
+                    self._show_line("ev_dropped", count=dropped - self._dropped_reported)
+                    self._dropped_reported = dropped
+                    self._dropped_reported_at = now
+
+    # -- streaming ----------------------------------------------------------------------
+
+    async def _stream(self) -> None:
+        """Capture and send frame updates while the customer shares, under flow control."""
+        try:
+            await self._stream_frames()
+        except (FernwartungError, TimeoutError) as error:
+            failure = error if isinstance(error, FernwartungError) else SessionEnded("timeout")
+            if self._link is not None:
+                self._inbox.put_nowait(_LinkLost(self._link, failure))
+
+    async def _stream_frames(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._sharing.wait()
+            if not self.flow.can_send():
+                self._acked.clear()
+                try:
+                    async with asyncio.timeout(ADAPT_HOLD_SECONDS):
+                        await self._acked.wait()
+                except TimeoutError:
+                    self.flow.adapt(time.monotonic())
+                continue
+            step = self.flow.step
+            started = loop.time()
+            generation = self._stream_generation
+            update, pointer = await self._in_capture_thread(self._capture, step.jpeg_quality)
+            if generation != self._stream_generation or not self._sharing.is_set():
+                continue  # paused or switched while capturing: this frame must not go out
+            if update is not None:
+                await self._send_update(update)
+            if pointer != self._last_pointer:
+                self._last_pointer = pointer
+                x, y = pointer if pointer is not None else (0, 0)
+                await self._send(messages.Cursor(x=x, y=y, visible=pointer is not None))
+            delay = step.frame_interval_seconds - (loop.time() - started)
+            if delay > 0:
+                await asyncio.sleep(delay)  # pacing to the frame rate, not waiting for an event
+
+    def _capture(self, jpeg_quality: int) -> tuple[PreparedUpdate | None, tuple[int, int] | None]:
+        return self.pipeline.produce(jpeg_quality), self.pipeline.pointer()
+
+    async def _send_update(self, update: PreparedUpdate) -> None:
+        seq = self.flow.on_sent(update.size_bytes, time.monotonic())
+        await self._send(
+            messages.FrameUpdate(
+                seq=seq,
+                capture_time=update.capture_time,
+                screen_width=update.width,
+                screen_height=update.height,
+                tiles=update.tiles,
+            )
+        )
+        self.frames_sent += 1
+
+    # -- sending --------------------------------------------------------------------------
+
+    async def _send(self, message: messages.Message) -> None:
+        """Seal and send one end-to-end message; sealing order is sending order."""
+        session, link = self._session, self._link
+        if session is None or link is None:
+            return
+        async with self._send_lock:
+            plaintext = messages.encode(message)
+            data = session.seal_plaintext(plaintext)
+            if self._tap is not None:
+                self._tap("sent", message, plaintext)
+            async with asyncio.timeout(NETWORK_TIMEOUT_SECONDS):
+                await link.send_binary(data)
+
+    async def _send_raw(self, data: bytes) -> None:
+        assert self._link is not None
+        async with asyncio.timeout(NETWORK_TIMEOUT_SECONDS):
+            await self._link.send_binary(data)
+
+    # -- the end ----------------------------------------------------------------------------
+
+    async def _end(self, reason_key: str, status: int, **values: object) -> None:
+        if self.state is AgentState.ENDED:
+            raise _Stop
+        if self.gate is not None:
+            self.gate.end()
+        self.consent.end()
+        self._sharing.clear()
+        previous, self.state = self.state, AgentState.ENDED
+        self.exit_status = status
+        reason = self.texts(reason_key, **values)
+        english = Texts("en")(reason_key, **values)
+        self._show(self.activity.flush(time.monotonic(), force=True))
+        self._notify(ui.Ended(reason))
+        link = self._link
+        if link is not None:
+            try:
+                async with asyncio.timeout(BYE_TIMEOUT_SECONDS):
+                    if previous in (AgentState.ASKING, AgentState.SHARING):
+                        await self._send(messages.Bye(english[: messages.MAX_REASON_CHARS]))
+                    await link.send_control(control.End(reason=english[:500]))
+            except (FernwartungError, TimeoutError, OSError):
+                pass  # the link is gone already: closing below is all that is left
+            await self._close_link()
+        raise _Stop
+
+
+__all__ = ["AgentSettings", "AgentState", "HostAgent", "current_tariff"]

@@ -1,0 +1,113 @@
+"""Detect stage (which tiles differ from the frame last sent) and rectangles stage.
+
+Pixels are compared as one uint32 per pixel (BGRA), which is about 20x faster than
+comparing per channel. The reference is the frame last *sent*, so changes made while the
+flow-control window was full are merged into the next update instead of queueing up.
+
+Later stages slot in here: X DAMAGE events can narrow `changed_tiles` to the reported
+regions, and scroll detection can turn rectangles into copies before encoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TILE_PIXELS = 64
+# A run of changed tiles is cut into rectangles at most this wide, so one rectangle's
+# codec choice stays local (text next to a photo gets two rectangles, two codecs).
+MAX_RECT_WIDTH_PIXELS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Rect:
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @property
+    def area(self) -> int:
+        return self.width * self.height
+
+
+def as_pixels(frame: np.ndarray) -> np.ndarray:
+    """A (height, width) uint32 view of an (height, width, 4) uint8 frame, without a copy."""
+    return np.ascontiguousarray(frame).view(np.uint32).reshape(frame.shape[0], frame.shape[1])
+
+
+def changed_pixels(new: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Boolean (height, width) mask of pixels that differ."""
+    return as_pixels(new) != as_pixels(reference)
+
+
+def tile_grid(height: int, width: int) -> tuple[int, int]:
+    return -(-height // TILE_PIXELS), -(-width // TILE_PIXELS)
+
+
+def tiles_of(mask: np.ndarray) -> np.ndarray:
+    """Which tiles contain at least one True pixel: a (rows, columns) boolean array."""
+    height, width = mask.shape
+    rows, columns = tile_grid(height, width)
+    padded_height, padded_width = rows * TILE_PIXELS, columns * TILE_PIXELS
+    if (padded_height, padded_width) != (height, width):
+        padded = np.zeros((padded_height, padded_width), dtype=bool)
+        padded[:height, :width] = mask
+        mask = padded
+    # Rows first: any() over each tile row band, then over each tile column.
+    bands = mask.reshape(rows, TILE_PIXELS, padded_width).any(axis=1)
+    return bands.reshape(rows, columns, TILE_PIXELS).any(axis=2)
+
+
+def rectangles(
+    dirty: np.ndarray, height: int, width: int, mask: np.ndarray | None = None
+) -> list[Rect]:
+    """Rectangles covering the dirty tiles: runs along each tile row, cut to a maximum width,
+    then tightened to the changed pixels inside them when a pixel mask is given."""
+    result: list[Rect] = []
+    per_rect = MAX_RECT_WIDTH_PIXELS // TILE_PIXELS
+    for row, columns in enumerate(dirty):
+        indices = np.flatnonzero(columns)
+        if indices.size == 0:
+            continue
+        run_start = previous = int(indices[0])
+        for column in [*map(int, indices[1:]), None]:
+            if column is not None and column == previous + 1 and column - run_start < per_rect:
+                previous = column
+                continue
+            y = row * TILE_PIXELS
+            x = run_start * TILE_PIXELS
+            rect = Rect(
+                x,
+                y,
+                min((previous + 1) * TILE_PIXELS, width) - x,
+                min(y + TILE_PIXELS, height) - y,
+            )
+            if mask is not None:
+                rect = tighten(rect, mask)
+            if rect is not None:
+                result.append(rect)
+            if column is not None:
+                run_start = previous = column
+    return result
+
+
+def tighten(rect: Rect, mask: np.ndarray) -> Rect | None:
+    """The bounding box of the changed pixels inside `rect` (None if there are none)."""
+    region = mask[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width]
+    rows = np.flatnonzero(region.any(axis=1))
+    if rows.size == 0:
+        return None
+    columns = np.flatnonzero(region.any(axis=0))
+    return Rect(
+        rect.x + int(columns[0]),
+        rect.y + int(rows[0]),
+        int(columns[-1] - columns[0]) + 1,
+        int(rows[-1] - rows[0]) + 1,
+    )
+
+
+def tiles_to_rects(tiles: np.ndarray, height: int, width: int) -> list[Rect]:
+    """Whole-tile rectangles (no tightening), for full refreshes and lossless re-sends."""
+    return rectangles(tiles, height, width)

@@ -1,0 +1,111 @@
+"""What the agent tells a customer UI, and what a customer UI asks of the agent.
+
+Both UIs (Tk and terminal) speak only these; the agent never calls a UI toolkit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from host_agent.consent import ConsentView
+from protocol.messages import ConsentLevel
+
+# -- agent -> UI --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Connecting:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CodeReady:
+    spoken: str  # the code grouped for reading aloud; shown, never logged
+    expires_in_seconds: int
+    why_new: str | None = None  # a text key of texts.py when this replaces an older code
+
+
+@dataclass(frozen=True, slots=True)
+class WrongCodeTried:
+    tries: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class TechnicianConnecting:
+    technician: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentAsked:
+    technician: str
+    rate_per_minute: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SharingChanged:
+    consent: ConsentView
+    technician: str
+    started_monotonic: float  # billable time starts at consent
+    rate_per_minute: Decimal
+    vat_percent: Decimal
+    monitor: int
+    monitors: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityLine:
+    text: str  # already in the customer's language
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    reason: str  # already in the customer's language
+
+
+UiEvent = (
+    Connecting
+    | CodeReady
+    | WrongCodeTried
+    | TechnicianConnecting
+    | ConsentAsked
+    | SharingChanged
+    | ActivityLine
+    | Ended
+)
+
+# -- UI -> agent --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    level: ConsentLevel  # DENIED, VIEW or CONTROL
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeLevel:
+    level: ConsentLevel
+
+
+@dataclass(frozen=True, slots=True)
+class PauseSharing:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeSharing:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SelectMonitor:
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndSession:
+    pass
+
+
+Command = Answer | ChangeLevel | PauseSharing | ResumeSharing | SelectMonitor | EndSession

@@ -1,0 +1,208 @@
+"""The one translation table for everything the customer reads (German and English)."""
+
+from __future__ import annotations
+
+import locale
+import os
+from typing import Final
+
+LANGUAGES: Final = ("de", "en")
+
+_TABLE: Final[dict[str, dict[str, str]]] = {
+    "title": {"de": "Fernwartung", "en": "Remote support"},
+    "backup_note": {
+        "de": "Bitte sichern Sie Ihre Daten, bevor ein Techniker auf Ihren PC zugreift.",
+        "en": "Please back up your data before a technician works on your PC.",
+    },
+    "terms_heading": {"de": "Bedingungen", "en": "Terms"},
+    "connecting": {"de": "Verbinde mit dem Server …", "en": "Connecting to the server …"},
+    "code_label": {
+        "de": "Ihr Code (lesen Sie ihn dem Techniker am Telefon vor):",
+        "en": "Your code (read it out to the technician on the phone):",
+    },
+    "code_expires": {
+        "de": "Der Code gilt {minutes} Minuten und nur einmal.",
+        "en": "The code is valid for {minutes} minutes and works once.",
+    },
+    "technician_connecting": {
+        "de": "Ein Techniker verbindet sich …",
+        "en": "A technician is connecting …",
+    },
+    "wrong_code": {
+        "de": "Jemand hat einen falschen Code eingegeben ({tries} von {limit} Versuchen).",
+        "en": "Someone typed a wrong code ({tries} of {limit} tries).",
+    },
+    "new_code_reason": {
+        "de": "Zu viele falsche Versuche: der alte Code ist ungültig, hier ist ein neuer.",
+        "en": "Too many wrong tries: the old code is void, here is a new one.",
+    },
+    "code_expired": {
+        "de": "Der Code ist abgelaufen; hier ist ein neuer.",
+        "en": "The code has expired; here is a new one.",
+    },
+    "consent_question": {
+        "de": (
+            "Techniker {technician} möchte Ihren Bildschirm sehen ({rate} pro Minute). "
+            "n = ablehnen, v = nur ansehen, c = ansehen und steuern (Maus und Tastatur)"
+        ),
+        "en": (
+            "Technician {technician} wants to see your screen ({rate} per minute). "
+            "n = deny, v = view only, c = view and control (mouse and keyboard)"
+        ),
+    },
+    "consent_title": {"de": "Zugriff erlauben?", "en": "Allow access?"},
+    "consent_intro": {
+        "de": "Techniker {technician} ist verbunden. Kosten: {rate} pro Minute.",
+        "en": "Technician {technician} is connected. Cost: {rate} per minute.",
+    },
+    "answer_deny": {"de": "Ablehnen", "en": "Deny"},
+    "answer_view": {"de": "Nur ansehen", "en": "View only"},
+    "answer_control": {"de": "Ansehen und steuern", "en": "View and control"},
+    "answer_deny_help": {
+        "de": "Der Techniker sieht nichts; die Sitzung endet.",
+        "en": "The technician sees nothing; the session ends.",
+    },
+    "answer_view_help": {
+        "de": "Der Techniker sieht Ihren Bildschirm, kann aber nichts bedienen.",
+        "en": "The technician sees your screen but cannot operate it.",
+    },
+    "answer_control_help": {
+        "de": "Der Techniker sieht Ihren Bildschirm und bedient Maus und Tastatur.",
+        "en": "The technician sees your screen and uses mouse and keyboard.",
+    },
+    "unknown_answer": {
+        "de": "Bitte n, v oder c eingeben.",
+        "en": "Please type n, v or c.",
+    },
+    "terminal_commands": {
+        "de": "Befehle: p = Pause, r = fortsetzen, v = nur ansehen, c = steuern, "
+        "m N = Bildschirm N zeigen, q = beenden",
+        "en": "Commands: p = pause, r = resume, v = view only, c = control, "
+        "m N = share monitor N, q = end",
+    },
+    "indicator": {
+        "de": "Bildschirm geteilt mit {technician} ({level}) seit {duration}, Kosten {cost}",
+        "en": "Screen shared with {technician} ({level}) for {duration}, cost {cost}",
+    },
+    "indicator_paused": {
+        "de": "Freigabe pausiert ({technician}) seit {duration}, Kosten {cost}",
+        "en": "Sharing paused ({technician}) for {duration}, cost {cost}",
+    },
+    "level_view": {"de": "nur ansehen", "en": "view only"},
+    "level_control": {"de": "steuern", "en": "control"},
+    "pause": {"de": "Pause", "en": "Pause"},
+    "resume": {"de": "Fortsetzen", "en": "Resume"},
+    "end_session": {"de": "Sitzung beenden", "en": "End session"},
+    "monitor": {"de": "Bildschirm", "en": "Monitor"},
+    "activity_heading": {"de": "Was der Techniker tut", "en": "What the technician does"},
+    # Activity log lines (summarised).
+    "act_clicks": {
+        "de": "Techniker klickt bei ({x}, {y})",
+        "en": "Technician clicks at ({x}, {y})",
+    },
+    "act_right_clicks": {
+        "de": "Techniker klickt rechts bei ({x}, {y})",
+        "en": "Technician right-clicks at ({x}, {y})",
+    },
+    "act_middle_clicks": {
+        "de": "Techniker klickt mit der mittleren Taste bei ({x}, {y})",
+        "en": "Technician middle-clicks at ({x}, {y})",
+    },
+    "act_drags": {
+        "de": "Techniker zieht von ({x}, {y}) nach ({x2}, {y2})",
+        "en": "Technician drags from ({x}, {y}) to ({x2}, {y2})",
+    },
+    "act_types": {
+        "de": "Techniker tippt {count} Zeichen",
+        "en": "Technician types {count} characters",
+    },
+    "act_presses": {"de": "Techniker drückt {key}", "en": "Technician presses {key}"},
+    "act_scrolls": {
+        "de": "Techniker scrollt bei ({x}, {y})",
+        "en": "Technician scrolls at ({x}, {y})",
+    },
+    "act_moves": {
+        "de": "Techniker bewegt die Maus nach ({x}, {y})",
+        "en": "Technician moves the mouse to ({x}, {y})",
+    },
+    "ev_consent": {
+        "de": "Sie haben erlaubt: {level}",
+        "en": "You allowed: {level}",
+    },
+    "ev_denied": {"de": "Sie haben abgelehnt.", "en": "You denied access."},
+    "ev_paused": {"de": "Freigabe pausiert.", "en": "Sharing paused."},
+    "ev_resumed": {"de": "Freigabe fortgesetzt.", "en": "Sharing resumed."},
+    "ev_monitor": {
+        "de": "Jetzt geteilt: Bildschirm {number}",
+        "en": "Now shared: monitor {number}",
+    },
+    "ev_dropped": {
+        "de": "{count} Eingaben des Technikers ohne Steuerrecht verworfen.",
+        "en": "{count} inputs from the technician dropped (no control permission).",
+    },
+    "ev_control_requested": {
+        "de": "Der Techniker bittet um Steuerung. Nur Sie können sie erlauben (c).",
+        "en": "The technician asks for control. Only you can allow it (c).",
+    },
+    "ev_chat": {"de": "Techniker schreibt: {text}", "en": "Technician writes: {text}"},
+    "ev_ended": {"de": "Sitzung beendet: {reason}", "en": "Session ended: {reason}"},
+    "reason_customer": {"de": "vom Kunden beendet", "en": "ended by the customer"},
+    "reason_relay_lost": {
+        "de": "Verbindung zum Server verloren",
+        "en": "connection to the server lost",
+    },
+    "reason_viewer_left": {"de": "der Techniker hat beendet", "en": "the technician left"},
+    "reason_denied": {"de": "Zugriff abgelehnt", "en": "access denied"},
+    "reason_error": {"de": "Fehler: {detail}", "en": "error: {detail}"},
+}
+
+KEY_NAMES: Final[dict[str, dict[str, str]]] = {
+    "Return": {"de": "Eingabe", "en": "Enter"},
+    "KP_Enter": {"de": "Eingabe", "en": "Enter"},
+    "BackSpace": {"de": "Rücktaste", "en": "Backspace"},
+    "Delete": {"de": "Entf", "en": "Delete"},
+    "Escape": {"de": "Esc", "en": "Esc"},
+    "Control": {"de": "Strg", "en": "Ctrl"},
+    "Alt": {"de": "Alt", "en": "Alt"},
+    "Super": {"de": "Windows-Taste", "en": "Super"},
+    "Shift": {"de": "Umschalt", "en": "Shift"},
+    "space": {"de": "Leertaste", "en": "Space"},
+    "Tab": {"de": "Tab", "en": "Tab"},
+}
+
+
+def detect_language(environ: dict[str, str] | None = None) -> str:
+    """German or English, from LC_ALL / LC_MESSAGES / LANG or the locale (English otherwise)."""
+    env = os.environ if environ is None else environ
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
+        value = env.get(name, "")
+        if value:
+            return "de" if value.lower().startswith("de") else "en"
+    current = locale.getlocale()[0] or ""
+    return "de" if current.lower().startswith("de") else "en"
+
+
+class Texts:
+    """Customer-facing texts in one language."""
+
+    def __init__(self, language: str) -> None:
+        if language not in LANGUAGES:
+            raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
+        self.language = language
+
+    def __call__(self, name: str, /, **values: object) -> str:
+        return _TABLE[name][self.language].format(**values)
+
+    def key_name(self, key: str) -> str:
+        names = KEY_NAMES.get(key)
+        return names[self.language] if names else key
+
+    def money(self, euros: object) -> str:
+        text = f"{euros:.2f}" if not isinstance(euros, str) else euros
+        if self.language == "de":
+            return text.replace(".", ",") + " €"
+        return "€" + text
+
+
+def all_keys() -> frozenset[str]:
+    return frozenset(_TABLE)

@@ -1,0 +1,183 @@
+"""The terminal UI: code, consent question and activity log as lines on stdout.
+
+Contract (DESIGN.md): prints a line `CODE: <code>`; once a technician has connected (the
+handshake succeeded) prints the consent question as a line ending in `[n/v/c]` and reads
+one line: n = deny, v = view only, c = view and control. Anything typed before the
+question was shown is discarded, never taken as consent.
+
+Commands while sharing, one per line:
+    p      pause sharing            r      resume sharing
+    v      view only (no control)   c      view and control
+    m N    share monitor N          q      end the session (so does Ctrl+C)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import termios
+import threading
+import time
+from typing import TextIO
+
+from host_agent import events as ui
+from host_agent.agent import HostAgent
+from host_agent.consent import Sharing
+from host_agent.texts import Texts
+from protocol.billing import bill
+from protocol.messages import ConsentLevel
+
+READ_CHUNK_BYTES = 4096
+MAX_LINE_CHARS = 200
+_ANSWERS = {"n": ConsentLevel.DENIED, "v": ConsentLevel.VIEW, "c": ConsentLevel.CONTROL}
+
+
+def _stamp() -> str:
+    return time.strftime("%H:%M:%S")
+
+
+class TerminalUi:
+    def __init__(self, texts: Texts, terms: str, out: TextIO = sys.stdout, stdin_fd: int = 0):
+        self.texts = texts
+        self.terms = terms
+        self.out = out
+        self.stdin_fd = stdin_fd
+        self.agent: HostAgent | None = None
+        self._asked_at: float | None = None  # monotonic time the consent question was shown
+        self._answered = False
+        self._lines: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
+        self._sharing: ui.SharingChanged | None = None
+
+    def print(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    # -- agent -> terminal ------------------------------------------------------------------
+
+    def notify(self, event: ui.UiEvent) -> None:
+        t = self.texts
+        if isinstance(event, ui.Connecting):
+            self.print(f"== {t('title')} ==")
+            self.print(f"{t('terms_heading')}:")
+            for line in self.terms.strip().splitlines():
+                self.print(f"  {line}")
+            self.print(t("backup_note"))
+            self.print(t("connecting"))
+        elif isinstance(event, ui.CodeReady):
+            if event.why_new is not None:
+                self.print(t(event.why_new))
+            self.print(t("code_label"))
+            self.print(f"CODE: {event.spoken}")
+            self.print(t("code_expires", minutes=max(1, event.expires_in_seconds // 60)))
+        elif isinstance(event, ui.WrongCodeTried):
+            self.print(t("wrong_code", tries=event.tries, limit=event.limit))
+        elif isinstance(event, ui.TechnicianConnecting):
+            self.print(t("technician_connecting"))
+        elif isinstance(event, ui.ConsentAsked):
+            self._discard_typed_ahead()
+            question = t(
+                "consent_question",
+                technician=event.technician,
+                rate=t.money(event.rate_per_minute),
+            )
+            self._asked_at = time.monotonic()
+            self.print(f"{question} [n/v/c]")
+        elif isinstance(event, ui.SharingChanged):
+            self._sharing = event
+            self.print(self.indicator())
+        elif isinstance(event, ui.ActivityLine):
+            self.print(f"[{_stamp()}] {event.text}")
+        elif isinstance(event, ui.Ended):
+            self.print(f"[{_stamp()}] {t('ev_ended', reason=event.reason)}")
+
+    def indicator(self) -> str:
+        event = self._sharing
+        assert event is not None
+        seconds = max(0.0, time.monotonic() - event.started_monotonic)
+        cost = bill(seconds, _tariff(event)).gross
+        minutes, rest = divmod(int(seconds), 60)
+        key = "indicator" if event.consent.sharing is Sharing.ACTIVE else "indicator_paused"
+        level = "level_control" if event.consent.level is ConsentLevel.CONTROL else "level_view"
+        return "*** " + self.texts(
+            key,
+            technician=event.technician,
+            level=self.texts(level),
+            duration=f"{minutes}:{rest:02d}",
+            cost=self.texts.money(cost),
+        )
+
+    def _discard_typed_ahead(self) -> None:
+        """Throw away what was typed before the question (a terminal's pending input too)."""
+        if os.isatty(self.stdin_fd):
+            termios.tcflush(self.stdin_fd, termios.TCIFLUSH)
+        while not self._lines.empty():
+            self._lines.get_nowait()
+
+    # -- terminal -> agent ------------------------------------------------------------------
+
+    def _read_stdin(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Reader thread: each line with the monotonic time it arrived."""
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(self.stdin_fd, READ_CHUNK_BYTES)
+            except OSError:
+                return
+            if not chunk:
+                return
+            arrived = time.monotonic()
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            pending = pending[-MAX_LINE_CHARS:]
+            for raw in lines:
+                text = raw.decode("utf-8", "replace").strip()[:MAX_LINE_CHARS]
+                loop.call_soon_threadsafe(self._lines.put_nowait, (arrived, text))
+
+    async def run(self, agent: HostAgent) -> int:
+        """Run the agent with this UI until the session ends."""
+        self.agent = agent
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self._read_stdin, args=(loop,), daemon=True).start()
+        session = asyncio.create_task(agent.run())
+        commands = asyncio.create_task(self._commands(agent))
+        try:
+            return await session
+        finally:
+            commands.cancel()
+
+    async def _commands(self, agent: HostAgent) -> None:
+        while True:
+            arrived, line = await self._lines.get()
+            if self._asked_at is None or arrived < self._asked_at:
+                continue  # typed before the question: never an answer
+            word, _, rest = line.lower().partition(" ")
+            if not self._answered:
+                if word in _ANSWERS:
+                    self._answered = True
+                    agent.command(ui.Answer(_ANSWERS[word]))
+                    if word != "n":
+                        self.print(self.texts("terminal_commands"))
+                else:
+                    self.print(self.texts("unknown_answer") + " [n/v/c]")
+                continue
+            if word == "p":
+                agent.command(ui.PauseSharing())
+            elif word == "r":
+                agent.command(ui.ResumeSharing())
+            elif word in ("v", "c"):
+                agent.command(ui.ChangeLevel(_ANSWERS[word]))
+            elif word == "m" and rest.strip().isdigit():
+                agent.command(ui.SelectMonitor(int(rest.strip())))
+            elif word == "q":
+                agent.command(ui.EndSession())
+            elif word == "" and self._sharing is not None:
+                self.print(self.indicator())
+            else:
+                self.print(self.texts("terminal_commands"))
+
+
+def _tariff(event: ui.SharingChanged):  # type: ignore[no-untyped-def]
+    from protocol.billing import Tariff
+
+    return Tariff(rate_per_minute=event.rate_per_minute, vat_percent=event.vat_percent)
