@@ -1,0 +1,106 @@
+"""The relay's HTTP front: health and metrics, routing, and the technician's token check,
+all answered during the WebSocket opening handshake (`process_request`)."""
+
+from __future__ import annotations
+
+import http
+import ipaddress
+from typing import TYPE_CHECKING
+
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
+
+from relay.limits import RateLimiter
+
+if TYPE_CHECKING:
+    from relay.server import Relay
+
+HOST_PATH = "/v1/host"
+VIEWER_PATH = "/v1/viewer"
+HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
+MAX_TOKEN_CHARS = 256
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if well formed."""
+    values = request.headers.get_all("Authorization")
+    if len(values) != 1:
+        return None
+    scheme, _, token = values[0].partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_CHARS:
+        return None
+    return token
+
+
+class Gatekeeper:
+    """Decides which HTTP requests become WebSocket connections."""
+
+    def __init__(self, relay: Relay) -> None:
+        self._relay = relay
+        self._auth_failures = RateLimiter(relay.limits.auth_failures_per_ip)
+
+    def client_ip(self, connection: ServerConnection) -> str:
+        """The peer's address; behind a proxy, the last X-Forwarded-For entry (the one the
+        operator's proxy added; earlier entries are whatever the client claimed)."""
+        if self._relay.config.behind_proxy and connection.request is not None:
+            forwarded = connection.request.headers.get_all("X-Forwarded-For")
+            if forwarded:
+                candidate = forwarded[-1].split(",")[-1].strip()
+                try:
+                    return str(ipaddress.ip_address(candidate))
+                except ValueError:
+                    pass
+        address = connection.remote_address
+        return str(address[0]) if address else "unknown"
+
+    def _refuse(self, connection: ServerConnection, status: http.HTTPStatus, text: str) -> Response:
+        relay = self._relay
+        relay.metrics.connections_refused_http[str(status.value)] += 1
+        relay.log.event("http_refused", status=status.value, ip=self.client_ip(connection))
+        return connection.respond(status, text)
+
+    async def process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        relay = self._relay
+        path = request.path.split("?", 1)[0]
+        if path == HEALTH_PATH:
+            if relay.stopping:
+                return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "stopping\n")
+            return connection.respond(http.HTTPStatus.OK, "ok\n")
+        if path == METRICS_PATH:
+            response = connection.respond(http.HTTPStatus.OK, relay.metrics.render(relay.gauges))
+            del response.headers["Content-Type"]
+            response.headers["Content-Type"] = PROMETHEUS_CONTENT_TYPE
+            return response
+        if path not in (HOST_PATH, VIEWER_PATH):
+            return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
+        if relay.stopping:
+            return self._refuse(
+                connection, http.HTTPStatus.SERVICE_UNAVAILABLE, "the relay is shutting down\n"
+            )
+        if relay.connection_count() > relay.limits.max_connections:
+            return self._refuse(connection, http.HTTPStatus.SERVICE_UNAVAILABLE, "too busy\n")
+        if path == HOST_PATH:
+            return None
+        ip = self.client_ip(connection)
+        if self._auth_failures.is_blocked(ip, relay.now()):
+            return self._refuse(
+                connection, http.HTTPStatus.TOO_MANY_REQUESTS, "too many refused tokens\n"
+            )
+        token = bearer_token(request)
+        technician = None
+        if token is not None:
+            technician = await relay.db(relay.ledger.technician_for_token, token)
+        if technician is None:
+            self._auth_failures.allow(ip, relay.now())
+            response = self._refuse(
+                connection, http.HTTPStatus.UNAUTHORIZED, "a valid technician token is needed\n"
+            )
+            response.headers["WWW-Authenticate"] = 'Bearer realm="fernwartung"'
+            return response
+        relay.admit_viewer(connection, technician)
+        return None

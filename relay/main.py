@@ -1,0 +1,156 @@
+"""`fernwartung relay`: settings from the command line, then serve until SIGTERM/SIGINT.
+
+Startup contract (tests and the demo parse it): with TLS a line `FINGERPRINT <64 hex>`,
+then `LISTENING ws[s]://HOST:PORT` with the real port, both on stdout and flushed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from relay import tls
+from relay.events import EventLog
+from relay.limits import Limits, RateLimit
+from relay.server import Relay, RelayConfig
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A command-line setting that cannot work, in words for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListenAddress:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> ListenAddress:
+        host, sep, port = text.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise UsageError("--listen must be HOST:PORT, e.g. 127.0.0.1:8765")
+        return cls(host, int(port))
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def url(self, scheme: str, port: int) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{port}"
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    """Limits with the defaults replaced by whatever flags were given."""
+    base = Limits()
+    overrides: dict[str, object] = {}
+    for name in (
+        "max_message_bytes",
+        "max_sessions",
+        "max_connections",
+        "code_ttl_seconds",
+        "handshake_timeout_seconds",
+        "idle_timeout_seconds",
+        "send_stall_timeout_seconds",
+        "ping_interval_seconds",
+        "revocation_sweep_seconds",
+    ):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    for name in ("register_per_ip", "join_per_ip", "join_per_token"):
+        per_minute = getattr(args, f"{name}_per_minute", None)
+        if per_minute is not None:
+            burst = getattr(base, name).burst
+            overrides[name] = RateLimit(per_minute, burst)
+    if "ping_interval_seconds" in overrides:
+        overrides["ping_timeout_seconds"] = overrides["ping_interval_seconds"]
+    return Limits(**{**{f: getattr(base, f) for f in Limits.__dataclass_fields__}, **overrides})
+
+
+def _tls_setup(args: argparse.Namespace, listen: ListenAddress, data_dir: Path):  # noqa: ANN202
+    if args.tls_key and not args.tls_cert:
+        raise UsageError("--tls-key needs --tls-cert")
+    if args.tls_cert:
+        if not args.tls_key:
+            raise UsageError("--tls-cert needs --tls-key")
+        cert, key = Path(args.tls_cert), Path(args.tls_key)
+    elif args.no_tls:
+        if not listen.is_loopback and not args.behind_proxy:
+            raise UsageError(
+                "--no-tls is only allowed on a loopback address, or with --behind-proxy when "
+                "a reverse proxy in front terminates TLS"
+            )
+        return None, None
+    else:  # --self-signed, also the default: never plain text unless asked for
+        cert, key = tls.ensure_self_signed(data_dir)
+    return tls.server_context(cert, key), tls.certificate_fingerprint(cert)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        listen = ListenAddress.parse(args.listen)
+        data_dir = Path(args.data_dir)
+        ssl_context, fingerprint = _tls_setup(args, listen, data_dir)
+        limits = limits_from(args)
+    except (UsageError, tls.TlsError) as error:
+        print(f"fernwartung relay: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    config = RelayConfig(
+        data_dir=data_dir,
+        host=listen.host,
+        port=listen.port,
+        ssl_context=ssl_context,
+        behind_proxy=args.behind_proxy,
+        limits=limits,
+    )
+    log = EventLog(json_lines=args.log_json)
+    if ssl_context is not None:
+        import os
+
+        tls.shrink_tls_read_buffers(int(os.environ.get("FW_TLSBUF", tls.TLS_READ_BUFFER_BYTES)))
+    try:
+        asyncio.run(_serve(config, log, listen, fingerprint))
+    except OSError as error:
+        print(
+            f"fernwartung relay: cannot listen on {args.listen} ({error.strerror})", file=sys.stderr
+        )
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+async def _serve(
+    config: RelayConfig, log: EventLog, listen: ListenAddress, fingerprint: str | None
+) -> None:
+    relay = Relay(config, log=log)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, stop.set)
+    try:
+        await relay.start()
+        if fingerprint is not None:
+            print(f"FINGERPRINT {fingerprint}", flush=True)
+        scheme = "wss" if config.ssl_context is not None else "ws"
+        print(f"LISTENING {listen.url(scheme, relay.port)}", flush=True)
+        await stop.wait()
+    finally:
+        await relay.stop()
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(signal_number)

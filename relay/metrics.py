@@ -1,0 +1,60 @@
+"""Counters for `GET /metrics`, rendered in the Prometheus text format."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+PREFIX = "fernwartung_relay"
+
+
+class Metrics:
+    """Monotonic counters; gauges are read from the live state when rendered."""
+
+    def __init__(self) -> None:
+        self.bytes_forwarded: Counter[str] = Counter()  # by direction
+        self.joins_refused: Counter[str] = Counter()  # by reason (error code)
+        self.registers_refused: Counter[str] = Counter()
+        self.sessions_ended: Counter[str] = Counter()  # by end reason
+        self.registers = 0
+        self.joins = 0
+        self.failed_attempts = 0
+        self.connections_refused_http: Counter[str] = Counter()  # by status
+
+    def render(self, gauges: Callable[[], dict[str, dict[str, int]]]) -> str:
+        lines: list[str] = []
+
+        def family(name: str, kind: str, help_text: str) -> None:
+            lines.append(f"# HELP {PREFIX}_{name} {help_text}")
+            lines.append(f"# TYPE {PREFIX}_{name} {kind}")
+
+        def labelled(name: str, label: str, values: dict[str, int]) -> None:
+            for key, value in sorted(values.items()):
+                lines.append(f'{PREFIX}_{name}{{{label}="{key}"}} {value}')
+
+        live = gauges()
+        family("sessions", "gauge", "Live sessions by state.")
+        labelled("sessions", "state", live["sessions"])
+        family("connections", "gauge", "Open WebSocket connections.")
+        lines.append(f"{PREFIX}_connections {live['connections']['open']}")
+        family("bytes_forwarded_total", "counter", "Ciphertext bytes forwarded by direction.")
+        labelled(
+            "bytes_forwarded_total",
+            "direction",
+            {"host_to_viewer": 0, "viewer_to_host": 0, **self.bytes_forwarded},
+        )
+        family("registers_total", "counter", "Session numbers handed out.")
+        lines.append(f"{PREFIX}_registers_total {self.registers}")
+        family("registers_refused_total", "counter", "Registrations refused by reason.")
+        labelled("registers_refused_total", "reason", dict(self.registers_refused))
+        family("joins_total", "counter", "Viewers paired with a host.")
+        lines.append(f"{PREFIX}_joins_total {self.joins}")
+        family("joins_refused_total", "counter", "Joins refused by reason.")
+        labelled("joins_refused_total", "reason", dict(self.joins_refused))
+        family("http_refused_total", "counter", "Upgrades refused at the HTTP level by status.")
+        labelled("http_refused_total", "status", dict(self.connections_refused_http))
+        family("failed_attempts_total", "counter", "Wrong codes reported by hosts.")
+        lines.append(f"{PREFIX}_failed_attempts_total {self.failed_attempts}")
+        family("sessions_ended_total", "counter", "Sessions ended by reason.")
+        labelled("sessions_ended_total", "reason", dict(self.sessions_ended))
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,198 @@
+"""Rendezvous and pairing: the relay's sessions as state machines, without any I/O.
+
+Time is passed in (monotonic seconds). Connections are opaque handles: this module decides,
+the server shell sends and closes.
+
+A session's life:
+    WAITING --join--> PAIRED --viewer leaves before consent / failed attempt--> WAITING
+    PAIRED --consent reported, then either side leaves or ends--> ENDED
+    WAITING --host leaves / ends / code expires / third failed attempt--> ENDED
+A viewer leaving before the host reported any consent puts the session back to WAITING, so
+a technician who mistyped the code can try again (up to MAX_FAILED_ATTEMPTS wrong tries).
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol.control import ErrorCode, ReportedConsent
+from protocol.errors import ProtocolError
+
+MAX_FAILED_ATTEMPTS = 3
+SESSION_NUMBER_DIGITS = 6
+TOMBSTONE_SECONDS = 600.0  # how long a used, void or expired number answers with its reason
+MAX_TOMBSTONES = 100_000
+
+
+class SessionState(enum.Enum):
+    WAITING = "waiting"
+    PAIRED = "paired"
+    ENDED = "ended"
+
+
+class Side(enum.Enum):
+    HOST = "host"
+    VIEWER = "viewer"
+
+    @property
+    def other(self) -> Side:
+        return Side.VIEWER if self is Side.HOST else Side.HOST
+
+
+class Refused(Exception):
+    """A register or join the relay refuses, with the error code the client gets."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(slots=True, eq=False)
+class RelaySession:
+    """One registered session number and whoever is connected to it."""
+
+    number: str
+    host: Any
+    registered_at: float
+    expires_at: float
+    ledger_id: int = 0
+    state: SessionState = SessionState.WAITING
+    viewer: Any = None
+    technician_id: int | None = None
+    technician_name: str = ""
+    failed_attempts: int = 0
+    consent: ReportedConsent | None = None
+    last_activity: float = 0.0
+    ended_at: float = 0.0
+    pairings: int = 0
+    bytes_forwarded: dict[Side, int] = field(default_factory=lambda: {Side.HOST: 0, Side.VIEWER: 0})
+
+    def connection(self, side: Side) -> Any:
+        return self.host if side is Side.HOST else self.viewer
+
+    def _illegal(self, event: str) -> ProtocolError:
+        return ProtocolError(f"'{event}' is not allowed while the session is {self.state.value}")
+
+    def is_expired(self, now: float) -> bool:
+        return self.state is SessionState.WAITING and now >= self.expires_at
+
+    def pair(self, viewer: Any, technician_id: int, technician_name: str, now: float) -> None:
+        if self.state is not SessionState.WAITING:
+            raise self._illegal("join")
+        self.state = SessionState.PAIRED
+        self.viewer = viewer
+        self.technician_id = technician_id
+        self.technician_name = technician_name
+        self.last_activity = now
+        self.pairings += 1
+
+    def record_failed_attempt(self) -> bool:
+        """Count a wrong code the host detected; True when the session is now void."""
+        if self.state is SessionState.ENDED or self.consent is not None:
+            raise self._illegal("failed_attempt")
+        self.failed_attempts += 1
+        return self.failed_attempts >= MAX_FAILED_ATTEMPTS
+
+    def unpair(self) -> None:
+        """The viewer is gone before consent: wait for another try with the same code."""
+        if self.state is not SessionState.PAIRED or self.consent is not None:
+            raise self._illegal("unpair")
+        self.state = SessionState.WAITING
+        self.viewer = None
+        self.technician_id = None
+        self.technician_name = ""
+
+    def viewer_may_retry(self) -> bool:
+        return self.state is SessionState.PAIRED and self.consent is None
+
+    def record_consent(self, level: ReportedConsent) -> None:
+        if self.state is not SessionState.PAIRED:
+            raise self._illegal("consent")
+        self.consent = level
+
+    def end(self, now: float) -> None:
+        if self.state is not SessionState.ENDED:
+            self.state = SessionState.ENDED
+            self.ended_at = now
+
+
+@dataclass(frozen=True, slots=True)
+class _Tombstone:
+    code: ErrorCode
+    message: str
+    until: float
+
+
+class Rendezvous:
+    """The table of live sessions by session number, and the numbers recently retired."""
+
+    def __init__(self, *, code_ttl_seconds: float, max_sessions: int) -> None:
+        self._code_ttl_seconds = code_ttl_seconds
+        self._max_sessions = max_sessions
+        self._live: dict[str, RelaySession] = {}
+        self._tombstones: dict[str, _Tombstone] = {}
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def sessions(self) -> list[RelaySession]:
+        return list(self._live.values())
+
+    def count(self, state: SessionState) -> int:
+        return sum(1 for session in self._live.values() if session.state is state)
+
+    def register(self, host: Any, now: float) -> RelaySession:
+        if len(self._live) >= self._max_sessions:
+            raise Refused(ErrorCode.SERVER_FULL, "the relay is full, please try again later")
+        self._forget_tombstones(now)
+        number = self._new_number()
+        session = RelaySession(
+            number=number,
+            host=host,
+            registered_at=now,
+            expires_at=now + self._code_ttl_seconds,
+            last_activity=now,
+        )
+        self._live[number] = session
+        return session
+
+    def _new_number(self) -> str:
+        low = 10 ** (SESSION_NUMBER_DIGITS - 1)
+        while True:
+            number = str(low + secrets.randbelow(9 * low))
+            if number not in self._live and number not in self._tombstones:
+                return number
+
+    def find_for_join(self, number: str, now: float) -> RelaySession:
+        """The session a viewer may join, or Refused with the specific reason."""
+        session = self._live.get(number)
+        if session is None:
+            tombstone = self._tombstones.get(number)
+            if tombstone is not None and now < tombstone.until:
+                raise Refused(tombstone.code, tombstone.message)
+            raise Refused(ErrorCode.UNKNOWN_SESSION, "no session with this code is waiting")
+        if session.is_expired(now):
+            raise Refused(ErrorCode.EXPIRED, "this code has expired, ask for a new one")
+        if session.state is not SessionState.WAITING:
+            raise Refused(ErrorCode.BUSY, "a technician is already connected to this session")
+        return session
+
+    def retire(self, session: RelaySession, now: float, code: ErrorCode, message: str) -> None:
+        """Take an ended session off the table; its number answers `code` for a while."""
+        session.end(now)
+        if self._live.get(session.number) is session:
+            del self._live[session.number]
+            if len(self._tombstones) >= MAX_TOMBSTONES:
+                self._tombstones.pop(next(iter(self._tombstones)))
+            self._tombstones[session.number] = _Tombstone(code, message, now + TOMBSTONE_SECONDS)
+
+    def _forget_tombstones(self, now: float) -> None:
+        while self._tombstones:
+            number, tombstone = next(iter(self._tombstones.items()))
+            if now < tombstone.until:
+                break
+            del self._tombstones[number]
