@@ -66,9 +66,10 @@ def _recording_in(directory: Path) -> Path:
 def _recording_info(path: Path, logs: Path) -> dict[str, object]:
     info = Child("recording info", ["recording", "info", str(path), "--json"],
                  stderr_path=logs / "recording.log")  # fmt: skip
-    line = info.wait_for_line(lambda text: text.startswith("{"), STARTUP_SECONDS)
-    info.wait(STARTUP_SECONDS)
-    return json.loads(line)
+    status, output = info.finish(STARTUP_SECONDS)
+    if status != 0:
+        raise ChildFailed(f"recording info failed for {path.name}")
+    return json.loads("\n".join(output))
 
 
 def _session_bill(data_dir: Path, session: str) -> Bill:
@@ -96,10 +97,10 @@ def run_demo(seconds: float, work: Path, real_screen: bool) -> Summary:
         technician = Child("technician add",
                            ["technician", "add", "Demo-Techniker", "--data-dir", str(data_dir)],
                            stderr_path=logs / "technician.log")  # fmt: skip
-        if technician.wait(STARTUP_SECONDS) != 0:
+        status, output = technician.finish(STARTUP_SECONDS)
+        if status != 0 or not output:
             raise ChildFailed("could not add the demo technician")
-        technician.wait_for_line(lambda s: True, 1.0)
-        token = technician.lines[-1].strip()
+        token = output[-1].strip()
 
         screen = "real" if real_screen else "synthetic"
         host = Child(

@@ -74,6 +74,16 @@ class Child:
             if matches(line):
                 return line
 
+    def finish(self, timeout: float) -> tuple[int, list[str]]:
+        """Wait for the program to exit; its status and all stdout lines not yet read."""
+        status = self.wait(timeout)
+        rest = []
+        while (line := self._queue.get(timeout=timeout)) is not None:
+            rest.append(line)
+        self._queue.put(None)
+        self.lines += rest
+        return status, rest
+
     def write_line(self, text: str) -> None:
         assert self.process.stdin is not None
         self.process.stdin.write(text + "\n")

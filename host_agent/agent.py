@@ -21,11 +21,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from host_agent import events as ui
 from host_agent.activity import ActivitySummary
 from host_agent.capture import CaptureError, Monitor, ScreenSource
 from host_agent.consent import Consent, Phase, Sharing
+from host_agent.evidence import InputOutcomes, host_evidence
 from host_agent.flow import ADAPT_HOLD_SECONDS, FlowControl
 from host_agent.inject import Bounds, InputBackend, InputGate
 from host_agent.pipeline import FramePipeline, PreparedUpdate
@@ -33,10 +35,22 @@ from host_agent.texts import Texts
 from protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS, control, messages
 from protocol.billing import Tariff
 from protocol.codes import Code, new_code
-from protocol.errors import CodeVoid, FernwartungError, ProtocolError, SessionEnded
+from protocol.errors import (
+    CodeVoid,
+    FernwartungError,
+    ProtocolError,
+    RecordingFailed,
+    SessionEnded,
+)
 from protocol.handshake import Role
 from protocol.session import Established, PeerSession, Received, Send
 from relay.client import RelayLink, open_link
+from viewer.evidence import (
+    END_EXCHANGE_TIMEOUT_SECONDS,
+    RECORDING_CAPABILITY,
+    TERMS_NOT_SHOWN,
+    SessionEvidence,
+)
 
 NETWORK_TIMEOUT_SECONDS = 10.0
 BYE_TIMEOUT_SECONDS = 2.0
@@ -68,6 +82,8 @@ class AgentSettings:
     relay_url: str
     fingerprint: str | None = None
     monitor: int = 1
+    record_directory: Path | None = None  # the customer's own recording (--record), or none
+    terms_hash: bytes = TERMS_NOT_SHOWN  # SHA-256 of the terms shown, for the recording
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +104,16 @@ class _Injected:
     time: float
 
 
+@dataclass(frozen=True, slots=True)
+class _CheckpointDue:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _RecordingLost:
+    detail: str
+
+
 class _Stop(Exception):
     """The session is over; leave the main loop."""
 
@@ -105,12 +131,22 @@ class HostAgent:
         make_source: Callable[[], ScreenSource],
         make_backend: Callable[[Bounds], InputBackend],
         tap: Tap | None = None,
+        evidence: SessionEvidence | None = None,
     ) -> None:
         self.settings = settings
         self.texts = texts
         self._notify = notify
         self._make_backend = make_backend
         self._tap = tap
+        # The customer's own recording (--record), None when the customer keeps none.
+        if evidence is None and settings.record_directory is not None:
+            evidence = host_evidence(
+                settings.record_directory, settings.relay_url, settings.terms_hash
+            )
+        self._evidence = evidence
+        self._inputs = InputOutcomes(evidence) if evidence is not None else None
+        self._peer_records = False
+        self._checkpoint_queued = False
         self.state = AgentState.CONNECTING
         self.consent = Consent()
         self.pipeline = FramePipeline(make_source)
@@ -205,6 +241,9 @@ class HostAgent:
         except TimeoutError:
             with contextlib.suppress(_Stop):
                 await self._end("reason_relay_lost", EXIT_ERROR)
+        except RecordingFailed as error:
+            with contextlib.suppress(_Stop):
+                await self._recording_lost(str(error))
         except (CaptureError, FernwartungError) as error:
             with contextlib.suppress(_Stop):
                 await self._end("reason_error", EXIT_ERROR, detail=str(error))
@@ -268,6 +307,11 @@ class HostAgent:
             await self._end("reason_customer", EXIT_OK)
         elif isinstance(item, _Injected):
             self._show(self.activity.add(item.message, item.time))
+        elif isinstance(item, _CheckpointDue):
+            self._checkpoint_queued = False
+            await self._checkpoint()
+        elif isinstance(item, _RecordingLost):
+            await self._recording_lost(item.detail)
         elif isinstance(item, _LinkLost):
             if item.link is self._link:
                 await self._link_lost(item.error)
@@ -326,9 +370,15 @@ class HostAgent:
             elif isinstance(event, Established):
                 await self._established()
             elif isinstance(event, Received):
-                if self._tap is not None:
-                    self._tap("received", event.message, event.plaintext)
-                await self._message(event.message)
+                await self._message(event.message, self._note_received(event))
+
+    def _note_received(self, event: Received) -> int:
+        """Every received message passes here before it is acted on; its index."""
+        if self._tap is not None:
+            self._tap("received", event.message, event.plaintext)
+        if self._evidence is not None and self._evidence.started:
+            return self._evidence.received(event.plaintext)  # raises once writing failed
+        return -1
 
     async def _failed_attempt(self) -> None:
         self._session = None
@@ -340,12 +390,18 @@ class HostAgent:
 
     async def _established(self) -> None:
         self.state = AgentState.ASKING
-        assert self._monitor is not None
+        assert self._monitor is not None and self._code is not None
         bounds = self._monitor.bounds
+        capabilities = CAPABILITIES
+        if self._evidence is not None:
+            # Before the first message: the recording holds the whole session.
+            self._evidence.start(self._code.session, self.technician, bounds.width, bounds.height)
+            self._show_line("ev_recording_to", path=self._evidence.path)
+            capabilities += (RECORDING_CAPABILITY,)
         await self._send(
             messages.Hello(
                 versions=SUPPORTED_VERSIONS,
-                capabilities=CAPABILITIES,
+                capabilities=capabilities,
                 screen_width=bounds.width,
                 screen_height=bounds.height,
             )
@@ -354,15 +410,18 @@ class HostAgent:
 
     # -- messages from the viewer -------------------------------------------------------
 
-    async def _message(self, message: messages.Message) -> None:
+    async def _message(self, message: messages.Message, index: int) -> None:
         if isinstance(message, messages.INPUT_TYPES):
             assert self.gate is not None
-            self.gate.submit(message, time.monotonic())
+            verdict = self.gate.submit(message, time.monotonic())
+            if self._inputs is not None and index >= 0:
+                self._inputs.submitted(index, message, verdict)
         elif isinstance(message, messages.Ack):
             self.flow.on_ack(message.seq, time.monotonic())
             self._acked.set()
         elif isinstance(message, messages.Hello):
             messages.negotiate_version(SUPPORTED_VERSIONS, message.versions)
+            self._peer_records = RECORDING_CAPABILITY in message.capabilities
         elif isinstance(message, messages.RefreshRequest):
             self.pipeline.request_full()
         elif isinstance(message, messages.ControlRequest):
@@ -370,9 +429,9 @@ class HostAgent:
         elif isinstance(message, messages.Chat):
             self._notify(ui.ActivityLine(self.texts("ev_chat", text=message.text)))
         elif isinstance(message, messages.Bye):
-            await self._end("reason_viewer_left", EXIT_OK)
+            await self._end("reason_viewer_left", EXIT_OK, peer_ended=True)
         elif isinstance(message, messages.Checkpoint):
-            pass  # the viewer's recording chain head; the recorder hooks in at the tap
+            pass  # the viewer's chain head: the recording checked it in _note_received
         else:
             raise ProtocolError(f"the viewer may not send {type(message).__name__}")
 
@@ -477,7 +536,11 @@ class HostAgent:
 
     def _injected(self, message: messages.Message) -> None:
         """Called in the injector thread after each injection."""
-        item = _Injected(message, time.monotonic())
+        item: object = _Injected(message, time.monotonic())
+        if self._inputs is not None:
+            failure = self._inputs.applied(message)
+            if failure is not None:
+                item = _RecordingLost(failure)
         loop = self._loop
         if loop is not None and not loop.is_closed():
             # RuntimeError: the loop closed between the check and the call.
@@ -493,6 +556,10 @@ class HostAgent:
             await asyncio.sleep(ACTIVITY_TICK_SECONDS)
             now = time.monotonic()
             self._show(self.activity.flush(now))
+            evidence = self._evidence
+            if evidence is not None and not self._checkpoint_queued and evidence.checkpoint_due():
+                self._checkpoint_queued = True
+                self._inbox.put_nowait(_CheckpointDue())
             if self.gate is not None and now - self._dropped_reported_at >= DROPPED_REPORT_SECONDS:
                 dropped = self.gate.counters.dropped_no_control
                 if dropped > self._dropped_reported and self.state is AgentState.SHARING:
@@ -506,6 +573,8 @@ class HostAgent:
         """Capture and send frame updates while the customer shares, under flow control."""
         try:
             await self._stream_frames()
+        except RecordingFailed as error:
+            self._inbox.put_nowait(_RecordingLost(str(error)))
         except (FernwartungError, TimeoutError) as error:
             failure = error if isinstance(error, FernwartungError) else SessionEnded("timeout")
             if self._link is not None:
@@ -563,12 +632,33 @@ class HostAgent:
         if session is None or link is None:
             return
         async with self._send_lock:
+            if self.state is AgentState.ENDED and not isinstance(message, messages.Bye):
+                return  # after the final checkpoint only the Bye goes out
             plaintext = messages.encode(message)
-            data = session.seal_plaintext(plaintext)
+            if self._evidence is not None and self._evidence.started:
+                # Recorded first: what cannot be recorded is not sent.
+                self._evidence.sent(plaintext)
             if self._tap is not None:
                 self._tap("sent", message, plaintext)
+            data = session.seal_plaintext(plaintext)
             async with asyncio.timeout(NETWORK_TIMEOUT_SECONDS):
                 await link.send_binary(data)
+
+    async def _checkpoint(self, *, final: bool = False) -> None:
+        """Record a checkpoint, send its message next, report it to the relay, fsync."""
+        evidence, session, link = self._evidence, self._session, self._link
+        if evidence is None or not evidence.recording or session is None or link is None:
+            return
+        async with self._send_lock:
+            written = evidence.checkpoint(final=final)
+            if self._tap is not None:
+                self._tap("sent", written.message, written.plaintext)
+            data = session.seal_plaintext(written.plaintext)
+            async with asyncio.timeout(NETWORK_TIMEOUT_SECONDS):
+                await link.send_binary(data)
+        async with asyncio.timeout(NETWORK_TIMEOUT_SECONDS):
+            await link.send_control(evidence.report(written))
+        await evidence.sync()
 
     async def _send_raw(self, data: bytes) -> None:
         assert self._link is not None
@@ -577,7 +667,14 @@ class HostAgent:
 
     # -- the end ----------------------------------------------------------------------------
 
-    async def _end(self, reason_key: str, status: int, **values: object) -> None:
+    async def _end(
+        self, reason_key: str, status: int, *, peer_ended: bool = False, **values: object
+    ) -> None:
+        """End the session: stop input and capture, say goodbye, close link and recording.
+
+        `peer_ended`: the viewer said Bye first. The goodbye is skipped after the recording
+        failed: nothing may be sent that the recording does not hold.
+        """
         if self.state is AgentState.ENDED:
             raise _Stop
         if self.gate is not None:
@@ -587,20 +684,85 @@ class HostAgent:
         previous, self.state = self.state, AgentState.ENDED
         self.exit_status = status
         reason = self.texts(reason_key, **values)
-        english = Texts("en")(reason_key, **values)
+        english = Texts("en")(reason_key, **values)[: messages.MAX_REASON_CHARS]
         self._show(self.activity.flush(time.monotonic(), force=True))
         self._notify(ui.Ended(reason))
         link = self._link
+        recording_ok = self._evidence is None or self._evidence.failure is None
         if link is not None:
             try:
+                if recording_ok and previous in (AgentState.ASKING, AgentState.SHARING):
+                    await self._say_goodbye(english, peer_ended)
                 async with asyncio.timeout(BYE_TIMEOUT_SECONDS):
-                    if previous in (AgentState.ASKING, AgentState.SHARING):
-                        await self._send(messages.Bye(english[: messages.MAX_REASON_CHARS]))
-                    await link.send_control(control.End(reason=english[:500]))
+                    await link.send_control(control.End(reason=english))
+            except RecordingFailed as error:
+                self._show_line("ev_recording_failed", detail=str(error))
             except (FernwartungError, TimeoutError, OSError):
                 pass  # the link is gone already: closing below is all that is left
             await self._close_link()
+        await self._close_recording(english)
         raise _Stop
+
+    async def _say_goodbye(self, reason: str, peer_ended: bool) -> None:
+        """Final checkpoint and Bye; when both record, read on until the exchange is done."""
+        evidence = self._evidence
+        exchange = evidence is not None and evidence.recording and self._peer_records
+        async with asyncio.timeout(BYE_TIMEOUT_SECONDS):
+            if evidence is not None and not evidence.final_checkpoint_sent:
+                await self._checkpoint(final=True)
+            await self._send(messages.Bye(reason))
+        if exchange:
+            # The viewer answers our Bye with its final checkpoint and Bye; after its own
+            # Bye it waits for the relay's End. Either way its checkpoint lands in our file.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(END_EXCHANGE_TIMEOUT_SECONDS):
+                    await self._read_until_done(wait_for_bye=not peer_ended)
+
+    async def _read_until_done(self, *, wait_for_bye: bool) -> None:
+        """While ending: record what still arrives until the viewer's Bye or the relay's End."""
+        while True:
+            item = await self._inbox.get()
+            if isinstance(item, _LinkLost) and item.link is self._link:
+                return
+            if not isinstance(item, _Frame) or item.link is not self._link:
+                continue
+            if isinstance(item.frame, control.End | control.PeerLeft):
+                return
+            if not isinstance(item.frame, bytes) or self._session is None:
+                continue
+            for event in self._session.receive(item.frame):
+                if not isinstance(event, Received):
+                    continue
+                index = self._note_received(event)
+                message = event.message
+                if isinstance(message, messages.INPUT_TYPES) and self.gate is not None:
+                    verdict = self.gate.submit(message, time.monotonic())
+                    if self._inputs is not None and index >= 0:
+                        self._inputs.submitted(index, message, verdict)
+                elif isinstance(message, messages.Bye) and wait_for_bye:
+                    return
+
+    async def _recording_lost(self, detail: str) -> None:
+        """Writing the recording failed: end at once, send nothing more, tell the customer."""
+        self._show_line("ev_recording_failed", detail=detail)
+        await self._end("reason_recording_failed", EXIT_ERROR)
+
+    async def _close_recording(self, reason: str) -> None:
+        evidence = self._evidence
+        if evidence is None:
+            return
+        try:
+            if evidence.failure is None and evidence.recording:
+                if self.gate is not None:
+                    # Inputs the injector still had are settled before the last records.
+                    await asyncio.to_thread(self.gate.join, BYE_TIMEOUT_SECONDS)
+                if self._inputs is not None:
+                    self._inputs.finish()
+                await asyncio.to_thread(evidence.close, reason)
+        except RecordingFailed as error:
+            self._show_line("ev_recording_failed", detail=str(error))
+        finally:
+            evidence.abandon()
 
 
 __all__ = ["AgentSettings", "AgentState", "HostAgent", "current_tariff"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from host_agent.agent import AgentSettings, HostAgent
 from host_agent.capture import CaptureError, ScreenSource
+from host_agent.evidence import terms_hash
 from host_agent.inject import Bounds, InputBackend, NoInjectionBackend
 from host_agent.texts import Texts, detect_language
 
@@ -53,8 +54,13 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"fernwartung host: cannot read the terms file ({error.strerror})", file=sys.stderr)
         return EXIT_USAGE
+    record = getattr(args, "record", None)
     settings = AgentSettings(
-        relay_url=args.relay, fingerprint=args.fingerprint, monitor=args.monitor
+        relay_url=args.relay,
+        fingerprint=args.fingerprint,
+        monitor=args.monitor,
+        record_directory=Path(record) if record else None,
+        terms_hash=terms_hash(terms),
     )
     if args.screen == "real" and not os.environ.get("DISPLAY"):
         print("fernwartung host: no display (DISPLAY is not set); try --screen synthetic",

@@ -154,6 +154,20 @@ _TABLE: Final[dict[str, dict[str, str]]] = {
     "reason_viewer_left": {"de": "der Techniker hat beendet", "en": "the technician left"},
     "reason_denied": {"de": "Zugriff abgelehnt", "en": "access denied"},
     "reason_error": {"de": "Fehler: {detail}", "en": "error: {detail}"},
+    "reason_recording_failed": {
+        "de": "Ihre Aufzeichnung konnte nicht gespeichert werden (ist der Datenträger voll?); "
+        "die Sitzung wurde sofort beendet, der Techniker sieht nichts mehr",
+        "en": "your recording could not be saved (is the disk full?); "
+        "the session was ended at once, the technician sees nothing more",
+    },
+    "ev_recording_failed": {
+        "de": "Aufzeichnung fehlgeschlagen: {detail}",
+        "en": "Recording failed: {detail}",
+    },
+    "ev_recording_to": {
+        "de": "Ihre Aufzeichnung dieser Sitzung: {path}",
+        "en": "Your recording of this session: {path}",
+    },
 }
 
 KEY_NAMES: Final[dict[str, dict[str, str]]] = {

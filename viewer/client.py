@@ -12,8 +12,10 @@ event loop's thread, read `status` (a frozen snapshot) from any thread, and send
 framebuffer on one decoder thread, in order, each followed by its `Ack`, so a slow display
 never holds up acks, stats or the network reader.
 
-Every message sent or received passes `_note_sent` / `_note_received`, where `MessageTap`s
-(the session recorder) are called.
+Every message sent or received passes `_note_sent` / `_note_received`, where the session's
+recording (`viewer/evidence.py`, created when the host's Hello arrives) and `MessageTap`s
+see it: received ones before they are acted on, outgoing ones right before sealing, so a
+message that cannot be recorded is never sent. A failed recording ends the session at once.
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ from protocol.errors import (
     ConsentDenied,
     FernwartungError,
     ProtocolError,
+    RecordingFailed,
     RelayUnreachable,
     SessionEnded,
 )
 from protocol.handshake import Role
 from protocol.session import Established, PeerSession, Received, Send
 from relay.client import RelayLink, open_link
+from viewer.evidence import END_EXCHANGE_TIMEOUT_SECONDS, RECORDING_CAPABILITY, SessionEvidence
 from viewer.framebuffer import Framebuffer, Region
 from viewer.outcome import ExitStatus, Outcome, outcome_for
 from viewer.stats import FrameStat
@@ -158,10 +162,17 @@ class ViewerClient:
         on_stat: Callable[[FrameStat], None] = lambda stat: None,
         taps: Sequence[MessageTap] = (),
         connect: Connect = open_link,
+        evidence: SessionEvidence | None = None,
     ) -> None:
         self.settings = settings
         self.framebuffer = Framebuffer()
-        self.status = SessionStatus(Phase.CONNECTING, settings.code.session, recording=bool(taps))
+        # The dot in the status bar: on only while the session is really being recorded.
+        self.status = SessionStatus(
+            Phase.CONNECTING, settings.code.session, recording=evidence is not None
+        )
+        self.evidence = evidence
+        self._peer_records = False
+        self._peer_said_bye = asyncio.Event()
         self._on_event = on_event
         self._on_stat = on_stat
         self._taps = tuple(taps)
@@ -209,12 +220,46 @@ class ViewerClient:
             return
         if self._session is None or self._link is None:
             raise ProtocolError("no message can be sent before the session is established")
+        if self.status.phase in (Phase.ENDING, Phase.ENDED) and not isinstance(
+            message, messages.Bye
+        ):
+            return  # after the final checkpoint only the Bye goes out
         async with self._send_lock:
             plaintext = messages.encode(message)
+            self._note_sent(message, plaintext)  # first: what is not recorded is not sent
             data = self._session.seal_plaintext(plaintext)
-            self._note_sent(message, plaintext)
             async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
                 await self._link.send_binary(data)
+
+    async def _checkpoint(self, *, final: bool = False) -> None:
+        """Record a checkpoint, send its message next, report it to the relay, fsync."""
+        evidence, session, link = self.evidence, self._session, self._link
+        if evidence is None or not evidence.recording or session is None or link is None:
+            return
+        if final and evidence.final_checkpoint_sent:
+            return
+        async with self._send_lock:
+            written = evidence.checkpoint(final=final)
+            now = time.time()
+            for tap in self._taps:
+                tap.sent(written.message, written.plaintext, now)
+            data = session.seal_plaintext(written.plaintext)
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await link.send_binary(data)
+        async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+            await link.send_control(evidence.report(written))
+        await evidence.sync()
+
+    async def _checkpoint_periodically(self) -> None:
+        evidence = self.evidence
+        if evidence is None:
+            return
+        while evidence.recording:
+            await asyncio.sleep(evidence.settings.checkpoint_interval_seconds)
+            await self._checkpoint()
+
+    def _recording_now(self) -> bool:
+        return self.evidence is not None and self.evidence.recording
 
     async def end(self, reason: str = "the technician ended the session") -> None:
         """Say goodbye to the host (when there is one) and close the link."""
@@ -227,13 +272,24 @@ class ViewerClient:
         if link is None:
             return
         try:
-            if established:
+            if established and self._may_say_goodbye():
+                exchange = self._recording_now() and self._peer_records
+                await self._checkpoint(final=True)
                 await self.send(messages.Bye(reason))
+                if exchange:
+                    # The host answers with its final checkpoint and Bye (see evidence.py).
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(END_EXCHANGE_TIMEOUT_SECONDS):
+                            await self._peer_said_bye.wait()
             async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
                 await link.send_control(control.End(reason))
         except (FernwartungError, TimeoutError):
             pass  # the link is already gone; closing below is all that is left to do
         await self._close_link()
+
+    def _may_say_goodbye(self) -> bool:
+        """After the recording failed nothing more is sent to the host."""
+        return self.evidence is None or self.evidence.failure is None
 
     # ---- the run ------------------------------------------------------------------------
 
@@ -253,12 +309,41 @@ class ViewerClient:
             error = _first_fernwartung_error(group)
             if not isinstance(error, FernwartungError):
                 raise
+            if isinstance(error, RecordingFailed):
+                await self._recording_failed(error)
             outcome = self._outcome(error)
         finally:
             await self._close_link()
             decoder.shutdown(wait=True, cancel_futures=True)
+            outcome_reason = self._end_reason or "the session ended"
+            await self._close_recording(outcome_reason)
             self._set_status(phase=Phase.ENDED)
         return outcome
+
+    async def _recording_failed(self, error: RecordingFailed) -> None:
+        """Tell the relay (and through it the customer) why the session ends; send nothing else."""
+        self._end_reason = "the technician's recording failed"
+        self._set_status(recording=False)
+        link = self._link
+        if link is None:
+            return
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await link.send_control(control.End(self._end_reason))
+        except (FernwartungError, TimeoutError):
+            pass  # the link is already gone
+
+    async def _close_recording(self, reason: str) -> None:
+        evidence = self.evidence
+        if evidence is None:
+            return
+        try:
+            if evidence.recording:
+                await asyncio.to_thread(evidence.close, reason)
+        except RecordingFailed:
+            self._set_status(recording=False)
+        finally:
+            evidence.abandon()
 
     async def _end_when_asked(self) -> None:
         """End on request (a button, a companion) or when the time limit is reached."""
@@ -271,6 +356,8 @@ class ViewerClient:
         await self.end(reason)
 
     def _outcome(self, error: FernwartungError) -> Outcome:
+        if isinstance(error, RecordingFailed):
+            return Outcome(ExitStatus.ERROR, f"The session was ended: {error}")
         if self.status.phase is Phase.ENDING and isinstance(error, SessionEnded):
             return Outcome(ExitStatus.ENDED, f"Session ended: {self._end_reason}")
         return outcome_for(error, established=self._established)
@@ -313,6 +400,7 @@ class ViewerClient:
             helpers = [
                 group.create_task(self._apply_updates(decoder)),
                 group.create_task(self._drain_outbox()),
+                group.create_task(self._checkpoint_periodically()),
                 *(group.create_task(companion(self)) for companion in companions),
             ]
             try:
@@ -342,28 +430,42 @@ class ViewerClient:
                         raise ProtocolError("the host sent a message before the handshake ended")
 
     async def _greet(self, link: RelayLink) -> None:
+        """The host's Hello first (its screen size heads the recording), then ours."""
         self._set_status(phase=Phase.GREETING)
-        await self.send(messages.Hello(SUPPORTED_VERSIONS, VIEWER_CAPABILITIES, 0, 0))
         async with asyncio.timeout(HELLO_TIMEOUT_SECONDS):
-            message = await self._receive_message(link)
-        if not isinstance(message, messages.Hello):
+            received = await self._receive_first(link)
+        hello = received.message
+        if not isinstance(hello, messages.Hello):
             raise ProtocolError("the host did not start with a Hello")
-        messages.negotiate_version(SUPPORTED_VERSIONS, message.versions)
+        capabilities = VIEWER_CAPABILITIES
+        if self.evidence is not None:
+            self.evidence.start(
+                self.settings.code.session, "", hello.screen_width, hello.screen_height
+            )
+            capabilities += (RECORDING_CAPABILITY,)
+        self._note_received(hello, received.plaintext)
+        messages.negotiate_version(SUPPORTED_VERSIONS, hello.versions)
+        self._peer_records = RECORDING_CAPABILITY in hello.capabilities
+        await self.send(messages.Hello(SUPPORTED_VERSIONS, capabilities, 0, 0))
 
-    async def _receive_message(self, link: RelayLink) -> messages.Message:
+    async def _receive_first(self, link: RelayLink) -> Received:
         while True:
             frame = await link.receive()
             if not isinstance(frame, bytes):
                 self._handle_control(frame)
                 continue
-            return self._open(frame).message
+            return self._decrypt(frame)
 
-    def _open(self, frame: bytes) -> Received:
+    def _decrypt(self, frame: bytes) -> Received:
         if self._session is None:
             raise ProtocolError("a message arrived before the session was established")
         (event,) = self._session.receive(frame)
         if not isinstance(event, Received):
             raise ProtocolError("the host sent handshake data after the handshake")
+        return event
+
+    def _open(self, frame: bytes) -> Received:
+        event = self._decrypt(frame)
         self._note_received(event.message, event.plaintext)
         return event
 
@@ -400,11 +502,32 @@ class ViewerClient:
         elif isinstance(message, messages.Chat):
             self._on_event(ChatReceived(message.text))
         elif isinstance(message, messages.Bye):
+            if self.status.phase is Phase.ENDING:
+                self._peer_said_bye.set()  # the host's answer to our Bye: end() goes on
+                return
+            await self._answer_bye(message.reason)
             raise SessionEnded(f"the customer ended the session ({message.reason})")
         elif isinstance(message, messages.Checkpoint):
             pass  # the recorder saw it in _note_received; nothing else to do
         else:
             raise ProtocolError(f"a host does not send {type(message).__name__} messages")
+
+    async def _answer_bye(self, reason: str) -> None:
+        """The host ended: our final checkpoint and Bye, then the relay's End (evidence.py)."""
+        if not (self._recording_now() and self._peer_records) or self._link is None:
+            return
+        self._end_reason = f"the customer ended the session ({reason})"
+        self._set_status(phase=Phase.ENDING)
+        link = self._link
+        with contextlib.suppress(TimeoutError, SessionEnded):
+            async with asyncio.timeout(END_EXCHANGE_TIMEOUT_SECONDS):
+                await self._checkpoint(final=True)
+                await self.send(messages.Bye("the customer ended the session"))
+                while True:
+                    frame = await link.receive()
+                    if not isinstance(frame, bytes):
+                        return  # the relay's End (or PeerLeft): the exchange is complete
+                    self._open(frame)
 
     def _change_consent(self, level: messages.ConsentLevel) -> None:
         if level is messages.ConsentLevel.DENIED:
@@ -463,11 +586,15 @@ class ViewerClient:
     # ---- the one place every message passes ---------------------------------------------
 
     def _note_sent(self, message: messages.Message, plaintext: bytes) -> None:
+        if self.evidence is not None and self.evidence.started:
+            self.evidence.sent(plaintext)  # raises RecordingFailed once writing failed
         now = time.time()
         for tap in self._taps:
             tap.sent(message, plaintext, now)
 
     def _note_received(self, message: messages.Message, plaintext: bytes) -> None:
+        if self.evidence is not None and self.evidence.started:
+            self.evidence.received(plaintext)
         now = time.time()
         for tap in self._taps:
             tap.received(message, plaintext, now)

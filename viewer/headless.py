@@ -23,6 +23,7 @@ from viewer.client import (
     ViewerClient,
     ViewerEvent,
 )
+from viewer.evidence import viewer_evidence
 from viewer.input_script import ScriptStep
 from viewer.outcome import Outcome
 from viewer.stats import StatsFile
@@ -36,6 +37,7 @@ class HeadlessOptions:
     stats_path: Path | None = None
     snapshot_path: Path | None = None
     script: tuple[ScriptStep, ...] = ()
+    record_directory: Path | None = None  # None: not recorded (main.py says so aloud)
 
 
 class HeadlessViewer:
@@ -57,6 +59,11 @@ class HeadlessViewer:
             settings,
             on_event=self._on_event,
             on_stat=self._stats.write if self._stats else lambda stat: None,
+            evidence=(
+                viewer_evidence(options.record_directory, settings.relay_url, settings.customer)
+                if options.record_directory is not None
+                else None
+            ),
         )
 
     async def run(self) -> Outcome:
@@ -66,6 +73,10 @@ class HeadlessViewer:
         finally:
             if self._stats is not None:
                 self._stats.close()
+        evidence = self.client.evidence
+        if evidence is not None and evidence.path is not None:
+            state = "incomplete, " + evidence.failure if evidence.failure else "complete"
+            self._say(f"Recording ({state}): {evidence.path}")
         if self._options.snapshot_path is not None:
             await asyncio.to_thread(self._save_snapshot, self._options.snapshot_path)
         return outcome

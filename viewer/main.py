@@ -18,6 +18,7 @@ from viewer.input_script import InputScriptError, load_input_script
 from viewer.outcome import ExitStatus, Outcome
 
 TOKEN_ENVIRONMENT_VARIABLE = "FERNWARTUNG_TOKEN"
+DEFAULT_RECORD_DIRECTORY = Path("recordings")
 MAX_TOKEN_CHARS = 512
 
 
@@ -90,19 +91,18 @@ def run(args: argparse.Namespace) -> int:
         if ui == "tk" and (args.snapshot or args.input_script):
             raise UsageError("--snapshot and --input-script need --ui headless")
         script = load_input_script(Path(args.input_script)) if args.input_script else []
+        record_directory = recording_directory(args)
     except (UsageError, InvalidCode, InputScriptError) as error:
         print(f"fernwartung viewer: {error}", file=sys.stderr)
         return ExitStatus.USAGE
-    if args.record:
-        print(
-            "fernwartung viewer: --record is not available in this version yet; "
-            "the session is not recorded",
-            file=sys.stderr,
-        )
     if ui == "tk":
         from viewer.ui_tk import run_tk
 
-        outcome = run_tk(settings, stats_path=Path(args.stats) if args.stats else None)
+        outcome = run_tk(
+            settings,
+            stats_path=Path(args.stats) if args.stats else None,
+            record_directory=record_directory,
+        )
     else:
         from viewer.headless import HeadlessOptions, HeadlessViewer
 
@@ -110,9 +110,26 @@ def run(args: argparse.Namespace) -> int:
             stats_path=Path(args.stats) if args.stats else None,
             snapshot_path=Path(args.snapshot) if args.snapshot else None,
             script=tuple(script),
+            record_directory=record_directory,
         )
         outcome = asyncio.run(HeadlessViewer(settings, options).run())
     return report(outcome)
+
+
+def recording_directory(args: argparse.Namespace) -> Path | None:
+    """Where the session is recorded: --record DIR, else ./recordings; None only with
+    --no-record, which is said aloud (and the status bar's recording dot stays grey)."""
+    if getattr(args, "no_record", False):
+        if args.record:
+            raise UsageError("--record and --no-record contradict each other")
+        print(
+            "fernwartung viewer: NOTICE: --no-record: this session is NOT recorded; "
+            "there will be no evidence of what was seen and done",
+            file=sys.stderr,
+            flush=True,
+        )
+        return None
+    return Path(args.record) if args.record else DEFAULT_RECORD_DIRECTORY
 
 
 def report(outcome: Outcome) -> int:

@@ -32,6 +32,7 @@ from viewer.client import (
     ViewerClient,
     ViewerEvent,
 )
+from viewer.evidence import viewer_evidence
 from viewer.framebuffer import Region, bounding_region
 from viewer.input_map import (
     KeyTracker,
@@ -398,12 +399,25 @@ def _run_network(client: ViewerClient, events: queue.SimpleQueue) -> None:
     events.put(SessionOver(outcome))
 
 
-def run_tk(settings: ClientSettings, *, stats_path: Path | None = None) -> Outcome:
+def run_tk(
+    settings: ClientSettings,
+    *,
+    stats_path: Path | None = None,
+    record_directory: Path | None = None,
+) -> Outcome:
     """Open the window, run the session, return how it ended."""
     events: queue.SimpleQueue = queue.SimpleQueue()
     stats = StatsFile(stats_path) if stats_path is not None else None
+    evidence = (
+        viewer_evidence(record_directory, settings.relay_url, settings.customer)
+        if record_directory is not None
+        else None
+    )
     client = ViewerClient(
-        settings, on_event=events.put, on_stat=stats.write if stats else lambda stat: None
+        settings,
+        on_event=events.put,
+        on_stat=stats.write if stats else lambda stat: None,
+        evidence=evidence,
     )
     root = tk.Tk()
     viewer = TkViewer(root, client, events)

@@ -9,6 +9,7 @@ import os
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -113,7 +114,11 @@ def host_process(
 def start_viewer(
     relay_url: str, code: str, token: str, *extra: str, env: Mapping[str, str] | None = None
 ) -> tuple[subprocess.Popen[str], LineReader]:
-    """`python -m fernwartung viewer ...` with the token in the environment, not argv."""
+    """`python -m fernwartung viewer ...` with the token in the environment, not argv.
+
+    Its recording goes to a temporary folder unless `extra` names one with --record."""
+    if "--record" not in extra and "--no-record" not in extra:
+        extra = (*extra, "--record", tempfile.mkdtemp(prefix="fernwartung-test-recordings-"))
     command = [sys.executable, "-m", "fernwartung", "viewer", "--relay", relay_url,
                "--code", code, *extra]  # fmt: skip
     process = subprocess.Popen(

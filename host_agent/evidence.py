@@ -1,0 +1,80 @@
+"""The customer's own recording of a session (`fernwartung host --record DIR`).
+
+`viewer.evidence.SessionEvidence` does the file and the checkpoints; this adds what only
+the host knows: the hash of the terms it showed, and for every input from the technician
+whether it was applied or dropped (`InputOutcomes`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import deque
+from pathlib import Path
+
+from host_agent.inject import Verdict
+from protocol.errors import RecordingFailed
+from protocol.handshake import Role
+from protocol.messages import Message
+from viewer.evidence import EvidenceSettings, SessionEvidence
+
+REASON_CONTROL_WITHDRAWN = "dropped: control withdrawn before injection"
+REASON_SESSION_ENDED = "dropped: the session ended"
+
+
+def terms_hash(terms: str) -> bytes:
+    """SHA-256 of the exact terms text shown to the customer (UTF-8)."""
+    return hashlib.sha256(terms.encode("utf-8")).digest()
+
+
+def host_evidence(directory: Path, relay: str, terms_sha256: bytes) -> SessionEvidence:
+    """The host's recording into `directory`; `terms_sha256` from `terms_hash`."""
+    return SessionEvidence(Role.HOST, EvidenceSettings(directory, relay, terms_hash=terms_sha256))
+
+
+class InputOutcomes:
+    """Writes, for each input the viewer sent, whether the input gate applied it.
+
+    The gate decides at once for most drops (`Verdict`); a queued input is applied later
+    in the injector thread, or skipped there without a word when control was withdrawn
+    in between. The injector works in queue order, so when input N is reported applied,
+    every input queued before it and still open was skipped. What is open at the end
+    (after the injector has stopped) was never applied.
+    """
+
+    def __init__(self, evidence: SessionEvidence) -> None:
+        self._evidence = evidence
+        self._lock = threading.Lock()
+        self._queued: deque[tuple[Message, int]] = deque()
+
+    def submitted(self, index: int, message: Message, verdict: Verdict) -> None:
+        """On the event loop, right after `InputGate.submit`."""
+        if verdict is Verdict.QUEUED:
+            with self._lock:
+                self._queued.append((message, index))
+            return
+        self._evidence.input_outcome(index, False, verdict.value)
+
+    def applied(self, message: Message) -> str | None:
+        """In the injector thread after an injection; the failure text if writing failed."""
+        try:
+            with self._lock:
+                while self._queued:
+                    queued, index = self._queued.popleft()
+                    if queued is message:
+                        self._evidence.input_outcome(index, True, "applied")
+                        break
+                    self._evidence.input_outcome(index, False, REASON_CONTROL_WITHDRAWN)
+        except RecordingFailed as error:
+            return str(error)
+        return None
+
+    def finish(self) -> None:
+        """After the injector has stopped: what is still open was not applied."""
+        with self._lock:
+            open_inputs, self._queued = list(self._queued), deque()
+        for _message, index in open_inputs:
+            self._evidence.input_outcome(index, False, REASON_SESSION_ENDED)
+
+
+__all__ = ["InputOutcomes", "host_evidence", "terms_hash"]
