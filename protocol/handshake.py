@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from spake2 import SPAKE2_A, SPAKE2_B
+from spake2.ed25519_basic import NotOnCurve
 from spake2.spake2 import SPAKEError
 
 from protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS
@@ -183,9 +184,7 @@ class Handshake:
             raise self._fail(ProtocolError("the PAKE message was reflected back to its sender"))
         try:
             pake_key = self._spake.finish(body)
-        except SPAKEError:
-            raise self._fail(ProtocolError("the peer's PAKE message is not valid")) from None
-        except ValueError:
+        except (SPAKEError, ValueError, NotOnCurve):
             raise self._fail(ProtocolError("the peer's PAKE message is not valid")) from None
         pake_host, pake_viewer = (
             (self._own_pake, data) if self.role is Role.HOST else (data, self._own_pake)
