@@ -39,6 +39,15 @@ def _add_relay(sub: argparse._SubParsersAction) -> None:
         "--behind-proxy", action="store_true", help="TLS ends at a reverse proxy in front"
     )
     p.add_argument("--log-json", action="store_true", help="log JSON lines")
+    tariff = p.add_argument_group("tariff (kept in DATA_DIR/tariff.json once set)")
+    tariff.add_argument("--rate", metavar="EUR", help="price per minute (default 1.40)")
+    tariff.add_argument("--vat", metavar="PERCENT", help="VAT percent (default 19)")
+    tariff.add_argument(
+        "--rounding",
+        choices=("started-minute", "exact"),
+        help="bill per started minute (default) or exact seconds",
+    )
+    tariff.add_argument("--minimum-charge", metavar="EUR", help="net minimum per session")
     limits = p.add_argument_group("limits (defaults in relay/limits.py)")
     for flag, kind in (
         ("--max-message-bytes", int),

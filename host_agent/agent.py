@@ -72,8 +72,8 @@ class AgentState(enum.Enum):
     ENDED = "ended"
 
 
-def current_tariff() -> Tariff:
-    """The tariff shown to the customer (the relay will send the operator's one later)."""
+def default_tariff() -> Tariff:
+    """The tariff shown when the relay sent none (an older relay): the product's defaults."""
     return Tariff()
 
 
@@ -154,6 +154,7 @@ class HostAgent:
         self.activity = ActivitySummary()
         self.gate: InputGate | None = None
         self.technician = ""
+        self.tariff = default_tariff()
         self.exit_status = EXIT_OK
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: asyncio.Queue[object] = asyncio.Queue()
@@ -273,6 +274,7 @@ class HostAgent:
             reply = await link.receive()
         if not isinstance(reply, control.Registered):
             raise ProtocolError("the relay did not answer the registration")
+        self.tariff = reply.tariff() or default_tariff()
         self._code = new_code(reply.session)
         self._failed_tries = 0
         self._session = None
@@ -406,7 +408,7 @@ class HostAgent:
                 screen_height=bounds.height,
             )
         )
-        self._notify(ui.ConsentAsked(self.technician, current_tariff().rate_per_minute))
+        self._notify(ui.ConsentAsked(self.technician, self.tariff.rate_per_minute))
 
     # -- messages from the viewer -------------------------------------------------------
 
@@ -455,7 +457,16 @@ class HostAgent:
     async def _report_consent(self) -> None:
         assert self._link is not None
         level = control.ReportedConsent(self.consent.level.value)
-        await self._link.send_control(control.Consent(level=level))
+        tariff = self.tariff
+        await self._link.send_control(
+            control.Consent(
+                level=level,
+                technician=self.technician,
+                rate_per_minute=str(tariff.rate_per_minute),
+                vat_percent=str(tariff.vat_percent),
+                terms_hash=self.settings.terms_hash.hex() if any(self.settings.terms_hash) else "",
+            )
+        )
 
     def _level_text(self) -> str:
         key = (
@@ -480,7 +491,7 @@ class HostAgent:
             self._stream_generation += 1
             self._sharing.clear()
         assert self._monitor is not None
-        tariff = current_tariff()
+        tariff = self.tariff
         self._notify(
             ui.SharingChanged(
                 consent=view,
@@ -765,4 +776,4 @@ class HostAgent:
             evidence.abandon()
 
 
-__all__ = ["AgentSettings", "AgentState", "HostAgent", "current_tariff"]
+__all__ = ["AgentSettings", "AgentState", "HostAgent", "default_tariff"]

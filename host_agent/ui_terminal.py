@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import sys
 import termios
 import threading
@@ -44,9 +45,11 @@ class TerminalUi:
         self.out = out
         self.stdin_fd = stdin_fd
         self.agent: HostAgent | None = None
-        self._asked_at: float | None = None  # monotonic time the consent question was shown
+        # Nothing reads stdin before the consent question: what was typed until then stays
+        # in the pipe (or the terminal) and is thrown away when the question is shown.
+        self._reading = threading.Event()
         self._answered = False
-        self._lines: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
+        self._lines: asyncio.Queue[str] = asyncio.Queue()
         self._sharing: ui.SharingChanged | None = None
 
     def print(self, text: str) -> None:
@@ -75,13 +78,14 @@ class TerminalUi:
         elif isinstance(event, ui.TechnicianConnecting):
             self.print(t("technician_connecting"))
         elif isinstance(event, ui.ConsentAsked):
-            self._discard_typed_ahead()
             question = t(
                 "consent_question",
                 technician=event.technician,
                 rate=t.money(event.rate_per_minute),
             )
-            self._asked_at = time.monotonic()
+            if not self._reading.is_set():
+                self._discard_typed_ahead()
+                self._reading.set()
             self.print(f"{question} [n/v/c]")
         elif isinstance(event, ui.SharingChanged):
             self._sharing = event
@@ -108,16 +112,23 @@ class TerminalUi:
         )
 
     def _discard_typed_ahead(self) -> None:
-        """Throw away what was typed before the question (a terminal's pending input too)."""
+        """Throw away everything typed before the question: a terminal's pending input, or
+        whatever waits in a pipe (nothing has read stdin until now)."""
         if os.isatty(self.stdin_fd):
             termios.tcflush(self.stdin_fd, termios.TCIFLUSH)
-        while not self._lines.empty():
-            self._lines.get_nowait()
+            return
+        while select.select([self.stdin_fd], [], [], 0)[0]:
+            try:
+                if not os.read(self.stdin_fd, READ_CHUNK_BYTES):
+                    return  # end of input
+            except OSError:
+                return
 
     # -- terminal -> agent ------------------------------------------------------------------
 
     def _read_stdin(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Reader thread: each line with the monotonic time it arrived."""
+        """Reader thread: from the consent question on, each line to the agent's loop."""
+        self._reading.wait()
         pending = b""
         while True:
             try:
@@ -126,13 +137,12 @@ class TerminalUi:
                 return
             if not chunk:
                 return
-            arrived = time.monotonic()
             pending += chunk
             *lines, pending = pending.split(b"\n")
             pending = pending[-MAX_LINE_CHARS:]
             for raw in lines:
                 text = raw.decode("utf-8", "replace").strip()[:MAX_LINE_CHARS]
-                loop.call_soon_threadsafe(self._lines.put_nowait, (arrived, text))
+                loop.call_soon_threadsafe(self._lines.put_nowait, text)
 
     async def run(self, agent: HostAgent) -> int:
         """Run the agent with this UI until the session ends."""
@@ -148,9 +158,7 @@ class TerminalUi:
 
     async def _commands(self, agent: HostAgent) -> None:
         while True:
-            arrived, line = await self._lines.get()
-            if self._asked_at is None or arrived < self._asked_at:
-                continue  # typed before the question: never an answer
+            line = await self._lines.get()
             word, _, rest = line.lower().partition(" ")
             if not self._answered:
                 if word in _ANSWERS:

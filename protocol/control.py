@@ -10,8 +10,10 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, ClassVar
 
+from protocol.billing import Rounding, Tariff
 from protocol.errors import ProtocolError
 from protocol.schema import Choice, HexDigest, Int, Text, check, from_mapping, rule, to_mapping
 
@@ -20,6 +22,10 @@ SESSION_PATTERN = r"[0-9]{4,12}"
 _SESSION = Text(12, SESSION_PATTERN)
 _VERSION = Int(0, 255)
 _REASON = Text(500)
+# Money and percentages travel as decimal text ("1.40", "19"); empty means "not given".
+_AMOUNT = Text(12, r"([0-9]{1,6}(\.[0-9]{1,4})?)?")
+_ROUNDING = Text(20, "(" + "|".join(r.value for r in Rounding) + ")?")
+_TERMS_HASH = Text(64, r"([0-9a-f]{64})?")
 
 
 class ErrorCode(enum.Enum):
@@ -59,11 +65,46 @@ class Register(Control):
     version: int = rule(_VERSION)
 
 
+class TariffFields:
+    """The operator's tariff, carried by `registered` and `joined` so that both sides show
+    the running cost with the numbers the invoice will use."""
+
+    rate_per_minute: str
+    vat_percent: str
+    rounding: str
+    minimum_charge: str
+
+    def tariff(self) -> Tariff | None:
+        """The tariff the relay sent, or None if it sent none (an older relay)."""
+        if not self.rate_per_minute:
+            return None
+        return Tariff(
+            rate_per_minute=Decimal(self.rate_per_minute),
+            vat_percent=Decimal(self.vat_percent or "0"),
+            rounding=Rounding(self.rounding or Rounding.PER_STARTED_MINUTE.value),
+            minimum_charge=Decimal(self.minimum_charge or "0"),
+        )
+
+
+def tariff_fields(tariff: Tariff) -> dict[str, str]:
+    """Keyword arguments for `Registered` or `Joined` that carry `tariff`."""
+    return {
+        "rate_per_minute": str(tariff.rate_per_minute),
+        "vat_percent": str(tariff.vat_percent),
+        "rounding": tariff.rounding.value,
+        "minimum_charge": str(tariff.minimum_charge),
+    }
+
+
 @dataclass(frozen=True, slots=True)
-class Registered(Control):
+class Registered(Control, TariffFields):
     TYPE: ClassVar[str] = "registered"
     session: str = rule(_SESSION)
     expires_in: int = rule(Int(0, 86_400))
+    rate_per_minute: str = rule(_AMOUNT, default="")
+    vat_percent: str = rule(_AMOUNT, default="")
+    rounding: str = rule(_ROUNDING, default="")
+    minimum_charge: str = rule(_AMOUNT, default="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +116,12 @@ class Join(Control):
 
 
 @dataclass(frozen=True, slots=True)
-class Joined(Control):
+class Joined(Control, TariffFields):
     TYPE: ClassVar[str] = "joined"
+    rate_per_minute: str = rule(_AMOUNT, default="")
+    vat_percent: str = rule(_AMOUNT, default="")
+    rounding: str = rule(_ROUNDING, default="")
+    minimum_charge: str = rule(_AMOUNT, default="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +144,14 @@ class Void(Control):
 
 @dataclass(frozen=True, slots=True)
 class Consent(Control):
+    """Host -> relay: the customer's answer, with what they were shown (the receipt)."""
+
     TYPE: ClassVar[str] = "consent"
     level: ReportedConsent = rule(Choice(ReportedConsent))
+    technician: str = rule(Text(64), default="")
+    rate_per_minute: str = rule(_AMOUNT, default="")
+    vat_percent: str = rule(_AMOUNT, default="")
+    terms_hash: str = rule(_TERMS_HASH, default="")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,12 @@ sessions  (one row per registration of a session number; numbers are reused late
     control), failed_attempts INTEGER, bytes_host_to_viewer INTEGER,
     bytes_viewer_to_host INTEGER
 
+consents  (the customer's consent receipts: each answer or change of level, with what the
+    host says the customer was shown)
+    id INTEGER PRIMARY KEY, session_id INTEGER REFERENCES sessions(id), level TEXT,
+    technician TEXT, rate_per_minute TEXT, vat_percent TEXT, terms_hash TEXT (64 hex or
+    empty), relay_time TEXT
+
 checkpoints  (recording chain heads as reported, with the relay's receive time)
     id INTEGER PRIMARY KEY, session_id INTEGER REFERENCES sessions(id), side TEXT (host or
     viewer), records INTEGER, head TEXT (64 hex), relay_time TEXT
@@ -33,6 +39,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from protocol.control import Consent
 
 LEDGER_FILE = "ledger.sqlite3"
 TOKEN_BYTES = 32
@@ -94,6 +102,17 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     relay_time TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS checkpoints_by_session ON checkpoints (session_id);
+CREATE TABLE IF NOT EXISTS consents (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER NOT NULL REFERENCES sessions (id),
+    level TEXT NOT NULL,
+    technician TEXT NOT NULL,
+    rate_per_minute TEXT NOT NULL,
+    vat_percent TEXT NOT NULL,
+    terms_hash TEXT NOT NULL,
+    relay_time TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS consents_by_session ON consents (session_id);
 """
 
 
@@ -214,13 +233,27 @@ class Ledger:
             (session_id,),
         )
 
-    def record_consent(self, session_id: int, level: str) -> None:
+    def record_consent(self, session_id: int, receipt: Consent) -> None:
+        """The session's consent level, and the receipt of what the customer answered."""
+        level = receipt.level.value
         granted = level in ("view", "control")
+        now = now_text()
         self._db.execute(
             "UPDATE sessions SET consent_level = ?, consent_granted = CASE "
             "WHEN ? AND consent_granted IS NULL THEN ? ELSE consent_granted END WHERE id = ?",
-            (level, granted, now_text(), session_id),
+            (level, granted, now, session_id),
         )
+        self._db.execute(
+            "INSERT INTO consents (session_id, level, technician, rate_per_minute, vat_percent, "
+            "terms_hash, relay_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (session_id, level, receipt.technician, receipt.rate_per_minute,
+             receipt.vat_percent, receipt.terms_hash, now),
+        )  # fmt: skip
+
+    def consent_rows(self) -> list[dict[str, object]]:
+        cursor = self._db.execute("SELECT * FROM consents ORDER BY id")
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def record_checkpoint(self, session_id: int, side: str, records: int, head: bytes) -> None:
         self._db.execute(

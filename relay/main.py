@@ -15,10 +15,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from protocol.billing import Tariff
 from relay import tls
 from relay.events import EventLog
 from relay.limits import Limits, RateLimit
 from relay.server import Relay, RelayConfig
+from relay.tariff import load_tariff, save_tariff, with_overrides
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -83,6 +85,21 @@ def limits_from(args: argparse.Namespace) -> Limits:
     return Limits(**{**{f: getattr(base, f) for f in Limits.__dataclass_fields__}, **overrides})
 
 
+def tariff_from(args: argparse.Namespace, data_dir: Path) -> Tariff:
+    """The tariff in the data dir with the flags put in place; saved when flags changed it."""
+    saved = load_tariff(data_dir)
+    tariff = with_overrides(
+        saved,
+        rate=args.rate,
+        vat=args.vat,
+        rounding=args.rounding,
+        minimum_charge=args.minimum_charge,
+    )
+    if tariff != saved:
+        save_tariff(data_dir, tariff)
+    return tariff
+
+
 def _tls_setup(args: argparse.Namespace, listen: ListenAddress, data_dir: Path):  # noqa: ANN202
     if args.tls_key and not args.tls_cert:
         raise UsageError("--tls-key needs --tls-cert")
@@ -108,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
         data_dir = Path(args.data_dir)
         ssl_context, fingerprint = _tls_setup(args, listen, data_dir)
         limits = limits_from(args)
-    except (UsageError, tls.TlsError) as error:
+        tariff = tariff_from(args, data_dir)
+    except (UsageError, tls.TlsError, ValueError) as error:
         print(f"fernwartung relay: {error}", file=sys.stderr)
         return EXIT_USAGE
     config = RelayConfig(
@@ -118,12 +136,11 @@ def run(args: argparse.Namespace) -> int:
         ssl_context=ssl_context,
         behind_proxy=args.behind_proxy,
         limits=limits,
+        tariff=tariff,
     )
     log = EventLog(json_lines=args.log_json)
     if ssl_context is not None:
-        import os
-
-        tls.shrink_tls_read_buffers(int(os.environ.get("FW_TLSBUF", tls.TLS_READ_BUFFER_BYTES)))
+        tls.shrink_tls_read_buffers(tls.TLS_READ_BUFFER_BYTES)
     try:
         asyncio.run(_serve(config, log, listen, fingerprint))
     except OSError as error:

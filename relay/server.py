@@ -24,6 +24,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from protocol import SUPPORTED_VERSIONS, control
+from protocol.billing import Tariff
 from protocol.control import ErrorCode
 from protocol.errors import ProtocolError
 from relay.events import EventLog
@@ -73,6 +74,7 @@ class RelayConfig:
     ssl_context: ssl.SSLContext | None = None
     behind_proxy: bool = False
     limits: Limits = field(default_factory=Limits)
+    tariff: Tariff = field(default_factory=Tariff)
 
 
 class _Close(Exception):
@@ -337,7 +339,9 @@ class Relay:
             Side.HOST,
             connection,
             first=control.Registered(
-                session=session.number, expires_in=int(self.limits.code_ttl_seconds)
+                session=session.number,
+                expires_in=int(self.limits.code_ttl_seconds),
+                **control.tariff_fields(self.config.tariff),
             ),
         )
 
@@ -368,7 +372,7 @@ class Relay:
             session,
             Side.VIEWER,
             connection,
-            first=control.Joined(),
+            first=control.Joined(**control.tariff_fields(self.config.tariff)),
             then_tell_host=control.PeerJoined(technician=technician.name),
         )
 
@@ -501,7 +505,7 @@ class Relay:
             except ProtocolError as error:
                 raise _bad_message(str(error)) from None
             self.log.event("consent", session_id=session.ledger_id, level=message.level.value)
-            self._record(self.ledger.record_consent, session.ledger_id, message.level.value)
+            self._record(self.ledger.record_consent, session.ledger_id, message)
         else:
             raise _bad_message(f"a {side.value} may not send '{message.TYPE}' here")
 

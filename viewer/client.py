@@ -63,11 +63,6 @@ OUTBOX_MESSAGES = 1000
 VIEWER_CAPABILITIES = ("tiles.fill", "tiles.jpeg", "tiles.webp", "tiles.png", "cursor", "chat")
 
 
-def current_tariff() -> Tariff:
-    """The tariff the live cost is shown with (the relay will send the operator's later)."""
-    return Tariff()
-
-
 class Phase(enum.Enum):
     CONNECTING = "connecting to the relay"
     JOINING = "joining the session"
@@ -101,6 +96,8 @@ class SessionStatus:
     # time.monotonic() when the customer first granted access: billable time starts here.
     consent_since: float | None = None
     recording: bool = False
+    # The operator's tariff as the relay sent it on join: the running cost uses it.
+    tariff: Tariff = field(default_factory=Tariff)
 
 
 # Events a display receives, on the event loop's thread.
@@ -390,6 +387,8 @@ class ViewerClient:
             joined = await link.receive()
         if not isinstance(joined, control.Joined):
             raise ProtocolError("the relay did not confirm the join")
+        if (tariff := joined.tariff()) is not None:
+            self._set_status(tariff=tariff)
         await self._handshake(link)
         await self._greet(link)
         self._set_status(phase=Phase.AWAITING_CONSENT)

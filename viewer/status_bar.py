@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from protocol import messages
 from protocol.billing import bill
-from viewer.client import Phase, SessionStatus, current_tariff
+from viewer.client import Phase, SessionStatus
 from viewer.stats import LiveFigures
 
 CONSENT_WORDS = {
@@ -41,7 +41,7 @@ def status_line(
     parts = [f"Session {status.session_number}", CONSENT_WORDS[status.consent]]
     if status.consent_since is not None:
         elapsed = monotonic_now - status.consent_since
-        cost = bill(elapsed, current_tariff())
+        cost = bill(elapsed, status.tariff)
         parts += [format_elapsed(elapsed), f"{cost.gross:.2f} EUR incl. VAT"]
     parts.append(f"{figures.frames_per_second:.0f} frames/s")
     if figures.latency_ms is not None:

@@ -66,7 +66,7 @@ async def pair(relay: RelayInfo, token: str, customer: str = "") -> Pair:
     host, session = await register(relay)
     viewer = await viewer_link(relay, token)
     await viewer.send_control(control.Join(session=session, version=1, customer=customer))
-    assert await receive(viewer) == control.Joined()
+    assert isinstance(await receive(viewer), control.Joined)
     assert await receive(host) == control.PeerJoined(technician="Alice")
     return Pair(host, viewer, session)
 

@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from protocol.billing import Tariff
 from relay import tls as relay_tls
 from relay.events import EventLog
 from relay.ledger import Ledger
@@ -60,7 +61,12 @@ def limits_for_tests(**settings: object) -> Limits:
 
 @asynccontextmanager
 async def running_relay(
-    data_dir: Path, *, tls: bool = True, log_to: object = None, **settings: object
+    data_dir: Path,
+    *,
+    tls: bool = True,
+    log_to: object = None,
+    tariff: Tariff | None = None,
+    **settings: object,
 ) -> AsyncIterator[RelayInfo]:
     """The real relay in this event loop on 127.0.0.1:<free port>; stopped on exit."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -76,6 +82,7 @@ async def running_relay(
         port=0,
         ssl_context=ssl_context,
         limits=limits_for_tests(**settings),
+        tariff=tariff or Tariff(),
     )
     log = EventLog(stream=log_to) if log_to is not None else EventLog()  # type: ignore[arg-type]
     relay = Relay(config, log=log)
