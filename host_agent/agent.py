@@ -497,8 +497,7 @@ class HostAgent:
                 consent=view,
                 technician=self.technician,
                 started_monotonic=self._started_monotonic,
-                rate_per_minute=tariff.rate_per_minute,
-                vat_percent=tariff.vat_percent,
+                tariff=tariff,
                 monitor=self._monitor.number,
                 monitors=self._monitor_count,
             )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from host_agent.consent import ConsentView
+from protocol.billing import Tariff
 from protocol.messages import ConsentLevel
 
 # -- agent -> UI --------------------------------------------------------------------------
@@ -48,8 +49,7 @@ class SharingChanged:
     consent: ConsentView
     technician: str
     started_monotonic: float  # billable time starts at consent
-    rate_per_minute: Decimal
-    vat_percent: Decimal
+    tariff: Tariff  # the operator's, as the relay sent it: the invoice uses the same
     monitor: int
     monitors: int
 

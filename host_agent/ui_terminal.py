@@ -99,7 +99,7 @@ class TerminalUi:
         event = self._sharing
         assert event is not None
         seconds = max(0.0, time.monotonic() - event.started_monotonic)
-        cost = bill(seconds, _tariff(event)).gross
+        cost = bill(seconds, event.tariff).gross
         minutes, rest = divmod(int(seconds), 60)
         key = "indicator" if event.consent.sharing is Sharing.ACTIVE else "indicator_paused"
         level = "level_control" if event.consent.level is ConsentLevel.CONTROL else "level_view"
@@ -183,9 +183,3 @@ class TerminalUi:
                 self.print(self.indicator())
             else:
                 self.print(self.texts("terminal_commands"))
-
-
-def _tariff(event: ui.SharingChanged):  # type: ignore[no-untyped-def]
-    from protocol.billing import Tariff
-
-    return Tariff(rate_per_minute=event.rate_per_minute, vat_percent=event.vat_percent)

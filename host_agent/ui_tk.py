@@ -24,7 +24,7 @@ from host_agent.capture import ScreenSource
 from host_agent.consent import Sharing
 from host_agent.inject import Bounds, InputBackend
 from host_agent.texts import Texts
-from protocol.billing import Tariff, bill
+from protocol.billing import bill
 from protocol.messages import ConsentLevel
 
 POLL_MILLISECONDS = 50
@@ -187,7 +187,7 @@ class HostWindow:
         if event is not None:
             t = self.texts
             seconds = max(0.0, time.monotonic() - event.started_monotonic)
-            tariff = Tariff(rate_per_minute=event.rate_per_minute, vat_percent=event.vat_percent)
+            tariff = event.tariff
             minutes, rest = divmod(int(seconds), 60)
             paused = event.consent.sharing is Sharing.PAUSED
             control = event.consent.level is ConsentLevel.CONTROL
