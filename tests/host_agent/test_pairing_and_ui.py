@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from decimal import Decimal
 
 import pytest
 
@@ -13,6 +14,7 @@ from host_agent.inject import NoInjectionBackend
 from host_agent.synthetic import SyntheticSource
 from host_agent.texts import Texts
 from protocol import messages
+from protocol.billing import Tariff
 from protocol.errors import WrongCode
 from tests.host_agent.harness import UiRecorder, host_session
 from tests.host_agent.viewer_client import TestViewer
@@ -98,7 +100,7 @@ async def test_tk_window_shows_code_question_and_indicator(on_display):
         window = HostWindow(root, Texts("de"), "Bedingungen", agent)  # type: ignore[arg-type]
         window.show(ui.CodeReady("123 456 789 012", 600))
         assert window.code.cget("text") == "123 456 789 012"
-        window.show(ui.ConsentAsked("Alice", __import__("decimal").Decimal("1.40")))
+        window.show(ui.ConsentAsked("Alice", Decimal("1.40")))
         assert window._dialog is not None
         window._answer(messages.ConsentLevel.CONTROL)
         assert agent.commands[-1] == ui.Answer(messages.ConsentLevel.CONTROL)
@@ -111,8 +113,7 @@ async def test_tk_window_shows_code_question_and_indicator(on_display):
                 consent.view(),
                 "Alice",
                 0.0,
-                __import__("decimal").Decimal("1.40"),
-                __import__("decimal").Decimal("19"),
+                Tariff(),
                 1,
                 1,
             )  # fmt: skip
