@@ -1,0 +1,149 @@
+"""Fuzzing the recording reader and `verify` with mutated real recordings.
+
+Besides byte-level mutations (which mostly stop at a checksum), records are deleted,
+duplicated, swapped, spliced in from the other side's file, and altered *with their
+checksum corrected*, so the reader's and verify's deeper checks (kind, time, sequence,
+payloads, chains, checkpoints, the ledger) are reached. The reader may only raise
+`RecordingDamaged` / `ProtocolError`; `verify` never raises and reads bytes and streams
+alike.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import hypothesis.strategies as st
+
+from protocol.errors import ProtocolError
+from protocol.recording import CRC, LENGTH, MAGIC, PAYLOAD_OFFSET, RecordKind
+from protocol.recording_reader import RecordReader, read_recording
+from protocol.recording_verify import VerifyResult, verify
+from tests.fuzz.mutations import edge_values, fuzz_target, mutated_bytes
+from tests.support.recording_sessions import typical_session
+
+SESSION = typical_session(frames=3)
+FILES = (bytes(SESSION.viewer_file), bytes(SESSION.host_file))
+LEDGER = tuple(SESSION.ledger)
+
+
+def split(data: bytes) -> tuple[bytes, list[bytes]]:
+    """(magic and header block, the bytes of each record)."""
+    reader = RecordReader(data)
+    reader.read_header()
+    return MAGIC + reader.header_block, [record.data for record in reader]
+
+
+SPLIT = tuple(split(f) for f in FILES)
+
+
+def payload_of(record: bytes) -> bytes:
+    return record[PAYLOAD_OFFSET : -CRC.size]
+
+
+def with_checksum(framed: bytes) -> bytes:
+    """Length and body as given, the CRC recomputed over them."""
+    return framed + CRC.pack(zlib.crc32(framed))
+
+
+def _alter_body(draw: Callable[..., Any], record: bytes) -> bytes:
+    framed = bytearray(record[: -CRC.size])
+    choice = draw(st.sampled_from(("byte", "sequence", "time", "kind", "payload")))
+    if choice == "byte" and len(framed) > LENGTH.size:
+        framed[draw(st.integers(LENGTH.size, len(framed) - 1))] = draw(st.integers(0, 255))
+    elif choice == "sequence":
+        framed[4:8] = struct.pack(">I", draw(st.integers(0, 2**32 - 1)))
+    elif choice == "time":
+        time = draw(st.sampled_from((float("nan"), float("inf"), -1.0, 0.0, 1e18)) | st.floats())
+        framed[8:16] = struct.pack(">d", time)
+    elif choice == "kind":
+        framed[16] = draw(st.sampled_from([k.value for k in RecordKind] + [0, 7, 255]))
+    else:  # a new payload of the same or another length, the length field made to fit
+        payload = draw(st.binary(max_size=60) | edge_values.map(repr).map(str.encode))
+        body = bytes(framed[LENGTH.size : PAYLOAD_OFFSET]) + payload
+        framed = bytearray(LENGTH.pack(len(body)) + body)
+    return with_checksum(bytes(framed))
+
+
+@st.composite
+def mutated_recording(draw: Callable[..., Any]) -> bytes:
+    """A real recording with whole records moved or altered behind a corrected checksum."""
+    which = draw(st.integers(0, len(SPLIT) - 1))
+    head, records = SPLIT[which][0], list(SPLIT[which][1])
+    other = SPLIT[1 - which][1]
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(("delete", "duplicate", "swap", "foreign", "alter", "cut")))
+        index = draw(st.integers(0, len(records) - 1)) if records else 0
+        if not records:
+            break
+        if kind == "delete":
+            del records[index]
+        elif kind == "duplicate":
+            records.insert(draw(st.integers(0, len(records))), records[index])
+        elif kind == "swap":
+            other_index = draw(st.integers(0, len(records) - 1))
+            records[index], records[other_index] = records[other_index], records[index]
+        elif kind == "foreign":
+            records[index] = draw(st.sampled_from(other))
+        elif kind == "alter":
+            records[index] = _alter_body(draw, records[index])
+        else:
+            records = records[:index]
+    if draw(st.booleans()):  # sometimes the header too, its checksum corrected
+        framed = bytearray(head[len(MAGIC) : -CRC.size])
+        if len(framed) > LENGTH.size:
+            framed[draw(st.integers(LENGTH.size, len(framed) - 1))] = draw(st.integers(0, 255))
+        head = MAGIC + with_checksum(bytes(framed))
+    return head + b"".join(records)
+
+
+def read_all(source: bytes | io.BytesIO) -> tuple[str, int]:
+    """What the reader makes of it: ('ok' or the error class, whole records read)."""
+    count = 0
+    try:
+        _, records = read_recording(source)
+        for record in records:
+            assert record.payload == record.data[PAYLOAD_OFFSET : -CRC.size]
+            count += 1
+    except ProtocolError as error:
+        return type(error).__name__, count
+    return "ok", count
+
+
+def summary(result: VerifyResult) -> tuple[object, ...]:
+    return (result.intact, result.problem, result.reason, result.records, result.verified_bytes)
+
+
+def check_recording(data: bytes) -> VerifyResult:
+    assert read_all(data) == read_all(io.BytesIO(data))
+    result = verify(data)
+    assert result.intact == (result.problem is None)
+    assert 0 <= result.verified_bytes <= len(data)
+    assert summary(verify(io.BytesIO(data))) == summary(result)
+    with_ledger = verify(data, ledger=LEDGER)
+    assert with_ledger.intact == (with_ledger.problem is None)
+    return result
+
+
+@fuzz_target(mutated_bytes(FILES, max_mutations=3), examples=250)
+def test_byte_mutated_recordings_only_fail_verification(data: bytes) -> None:
+    result = check_recording(data)
+    if result.intact:
+        assert data in FILES
+
+
+@fuzz_target(mutated_recording(), examples=250)
+def test_record_level_mutations_only_fail_verification(data: bytes) -> None:
+    result = check_recording(data)
+    if result.intact:
+        # Known limit (README, Limits): what follows the last checkpoint's heads is only
+        # CRC- and chain-protected, not anchored in the ledger: the END record, and the time
+        # of the final checkpoint record itself. Everything else must be exactly as written.
+        head, records = split(data)
+        original = next(s for s in SPLIT if s[0] == head)[1]
+        assert len(records) == len(original)
+        assert records[:-2] == original[:-2]
+        assert payload_of(records[-2]) == payload_of(original[-2])
