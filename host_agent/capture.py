@@ -3,6 +3,10 @@
 A source is used from one thread only (mss keeps per-thread X handles), the pipeline's
 capture thread. `grab()` returns the monitor's pixels as an (height, width, 4) uint8 BGRA
 array, the layout mss delivers and the damage detector compares as uint32.
+
+Optional, for damage-driven capture: `grab_region(rect)` (part of the monitor) and
+`damage_watcher()` (X DAMAGE events, or None where there are none: then the pipeline
+polls). The synthetic source has neither and is polled.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
+from host_agent.damage.tiles import Rect
+from host_agent.damage.xdamage import DamageUnavailable, DamageWatcher
 from host_agent.inject import Bounds
 
 
@@ -49,6 +55,7 @@ class MssSource:
         except mss.exception.ScreenShotError as error:
             raise CaptureError("the screen cannot be read (is DISPLAY set?)") from error
         self._xlib_display = None
+        self.grabs = 0  # how many times the screen was read (tests count them)
         self._monitor = self.select(number)
 
     def monitors(self) -> list[Monitor]:
@@ -71,8 +78,28 @@ class MssSource:
 
     def grab(self) -> np.ndarray:
         b = self._monitor.bounds
-        shot = self._mss.grab({"left": b.left, "top": b.top, "width": b.width, "height": b.height})
+        return self.grab_region(Rect(0, 0, b.width, b.height))
+
+    def grab_region(self, rect: Rect) -> np.ndarray:
+        """The pixels of `rect` (monitor coordinates) as (height, width, 4) BGRA."""
+        b = self._monitor.bounds
+        self.grabs += 1
+        shot = self._mss.grab(
+            {
+                "left": b.left + rect.x,
+                "top": b.top + rect.y,
+                "width": rect.width,
+                "height": rect.height,
+            }
+        )
         return np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
+
+    def damage_watcher(self) -> DamageWatcher | None:
+        """DAMAGE events of this X screen (root coordinates), or None without the extension."""
+        try:
+            return DamageWatcher()
+        except DamageUnavailable:
+            return None
 
     def pointer(self) -> tuple[int, int] | None:
         """The pointer relative to the shared monitor, or None when it is elsewhere."""

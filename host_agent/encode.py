@@ -2,33 +2,50 @@
 
 Measured on this machine (benchmarks/host.py --codecs, 256x256 tiles):
 a tile of text is 26 KB as JPEG q75 but 1.1 KB as lossless WebP (method 0); a photo-like
-tile is 31 KB as JPEG q75 but 188 KB as lossless WebP. So: one colour -> FILL (3 bytes);
-many equal neighbouring pixels (text, UI) -> lossless WebP; otherwise -> JPEG at the
-quality flow control chooses. The share of pixels equal to their left neighbour separates
-the two cleanly (text 0.76, photo 0.00002) and costs one vectorised compare.
+tile is 31 KB as JPEG q75 but 188 KB as lossless WebP. One typed character of xterm's
+bitmap font (about 12x13 pixels, two colours) is 60 bytes as lossless WebP (its container
+alone is ~40) but 26 bytes as a 1-bit palette. So, in this order:
+- one colour -> FILL (3 bytes);
+- a small rectangle (at most PALETTE_MAX_PIXELS) of at most MAX_PALETTE_COLOURS colours
+  -> PALETTE (indices packed to 1/2/4 bits, deflated when that is shorter), if the viewer
+  announced it;
+- many equal neighbouring pixels (text, UI) -> lossless WebP;
+- otherwise -> JPEG at the quality flow control chooses.
+The share of pixels equal to their left neighbour separates text/UI from photo cleanly
+(text 0.76, photo 0.00002) and costs one vectorised compare.
 """
 
 from __future__ import annotations
 
 import io
+import zlib
 
 import numpy as np
 from PIL import Image
 
 from host_agent.damage.tiles import Rect, as_pixels
-from protocol.messages import Codec, Tile
+from protocol.messages import MAX_PALETTE_COLOURS, PALETTE_DEFLATED_FLAG, Codec, Tile
 
 # Share of pixels equal to their left neighbour above which a region counts as text/UI.
 LOSSLESS_FLAT_SHARE = 0.5
 WEBP_METHOD = 0  # fastest lossless WebP effort; measured 1.1 KB per text tile
 WEBP_LOSSLESS_QUALITY = 0
+# Palette only for small rectangles: counting colours costs a sort of the pixels.
+PALETTE_MAX_PIXELS = 64 * 64
+PALETTE_DEFLATE_LEVEL = 6
 
 
-def classify(pixels: np.ndarray, *, lossless_only: bool = False) -> Codec:
+def classify(pixels: np.ndarray, *, lossless_only: bool = False, palette: bool = False) -> Codec:
     """Codec for a (height, width, 4) BGRA region."""
     values = as_pixels(pixels)
     if (values == values.flat[0]).all():
         return Codec.FILL
+    if (
+        palette
+        and values.size <= PALETTE_MAX_PIXELS
+        and np.unique(values & 0x00FFFFFF).size <= MAX_PALETTE_COLOURS
+    ):
+        return Codec.PALETTE
     if lossless_only:
         return Codec.WEBP_LOSSLESS
     if values.shape[1] >= 2:
@@ -53,6 +70,8 @@ def encode_region(pixels: np.ndarray, codec: Codec, jpeg_quality: int) -> bytes:
     if codec is Codec.FILL:
         blue, green, red = (int(v) for v in pixels[0, 0, :3])
         return bytes((red, green, blue))
+    if codec is Codec.PALETTE:
+        return encode_palette(pixels)
     buffer = io.BytesIO()
     image = _image(pixels)
     if codec is Codec.JPEG:
@@ -64,11 +83,49 @@ def encode_region(pixels: np.ndarray, codec: Codec, jpeg_quality: int) -> bytes:
     return buffer.getvalue()
 
 
+def palette_bits(colours: int) -> int:
+    """Bits per index for a palette of `colours` colours."""
+    return 1 if colours <= 2 else 2 if colours <= 4 else 4
+
+
+def encode_palette(pixels: np.ndarray) -> bytes:
+    """A region of few colours as Codec.PALETTE bytes (see protocol/messages.py)."""
+    values = as_pixels(pixels) & 0x00FFFFFF
+    colours, indices = np.unique(values, return_inverse=True)
+    if colours.size > MAX_PALETTE_COLOURS:
+        raise ValueError("too many colours for a palette tile")
+    indices = indices.reshape(values.shape).astype(np.uint8)
+    bits = palette_bits(colours.size)
+    height, width = values.shape
+    per_byte = 8 // bits
+    padded_width = -(-width // per_byte) * per_byte
+    padded = np.zeros((height, padded_width), dtype=np.uint8)
+    padded[:, :width] = indices
+    groups = padded.reshape(height, -1, per_byte)
+    shifts = (8 - bits * (np.arange(per_byte) + 1)).astype(np.uint8)
+    packed = np.bitwise_or.reduce(groups << shifts, axis=2).astype(np.uint8).tobytes()
+    rgb = bytes(
+        channel
+        for value in colours.tolist()
+        for channel in ((value >> 16) & 255, (value >> 8) & 255, value & 255)
+    )
+    header = colours.size - 1
+    deflated = zlib.compress(packed, PALETTE_DEFLATE_LEVEL)
+    if len(deflated) < len(packed):
+        return bytes((header | PALETTE_DEFLATED_FLAG,)) + rgb + deflated
+    return bytes((header,)) + rgb + packed
+
+
 def encode_rect(
-    frame: np.ndarray, rect: Rect, jpeg_quality: int, *, lossless_only: bool = False
+    frame: np.ndarray,
+    rect: Rect,
+    jpeg_quality: int,
+    *,
+    lossless_only: bool = False,
+    palette: bool = False,
 ) -> Tile:
     pixels = frame[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width]
-    codec = classify(pixels, lossless_only=lossless_only)
+    codec = classify(pixels, lossless_only=lossless_only, palette=palette)
     return Tile(
         x=rect.x,
         y=rect.y,
@@ -81,6 +138,10 @@ def encode_rect(
 
 def decode_tile(tile: Tile) -> np.ndarray:
     """RGB pixels of a tile (for tests and the benchmark; the viewer has its own)."""
+    if tile.codec is Codec.PALETTE:
+        from viewer.framebuffer import decode_tile as viewer_decode
+
+        return np.asarray(viewer_decode(tile))
     if tile.codec is Codec.FILL:
         return np.broadcast_to(
             np.frombuffer(tile.data, dtype=np.uint8), (tile.height, tile.width, 3)

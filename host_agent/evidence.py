@@ -46,28 +46,46 @@ class InputOutcomes:
         self._evidence = evidence
         self._lock = threading.Lock()
         self._queued: deque[tuple[Message, int]] = deque()
+        # Applied by the injector before the event loop announced them (bounded by the
+        # gate's queue, since each is announced right after it was queued).
+        self._applied_early: list[Message] = []
 
     def submitted(self, index: int, message: Message, verdict: Verdict) -> None:
-        """On the event loop, right after `InputGate.submit`."""
-        if verdict is Verdict.QUEUED:
-            with self._lock:
-                self._queued.append((message, index))
+        """On the event loop, right after `InputGate.submit` (the injector may already have
+        applied it by then: `applied` keeps such an input until it is announced here)."""
+        if verdict is not Verdict.QUEUED:
+            self._evidence.input_outcome(index, False, verdict.value)
             return
-        self._evidence.input_outcome(index, False, verdict.value)
+        with self._lock:
+            early = next((m for m in self._applied_early if m is message), None)
+            if early is None:
+                self._queued.append((message, index))
+                return
+            self._applied_early.remove(early)
+            self._settle_before(None)
+            self._evidence.input_outcome(index, True, "applied")
 
     def applied(self, message: Message) -> str | None:
         """In the injector thread after an injection; the failure text if writing failed."""
         try:
             with self._lock:
-                while self._queued:
-                    queued, index = self._queued.popleft()
-                    if queued is message:
-                        self._evidence.input_outcome(index, True, "applied")
-                        break
-                    self._evidence.input_outcome(index, False, REASON_CONTROL_WITHDRAWN)
+                if not any(queued is message for queued, _ in self._queued):
+                    self._applied_early.append(message)  # not announced yet: see submitted
+                    return None
+                index = self._settle_before(message)
+                self._evidence.input_outcome(index, True, "applied")
         except RecordingFailed as error:
             return str(error)
         return None
+
+    def _settle_before(self, message: Message | None) -> int:
+        """Inputs queued before `message` (all, for None) were skipped; `message`'s index."""
+        while self._queued:
+            queued, index = self._queued.popleft()
+            if message is not None and queued is message:
+                return index
+            self._evidence.input_outcome(index, False, REASON_CONTROL_WITHDRAWN)
+        return -1
 
     def finish(self) -> None:
         """After the injector has stopped: what is still open was not applied."""

@@ -1,25 +1,60 @@
-"""The screen pipeline: detect -> rectangles -> classify -> encode, run in the capture thread.
+"""The screen pipeline: detect -> capture -> scroll -> video -> rectangles -> classify -> encode.
 
-Send under flow control is the streaming task's part (agent.py, flow.py). Each stage is a
-function of its own module, so DAMAGE-driven detection, scroll-as-copy and video regions
-(issue 11) replace or add a stage without touching the others.
+It runs in the capture thread; sending under flow control is the streaming task's part
+(agent.py, flow.py). Each stage is a module of its own:
+- detect: X DAMAGE events (damage/xdamage.py) say where to look; with no events nothing is
+  grabbed or compared. Where DAMAGE is missing (the synthetic screen, other platforms) the
+  whole screen is grabbed and compared each time (polling).
+- capture: only the box around the damage is grabbed into the current picture.
+- scroll: a vertical move inside the changed box becomes a copy (damage/scroll.py); the
+  copy is applied to the reference, so only what it does not explain is sent as pixels.
+- video: a hot, photo-like region becomes an H.264 stream (video.py).
+- rectangles, classify, encode: tight boxes of changed pixels (damage/tiles.py), one codec
+  each (encode.py).
+The reference is the picture the viewer has (the frame last sent), so changes made while
+the flow-control window was full merge into the next update.
+
+Copies, video packets and palette tiles go only to a viewer that announced them
+(`accept_capabilities`); to others the pipeline sends plain `FrameUpdate`s.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from host_agent.capture import Monitor, ScreenSource
+from host_agent.damage import scroll
 from host_agent.damage import tiles as damage
+from host_agent.damage.tiles import TILE_PIXELS, Rect
 from host_agent.encode import encode_rect
-from protocol.messages import Codec, Tile
+from host_agent.video import (
+    VIDEO_IDLE_SECONDS,
+    VIDEO_MAX_FLAT_SHARE,
+    VIDEO_MIN_SIDE_PIXELS,
+    VIDEO_SAME_REGION_OVERLAP,
+    HotTiles,
+    VideoEncoder,
+    crf_for,
+    even_rect,
+    flat_share,
+    overlap,
+)
+from protocol import messages
+from protocol.messages import Codec, CopyRect, Tile, VideoPacket
 
-# A region sent as JPEG is sent again losslessly once it has been still this long.
+# A region sent lossy (JPEG, video) is sent again losslessly once it has been still this long.
 LOSSLESS_AFTER_SECONDS = 1.0
+# How long one produce() waits for DAMAGE before it returns None (the caller's loop then
+# also refreshes the pointer, so this bounds the pointer's delay on a still screen).
+DAMAGE_WAIT_SECONDS = 0.05
+# A changed box at least this large is first checked for being one colour (one fill tile).
+ONE_FILL_MIN_PIXELS = 256 * 256
+# Encoded size of a copy in the update (six small integers), for flow-control accounting.
+COPY_BYTES = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,29 +65,72 @@ class PreparedUpdate:
     width: int
     height: int
     tiles: tuple[Tile, ...]
+    copies: tuple[CopyRect, ...] = ()
+    video: tuple[VideoPacket, ...] = ()
 
     @property
     def size_bytes(self) -> int:
-        return sum(len(tile.data) for tile in self.tiles)
+        return (
+            sum(len(tile.data) for tile in self.tiles)
+            + sum(len(packet.data) for packet in self.video)
+            + COPY_BYTES * len(self.copies)
+        )
+
+    def message(self, seq: int) -> messages.FrameUpdate:
+        """The message to send as update `seq`: a FrameUpdate, extended when it must be."""
+        if not self.copies and not self.video:
+            return messages.FrameUpdate(seq, self.capture_time, self.width, self.height, self.tiles)
+        return messages.ExtendedFrameUpdate(
+            seq,
+            self.capture_time,
+            self.width,
+            self.height,
+            self.tiles,
+            self.copies,
+            self.video,
+        )
+
+
+@dataclass(slots=True)
+class _VideoStream:
+    number: int
+    rect: Rect
+    encoder: VideoEncoder
+    last_change: float
+    keyframe_due: bool = True
 
 
 class FramePipeline:
-    """Owns the screen source and the reference frame (the frame last sent)."""
+    """Owns the screen source, the current picture and the reference (the frame last sent)."""
 
     def __init__(self, make_source: Callable[[], ScreenSource]) -> None:
         self._make_source = make_source
         self._source: ScreenSource | None = None
-        self._reference: np.ndarray | None = None
-        self._lossy: np.ndarray | None = None  # per tile: shows JPEG artefacts now
+        self._watcher = None  # DamageWatcher | None, opened with the source
+        self._frame: np.ndarray | None = None  # the screen as last grabbed
+        self._reference: np.ndarray | None = None  # the screen as the viewer has it
+        self._lossy: np.ndarray | None = None  # per tile: shows JPEG or video artefacts now
         self._changed_at: np.ndarray | None = None  # per tile: monotonic time of last change
         self._full_requested = True
+        self._capabilities: frozenset[str] = frozenset()
+        self._hot = HotTiles()
+        self._video: _VideoStream | None = None
+        self._next_stream = 0
 
-    # All methods below run in the capture thread.
+    # All methods below run in the capture thread, except request_full and
+    # accept_capabilities, which only set a value the capture thread reads.
 
     def open(self) -> Monitor:
         if self._source is None:
             self._source = self._make_source()
+            make_watcher = getattr(self._source, "damage_watcher", None)
+            self._watcher = make_watcher() if make_watcher is not None else None
         return self._source.monitor
+
+    @property
+    def damage_driven(self) -> bool:
+        """True when X DAMAGE drives capture; False when the pipeline polls."""
+        return self._watcher is not None
 
     def monitors(self) -> list[Monitor]:
         assert self._source is not None
@@ -65,56 +143,325 @@ class FramePipeline:
         return monitor
 
     def request_full(self) -> None:
-        """The next update covers the whole screen (after consent, resume or on request)."""
+        """The next update covers the whole screen (after consent, resume or on request),
+        and a video region restarts with a key frame."""
         self._full_requested = True
+
+    def accept_capabilities(self, capabilities: Iterable[str]) -> None:
+        """What the viewer announced in its Hello: copies, video, palette tiles. A change in
+        what may be sent starts over with a full update."""
+        announced = frozenset(capabilities)
+        rich = frozenset(messages.RICH_CAPABILITIES)
+        if announced & rich != self._capabilities & rich:
+            self._full_requested = True
+        self._capabilities = announced
 
     def pointer(self) -> tuple[int, int] | None:
         assert self._source is not None
         return self._source.pointer()
 
     def produce(self, jpeg_quality: int, now: float | None = None) -> PreparedUpdate | None:
-        """Capture, and return what changed since the last frame sent (None: nothing)."""
+        """Capture what changed and return it as an update (None: nothing to send).
+
+        With DAMAGE this waits up to DAMAGE_WAIT_SECONDS for the screen to change.
+        """
         assert self._source is not None
+        if self._full_requested or self._reference is None:
+            return self._produce_full(now)
+        damaged = self._damaged_box()
+        now = time.monotonic() if now is None else now
+        capture_time = time.time()
+        tiles: list[Tile] = []
+        copies: list[CopyRect] = []
+        video: list[VideoPacket] = []
+        if damaged is not None:
+            self._grab(damaged)
+            if self._reference is None or self._frame is None:
+                return self._produce_full(now)
+            self._changes(damaged, jpeg_quality, now, tiles, copies, video)
+        if self._video is not None and now - self._video.last_change > VIDEO_IDLE_SECONDS:
+            self._stop_video()
+        tiles.extend(self._lossless_again(now))
+        if not tiles and not copies and not video:
+            return None
+        assert self._frame is not None
+        height, width = self._frame.shape[:2]
+        return PreparedUpdate(
+            capture_time, width, height, tuple(tiles), tuple(copies), tuple(video)
+        )
+
+    # -- detect and capture ---------------------------------------------------------------
+
+    def _damaged_box(self) -> Rect | None:
+        """The tile-aligned box to grab (None: nothing changed)."""
+        assert self._source is not None and self._frame is not None
+        height, width = self._frame.shape[:2]
+        if self._watcher is None:
+            return Rect(0, 0, width, height)
+        bounds = self._source.monitor.bounds
+        rects = self._watcher.wait(DAMAGE_WAIT_SECONDS)
+        left, top, right, bottom = width, height, 0, 0
+        for rect in rects:
+            x, y = rect.x - bounds.left, rect.y - bounds.top
+            left, top = min(left, max(0, x)), min(top, max(0, y))
+            right = max(right, min(width, x + rect.width))
+            bottom = max(bottom, min(height, y + rect.height))
+        if right <= left or bottom <= top:
+            return None
+        left, top = left // TILE_PIXELS * TILE_PIXELS, top // TILE_PIXELS * TILE_PIXELS
+        right = min(width, -(-right // TILE_PIXELS) * TILE_PIXELS)
+        bottom = min(height, -(-bottom // TILE_PIXELS) * TILE_PIXELS)
+        return Rect(left, top, right - left, bottom - top)
+
+    def _grab(self, box: Rect) -> None:
+        assert self._source is not None and self._frame is not None
+        height, width = self._frame.shape[:2]
+        if (box.x, box.y, box.width, box.height) == (0, 0, width, height):
+            frame = self._source.grab()
+            if frame.shape != self._frame.shape:
+                self._reference = None  # the screen changed size: a full update follows
+            self._frame = frame
+            return
+        grab_region = getattr(self._source, "grab_region", None)
+        pixels = grab_region(box) if grab_region is not None else None
+        if pixels is None:
+            self._frame = self._source.grab()
+            return
+        if not self._frame.flags.writeable:
+            self._frame = self._frame.copy()
+        self._frame[box.y : box.y + box.height, box.x : box.x + box.width] = pixels
+
+    def _produce_full(self, now: float | None) -> PreparedUpdate:
+        assert self._source is not None
+        self._full_requested = False
+        if self._watcher is not None:
+            self._watcher.wait(0.0)  # damage from before this grab is covered by it
         now = time.monotonic() if now is None else now
         capture_time = time.time()
         frame = self._source.grab()
         height, width = frame.shape[:2]
         grid = damage.tile_grid(height, width)
-        reference = self._reference
-        if self._full_requested or reference is None or reference.shape != frame.shape:
-            self._full_requested = False
-            self._lossy = np.zeros(grid, dtype=bool)
-            self._changed_at = np.full(grid, now)
-            dirty = np.ones(grid, dtype=bool)
-            rects = damage.tiles_to_rects(dirty, height, width)
-        else:
-            mask = damage.changed_pixels(frame, reference)
-            dirty = damage.tiles_of(mask)
-            rects = damage.rectangles(dirty, height, width, mask) if dirty.any() else []
-        assert self._lossy is not None and self._changed_at is not None
-        self._changed_at[dirty] = now
-        tiles = [encode_rect(frame, rect, jpeg_quality) for rect in rects]
-        for tile in tiles:
-            if tile.codec is Codec.JPEG:
-                self._mark_lossy(tile)
-        still_lossy = self._lossy & ~dirty & (now - self._changed_at >= LOSSLESS_AFTER_SECONDS)
-        if still_lossy.any():
-            for rect in damage.tiles_to_rects(still_lossy, height, width):
-                tiles.append(encode_rect(frame, rect, jpeg_quality, lossless_only=True))
-            self._lossy &= ~still_lossy
-        self._reference = frame
-        if not tiles:
-            return None
+        self._frame = frame
+        self._reference = frame.copy()
+        self._lossy = np.zeros(grid, dtype=bool)
+        self._changed_at = np.full(grid, now)
+        self._stop_video()  # a video region restarts with a key frame (HotTiles stay warm)
+        rects = damage.tiles_to_rects(np.ones(grid, dtype=bool), height, width)
+        tiles = [self._encode(rect, 80) for rect in rects]
+        self._note_lossy(tiles)
         return PreparedUpdate(capture_time, width, height, tuple(tiles))
 
-    def _mark_lossy(self, tile: Tile) -> None:
+    # -- what changed inside the grabbed box ----------------------------------------------
+
+    def _changes(
+        self,
+        box: Rect,
+        jpeg_quality: int,
+        now: float,
+        tiles: list[Tile],
+        copies: list[CopyRect],
+        video: list[VideoPacket],
+    ) -> None:
+        assert self._frame is not None and self._reference is not None
+        assert self._lossy is not None and self._changed_at is not None
+        frame, reference = damage.as_pixels(self._frame), damage.as_pixels(self._reference)
+        rows, columns = slice(box.y, box.y + box.height), slice(box.x, box.x + box.width)
+        mask = frame[rows, columns] != reference[rows, columns]
+        if not mask.any():
+            return
+        if messages.CAPABILITY_COPY in self._capabilities:
+            moved = False
+            for top, left, bottom, right in damage.clusters(damage.tiles_of(mask)):
+                if len(copies) == messages.MAX_COPIES_PER_UPDATE:
+                    break
+                cluster = Rect(
+                    left * TILE_PIXELS,
+                    top * TILE_PIXELS,
+                    min(box.width, right * TILE_PIXELS) - left * TILE_PIXELS,
+                    min(box.height, bottom * TILE_PIXELS) - top * TILE_PIXELS,
+                )
+                changed = damage.tighten(cluster, mask)
+                if changed is None:
+                    continue
+                changed = Rect(changed.x + box.x, changed.y + box.y, changed.width, changed.height)
+                move = scroll.find_move(reference, frame, changed)
+                if move is not None:
+                    copies.append(self._apply_move(move, now))
+                    moved = True
+            if moved:
+                mask = frame[rows, columns] != reference[rows, columns]
+        height, width = frame.shape
+        dirty = np.zeros(self._lossy.shape, dtype=bool)
+        top, left = box.y // TILE_PIXELS, box.x // TILE_PIXELS
+        box_dirty = damage.tiles_of(mask)
+        dirty[top : top + box_dirty.shape[0], left : left + box_dirty.shape[1]] = box_dirty
+        self._changed_at[dirty] = now
+        self._hot.observe(dirty, now)
+        packet = self._video_packet(dirty, jpeg_quality, now)
+        if packet is not None:
+            video.append(packet)
+            inside = _clip(Rect(packet.x, packet.y, packet.width, packet.height), box)
+            if inside is not None:
+                mask[
+                    inside.y - box.y : inside.y - box.y + inside.height,
+                    inside.x - box.x : inside.x - box.x + inside.width,
+                ] = False
+            box_dirty = damage.tiles_of(mask)
+        whole = damage.tighten(Rect(0, 0, box.width, box.height), mask)
+        if whole is not None and whole.area >= ONE_FILL_MIN_PIXELS:
+            region = frame[
+                box.y + whole.y : box.y + whole.y + whole.height,
+                box.x + whole.x : box.x + whole.x + whole.width,
+            ]
+            if (region == region.flat[0]).all():  # a flat animation: one fill, not many
+                box_dirty = np.zeros_like(box_dirty)
+                tiles.append(
+                    self._encode(
+                        Rect(whole.x + box.x, whole.y + box.y, whole.width, whole.height),
+                        jpeg_quality,
+                    )
+                )
+        for rect in damage.rectangles(box_dirty, box.height, box.width, mask):
+            moved = Rect(rect.x + box.x, rect.y + box.y, rect.width, rect.height)
+            tiles.append(self._encode(moved, jpeg_quality))
+        self._note_lossy(tiles)
+        self._reference[rows, columns] = self._frame[rows, columns]
+
+    def _apply_move(self, move: scroll.Move, now: float) -> CopyRect:
+        """Apply a move to the reference as the viewer will; returns the copy to send."""
+        assert self._reference is not None and self._lossy is not None
+        assert self._changed_at is not None
+        columns = slice(move.x, move.x + move.width)
+        source = self._reference[move.src_y : move.src_y + move.height, columns].copy()
+        self._reference[move.dst_y : move.dst_y + move.height, columns] = source
+        # Artefacts travel with the pixels: the destination is lossy where the source was.
+        source_tiles = _tile_slices(Rect(move.x, move.src_y, move.width, move.height))
+        target_tiles = _tile_slices(move.destination)
+        if self._lossy[source_tiles].any():
+            self._lossy[target_tiles] = True
+            self._changed_at[target_tiles] = now
+        return CopyRect(move.x, move.src_y, move.x, move.dst_y, move.width, move.height)
+
+    # -- video ----------------------------------------------------------------------------
+
+    def _video_packet(self, dirty: np.ndarray, jpeg_quality: int, now: float) -> VideoPacket | None:
+        """The next packet of the video region, starting or ending the stream as needed."""
+        if messages.CAPABILITY_VIDEO_H264 not in self._capabilities:
+            return None
+        assert self._frame is not None and self._lossy is not None
+        height, width = self._frame.shape[:2]
+        hot = self._hot.hot_box(height, width)
+        stream = self._video
+        crf = crf_for(jpeg_quality)
+        if stream is not None and (
+            now - stream.last_change > VIDEO_IDLE_SECONDS
+            or (hot is not None and overlap(hot, stream.rect) < VIDEO_SAME_REGION_OVERLAP)
+            or stream.encoder.crf != crf
+        ):
+            self._stop_video()
+            stream = None
+        if stream is None and hot is not None:
+            stream = self._start_video(even_rect(hot), crf, now)
+        if stream is None:
+            return None
+        region = _tile_slices(stream.rect)
+        if not dirty[region].any():
+            return None
+        rect = stream.rect
+        pixels = self._frame[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width]
+        data, keyframe = stream.encoder.encode(pixels, stream.keyframe_due)
+        if not data or (stream.keyframe_due and not keyframe):
+            self._stop_video()  # the encoder did not deliver: these pixels go as tiles
+            return None
+        stream.keyframe_due = False
+        stream.last_change = now
+        self._lossy[region] = True
+        assert self._reference is not None
+        self._reference[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width] = pixels
+        return VideoPacket(stream.number, rect.x, rect.y, rect.width, rect.height, keyframe, data)
+
+    def _start_video(self, rect: Rect, crf: int, now: float) -> _VideoStream | None:
+        assert self._frame is not None
+        if rect.width < VIDEO_MIN_SIDE_PIXELS or rect.height < VIDEO_MIN_SIDE_PIXELS:
+            return None
+        values = damage.as_pixels(self._frame)[
+            rect.y : rect.y + rect.height, rect.x : rect.x + rect.width
+        ]
+        if flat_share(values) > VIDEO_MAX_FLAT_SHARE:
+            return None  # a flat animation or text: rectangles do better
+        stream = _VideoStream(
+            self._next_stream, rect, VideoEncoder(rect.width, rect.height, crf), now
+        )
+        self._next_stream = (self._next_stream + 1) % (messages.MAX_VIDEO_STREAM + 1)
+        self._video = stream
+        return stream
+
+    def _stop_video(self) -> None:
+        if self._video is not None:
+            self._video.encoder.close()
+            self._video = None
+
+    # -- encoding and the lossless follow-up ------------------------------------------------
+
+    def _encode(self, rect: Rect, jpeg_quality: int, *, lossless_only: bool = False) -> Tile:
+        assert self._frame is not None
+        return encode_rect(
+            self._frame,
+            rect,
+            jpeg_quality,
+            lossless_only=lossless_only,
+            palette=messages.CAPABILITY_PALETTE in self._capabilities,
+        )
+
+    def _note_lossy(self, tiles: list[Tile]) -> None:
         assert self._lossy is not None
-        size = damage.TILE_PIXELS
-        rows = slice(tile.y // size, -(-(tile.y + tile.height) // size))
-        columns = slice(tile.x // size, -(-(tile.x + tile.width) // size))
-        self._lossy[rows, columns] = True
+        for tile in tiles:
+            if tile.codec is Codec.JPEG:
+                self._lossy[_tile_slices(Rect(tile.x, tile.y, tile.width, tile.height))] = True
+
+    def _lossless_again(self, now: float) -> list[Tile]:
+        """Lossy regions that have been still for LOSSLESS_AFTER_SECONDS, now lossless."""
+        if self._lossy is None or self._changed_at is None or self._frame is None:
+            return []
+        still_lossy = self._lossy & (now - self._changed_at >= LOSSLESS_AFTER_SECONDS)
+        if self._video is not None:
+            still_lossy[_tile_slices(self._video.rect)] = False
+        if not still_lossy.any():
+            return []
+        height, width = self._frame.shape[:2]
+        tiles = [
+            self._encode(rect, 80, lossless_only=True)
+            for rect in damage.tiles_to_rects(still_lossy, height, width)
+        ]
+        assert self._reference is not None
+        for tile in tiles:
+            rows, columns = slice(tile.y, tile.y + tile.height), slice(tile.x, tile.x + tile.width)
+            self._reference[rows, columns] = self._frame[rows, columns]
+        self._lossy &= ~still_lossy
+        return tiles
 
     def close(self) -> None:
+        self._stop_video()
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
         if self._source is not None:
             self._source.close()
             self._source = None
+
+
+def _tile_slices(rect: Rect) -> tuple[slice, slice]:
+    """The tiles a pixel rectangle touches, as slices of the tile grid."""
+    return (
+        slice(rect.y // TILE_PIXELS, -(-(rect.y + rect.height) // TILE_PIXELS)),
+        slice(rect.x // TILE_PIXELS, -(-(rect.x + rect.width) // TILE_PIXELS)),
+    )
+
+
+def _clip(rect: Rect, box: Rect) -> Rect | None:
+    left, top = max(rect.x, box.x), max(rect.y, box.y)
+    right = min(rect.x + rect.width, box.x + box.width)
+    bottom = min(rect.y + rect.height, box.y + box.height)
+    if right <= left or bottom <= top:
+        return None
+    return Rect(left, top, right - left, bottom - top)

@@ -33,6 +33,13 @@ from protocol.schema import (
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 MAX_SCREEN_PIXELS = 16384
 MAX_TILES_PER_UPDATE = 8192
+MAX_COPIES_PER_UPDATE = 64
+MAX_VIDEO_PACKETS_PER_UPDATE = 4
+MAX_VIDEO_STREAM = 255
+MAX_VIDEO_PACKET_BYTES = 4 * 1024 * 1024
+# Most colours a palette tile may carry, and the flag bit saying its indices are deflated.
+MAX_PALETTE_COLOURS = 16
+PALETTE_DEFLATED_FLAG = 0x80
 MAX_CHAT_CHARS = 2000
 MAX_REASON_CHARS = 500
 MAX_SEQUENCE = 2**63 - 1
@@ -55,6 +62,17 @@ class Codec(enum.Enum):
     JPEG = "jpeg"
     WEBP_LOSSLESS = "webp"
     PNG = "png"
+    # 1 byte header (colour count - 1, plus PALETTE_DEFLATED_FLAG), the colours as RGB,
+    # then row-major indices packed at 1, 2 or 4 bits (rows padded to whole bytes).
+    PALETTE = "palette"
+
+
+# What a viewer announces in Hello.capabilities to receive the richer updates; a host
+# sends them only to a viewer that announced them.
+CAPABILITY_PALETTE = "tiles.palette"
+CAPABILITY_COPY = "copy"
+CAPABILITY_VIDEO_H264 = "video.h264"
+RICH_CAPABILITIES = (CAPABILITY_PALETTE, CAPABILITY_COPY, CAPABILITY_VIDEO_H264)
 
 
 class ConsentLevel(enum.Enum):
@@ -121,6 +139,90 @@ class FrameUpdate(Message):
         for tile in self.tiles:
             if tile.x + tile.width > self.screen_width or tile.y + tile.height > self.screen_height:
                 raise ProtocolError("a tile of the frame update lies outside the screen")
+
+
+@dataclass(frozen=True, slots=True)
+class CopyRect:
+    """Move the pixels at (src_x, src_y) to (x, y): how a scroll travels (like RFB CopyRect).
+
+    The source is read from the viewer's screen as it is before this copy is applied, so
+    overlapping source and destination are allowed.
+    """
+
+    src_x: int = rule(_COORDINATE)
+    src_y: int = rule(_COORDINATE)
+    x: int = rule(_COORDINATE)
+    y: int = rule(_COORDINATE)
+    width: int = rule(_SIZE)
+    height: int = rule(_SIZE)
+
+    def __post_init__(self) -> None:
+        check(self)
+        if (self.src_x, self.src_y) == (self.x, self.y):
+            raise ProtocolError("a copy must move its pixels somewhere else")
+
+
+@dataclass(frozen=True, slots=True)
+class VideoPacket:
+    """One H.264 access unit (Annex B) of the video stream shown at the rectangle.
+
+    A stream is decoded in order; it starts, and restarts after a change of rectangle,
+    with a key frame. H.264 (4:2:0) needs even sides.
+    """
+
+    stream: int = rule(Int(0, MAX_VIDEO_STREAM))
+    x: int = rule(_COORDINATE)
+    y: int = rule(_COORDINATE)
+    width: int = rule(_SIZE)
+    height: int = rule(_SIZE)
+    keyframe: bool = rule(Flag())
+    data: bytes = rule(Blob(MAX_VIDEO_PACKET_BYTES), repr=False)
+
+    def __post_init__(self) -> None:
+        check(self)
+        if self.width % 2 or self.height % 2:
+            raise ProtocolError("a video rectangle must have even width and height")
+        if not self.data:
+            raise ProtocolError("a video packet carries at least one byte")
+
+
+def _inside(parts: tuple[Any, ...], width: int, height: int) -> bool:
+    return all(p.x + p.width <= width and p.y + p.height <= height for p in parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedFrameUpdate(FrameUpdate):
+    """A frame update that also carries copies and video packets.
+
+    It is a FrameUpdate (same sequence, ack and flow control), applied in this order:
+    the copies one after the other, then the video packets, then the tiles.
+    """
+
+    TYPE: ClassVar[int] = 17
+    copies: tuple[CopyRect, ...] = rule(ListOf(Record(CopyRect), MAX_COPIES_PER_UPDATE))
+    video: tuple[VideoPacket, ...] = rule(ListOf(Record(VideoPacket), MAX_VIDEO_PACKETS_PER_UPDATE))
+
+    def __post_init__(self) -> None:
+        FrameUpdate.__post_init__(self)
+        width, height = self.screen_width, self.screen_height
+        sources = tuple(CopySource(c.src_x, c.src_y, c.width, c.height) for c in self.copies)
+        if not (_inside(self.copies, width, height) and _inside(sources, width, height)):
+            raise ProtocolError("a copy of the frame update reaches outside the screen")
+        if not _inside(self.video, width, height):
+            raise ProtocolError("a video rectangle of the frame update lies outside the screen")
+        streams = [packet.stream for packet in self.video]
+        if len(set(streams)) != len(streams):
+            raise ProtocolError("a frame update carries at most one packet per video stream")
+
+
+@dataclass(frozen=True, slots=True)
+class CopySource:
+    """Where a copy reads from (for bounds checks)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +337,7 @@ MESSAGE_TYPES: dict[int, type[Message]] = {
         Bye,
         RefreshRequest,
         ControlRequest,
+        ExtendedFrameUpdate,
     )
 }
 

@@ -1,23 +1,25 @@
 """The viewer's copy of the remote screen, kept up to date by applying frame updates.
 
 Decoding and pasting run on a worker thread; the display reads regions of the image under
-the same lock. Each kind of update (today only `FrameUpdate` with its tiles) has one
-applier in `APPLIERS`, and each tile codec one decoder in `TILE_DECODERS`, so new kinds
-(a copy of a moved region, an H.264 packet for a video region) slot in as one function
-each, without touching the rest.
+the same lock. Each kind of update has one applier in `APPLIERS` (`FrameUpdate` with its
+tiles; `ExtendedFrameUpdate`, which adds copies of moved regions and H.264 packets of
+video regions), and each tile codec one decoder in `TILE_DECODERS`.
 """
 
 from __future__ import annotations
 
 import io
 import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from protocol import messages
 from protocol.errors import ProtocolError
+from viewer.video_decode import VideoDecoders
 
 # Refuse decompression bombs: a tile never holds more pixels than the largest screen.
 MAX_TILE_PIXELS = messages.MAX_SCREEN_PIXELS * messages.MAX_SCREEN_PIXELS
@@ -75,11 +77,47 @@ def _decode_compressed(tile: messages.Tile) -> Image.Image:
     return image
 
 
+def _decode_palette(tile: messages.Tile) -> Image.Image:
+    data = tile.data
+    if not data:
+        raise ProtocolError("a palette tile is empty")
+    colours = (data[0] & ~messages.PALETTE_DEFLATED_FLAG) + 1
+    if colours < 2 or colours > messages.MAX_PALETTE_COLOURS:
+        raise ProtocolError("a palette tile names 2 to 16 colours")
+    start = 1 + 3 * colours
+    rgb = np.frombuffer(data[1:start], dtype=np.uint8)
+    if rgb.size != 3 * colours:
+        raise ProtocolError("a palette tile is shorter than its colours")
+    bits = 1 if colours <= 2 else 2 if colours <= 4 else 4
+    per_byte = 8 // bits
+    row_bytes = -(-tile.width // per_byte)
+    expected = row_bytes * tile.height
+    packed = data[start:]
+    if data[0] & messages.PALETTE_DEFLATED_FLAG:
+        inflater = zlib.decompressobj()
+        try:
+            packed = inflater.decompress(packed, expected + 1)
+        except zlib.error:
+            raise ProtocolError("a palette tile's indices could not be inflated") from None
+        if not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
+            raise ProtocolError("a palette tile's indices are not one whole deflate stream")
+    if len(packed) != expected:
+        raise ProtocolError(f"a palette tile must carry {expected} bytes of indices")
+    raw = np.frombuffer(packed, dtype=np.uint8).reshape(tile.height, row_bytes, 1)
+    shifts = (8 - bits * (np.arange(per_byte) + 1)).astype(np.uint8)
+    indices = ((raw >> shifts) & ((1 << bits) - 1)).reshape(tile.height, -1)[:, : tile.width]
+    if int(indices.max()) >= colours:
+        raise ProtocolError("a palette tile uses a colour it does not name")
+    pixels = rgb.reshape(colours, 3)[indices]
+    return Image.fromarray(np.ascontiguousarray(pixels), "RGB")
+
+
 TILE_DECODERS: dict[messages.Codec, Callable[[messages.Tile], Image.Image]] = {
     messages.Codec.FILL: _decode_fill,
     messages.Codec.JPEG: _decode_compressed,
     messages.Codec.WEBP_LOSSLESS: _decode_compressed,
     messages.Codec.PNG: _decode_compressed,
+    messages.Codec.PALETTE: _decode_palette,
 }
 
 
@@ -97,6 +135,7 @@ class Framebuffer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._image: Image.Image | None = None
+        self._video = VideoDecoders()  # used by the one writer thread only
 
     @property
     def size(self) -> tuple[int, int]:
@@ -115,17 +154,50 @@ class Framebuffer:
         decoded = [(tile, decode_tile(tile)) for tile in update.tiles]
         size = (update.screen_width, update.screen_height)
         with self._lock:
-            regions: list[Region] = []
-            if self._image is None or self._image.size != size:
-                resized = Image.new("RGB", size, BACKGROUND_RGB)
-                if self._image is not None:
-                    resized.paste(self._image, (0, 0))
-                self._image = resized
-                regions.append(Region(0, 0, *size))
-            for tile, pixels in decoded:
-                self._image.paste(pixels, (tile.x, tile.y))
-                regions.append(Region(tile.x, tile.y, tile.width, tile.height))
+            regions = self._fit(size)
+            assert self._image is not None
+            self._paste_tiles(decoded, regions)
         return regions
+
+    def _apply_extended_update(self, update: messages.ExtendedFrameUpdate) -> list[Region]:
+        size = (update.screen_width, update.screen_height)
+        if self.size != size:
+            self._video.reset()
+        pictures = [(packet, self._video.decode(packet)) for packet in update.video]
+        decoded = [(tile, decode_tile(tile)) for tile in update.tiles]
+        with self._lock:
+            regions = self._fit(size)
+            assert self._image is not None
+            for copy in update.copies:
+                moved = self._image.crop(
+                    (copy.src_x, copy.src_y, copy.src_x + copy.width, copy.src_y + copy.height)
+                )
+                self._image.paste(moved, (copy.x, copy.y))
+                regions.append(Region(copy.x, copy.y, copy.width, copy.height))
+            for packet, picture in pictures:
+                if picture is not None:
+                    self._image.paste(picture, (packet.x, packet.y))
+                    regions.append(Region(packet.x, packet.y, packet.width, packet.height))
+            self._paste_tiles(decoded, regions)
+        return regions
+
+    def _fit(self, size: tuple[int, int]) -> list[Region]:
+        """Make the image `size` (keeping what fits); the whole screen changed if it was not."""
+        if self._image is not None and self._image.size == size:
+            return []
+        resized = Image.new("RGB", size, BACKGROUND_RGB)
+        if self._image is not None:
+            resized.paste(self._image, (0, 0))
+        self._image = resized
+        return [Region(0, 0, *size)]
+
+    def _paste_tiles(
+        self, decoded: list[tuple[messages.Tile, Image.Image]], regions: list[Region]
+    ) -> None:
+        assert self._image is not None
+        for tile, pixels in decoded:
+            self._image.paste(pixels, (tile.x, tile.y))
+            regions.append(Region(tile.x, tile.y, tile.width, tile.height))
 
     def crop(self, region: Region) -> Image.Image | None:
         """A copy of `region` (clipped to the screen), or None before the first frame."""
@@ -161,4 +233,5 @@ class Framebuffer:
 
 APPLIERS: dict[type[messages.Message], Callable[[Framebuffer, messages.Message], list[Region]]] = {
     messages.FrameUpdate: Framebuffer._apply_frame_update,  # type: ignore[dict-item]
+    messages.ExtendedFrameUpdate: Framebuffer._apply_extended_update,  # type: ignore[dict-item]
 }

@@ -111,3 +111,36 @@ def tighten(rect: Rect, mask: np.ndarray) -> Rect | None:
 def tiles_to_rects(tiles: np.ndarray, height: int, width: int) -> list[Rect]:
     """Whole-tile rectangles (no tightening), for full refreshes and lossless re-sends."""
     return rectangles(tiles, height, width)
+
+
+def clusters(tiles: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Bounding boxes (top row, left column, bottom row, right column; exclusive ends) of
+    the groups of touching True tiles, diagonals included, largest first.
+
+    Separate changes (a terminal scrolling beside a playing video) get separate boxes, so
+    each is judged on its own pixels.
+    """
+    grid = tiles.tolist()  # plain lists: element access is ~20x faster than numpy's
+    rows, columns = tiles.shape
+    seen = [[False] * columns for _ in range(rows)]
+    boxes = []
+    for start in zip(*(axis.tolist() for axis in np.nonzero(tiles)), strict=True):
+        if seen[start[0]][start[1]]:
+            continue
+        seen[start[0]][start[1]] = True
+        stack = [start]
+        top, left, bottom, right = start[0], start[1], start[0], start[1]
+        count = 0
+        while stack:
+            row, column = stack.pop()
+            count += 1
+            top, bottom = min(top, row), max(bottom, row)
+            left, right = min(left, column), max(right, column)
+            for r in range(max(0, row - 1), min(rows, row + 2)):
+                for c in range(max(0, column - 1), min(columns, column + 2)):
+                    if grid[r][c] and not seen[r][c]:
+                        seen[r][c] = True
+                        stack.append((r, c))
+        boxes.append((count, (top, left, bottom + 1, right + 1)))
+    boxes.sort(key=lambda item: -item[0])
+    return [box for _, box in boxes]

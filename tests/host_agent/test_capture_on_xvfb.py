@@ -47,6 +47,9 @@ def screen_now() -> np.ndarray:
         source.close()
 
 
+MAX_UPDATES_UNTIL_EXACT = 4
+
+
 async def test_pattern_arrives_pixel_close_then_exact(relay, x_client, tmp_path):
     expected = draw_pattern(tmp_path / "pattern.png")
     x_client("image", str(tmp_path / "pattern.png"))
@@ -66,10 +69,14 @@ async def test_pattern_arrives_pixel_close_then_exact(relay, x_client, tmp_path)
         assert outside.max() == 0, "flat regions must arrive exactly"
         codecs = {tile.codec.value for tile in first.tiles}
         assert {"fill", "webp", "jpeg"} <= codecs
-        # The still JPEG region is re-sent losslessly: the picture ends exact.
-        lossless = await viewer.next_frame()
-        assert all(tile.codec.value != "jpeg" for tile in lossless.tiles)
+        # The still JPEG region is re-sent losslessly: the picture ends exact. (A refresh of
+        # the JPEG region may come first when the damage-driven capture sees it again.)
+        for _ in range(MAX_UPDATES_UNTIL_EXACT):
+            update = await viewer.next_frame()
+            if np.array_equal(viewer.framebuffer, expected):
+                break
         assert np.array_equal(viewer.framebuffer, expected)
+        assert all(tile.codec.value != "jpeg" for tile in update.tiles)
 
 
 async def test_still_screen_sends_no_frames(relay, x_client, tmp_path):
@@ -77,6 +84,8 @@ async def test_still_screen_sends_no_frames(relay, x_client, tmp_path):
     picture[100:300, 100:500] = (10, 80, 200)
     Image.fromarray(picture).save(tmp_path / "still.png")
     x_client("image", str(tmp_path / "still.png"))
+    on_screen = await asyncio.to_thread(screen_now)
+    assert np.array_equal(on_screen, picture), "the X client did not draw the picture"
     async with host_session(relay, lambda: MssSource(1), NoInjectionBackend) as running:
         viewer = running.viewer
         await viewer.next_frame()

@@ -1,0 +1,120 @@
+"""Scroll stage: find a block of rows that moved vertically, so it travels as a copy.
+
+Inside the box of changed pixels, every row of the frame last sent and of the new frame
+gets a hash. A changed new row whose content occurs a few times among the old rows
+proposes the shifts to them; the most proposed shifts are scored by how many rows match
+under each, and the longest run of rows matching under the best one (verified pixel for
+pixel) becomes the copy.
+Only vertical moves are looked for: that is what scrolling terminals, logs, editors and
+web pages do. A run shorter than MIN_SCROLL_ROWS is not worth a copy: the pixels go as
+rectangles instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from host_agent.damage.tiles import Rect
+
+MIN_SCROLL_ROWS = 16
+MIN_SCROLL_WIDTH_PIXELS = 32
+MIN_SHIFT_VOTES = 3
+HASH_COLUMN_STEP = 4
+# A row content repeated more often than this in the old rows proposes no shift.
+MAX_ROW_REPEATS = 16
+# Shifts checked row by row, the most proposed first.
+MAX_SHIFT_CANDIDATES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Rows [src_y, src_y + height) of columns [x, x + width) went to dst_y."""
+
+    x: int
+    src_y: int
+    dst_y: int
+    width: int
+    height: int
+
+    @property
+    def destination(self) -> Rect:
+        return Rect(self.x, self.dst_y, self.width, self.height)
+
+
+def row_hashes(block: np.ndarray) -> np.ndarray:
+    """One int64 per row of a (rows, columns) uint32 block, from every HASH_COLUMN_STEP-th
+    column: a quarter of the bytes to hash; rows equal by it are compared in full later."""
+    sample = np.ascontiguousarray(block[:, ::HASH_COLUMN_STEP])
+    return np.fromiter((hash(row.tobytes()) for row in sample), dtype=np.int64, count=len(block))
+
+
+def find_move(reference: np.ndarray, frame: np.ndarray, box: Rect) -> Move | None:
+    """The vertical move inside `box` from `reference` to `frame` (uint32 views), if any."""
+    if box.height < MIN_SCROLL_ROWS + 1 or box.width < MIN_SCROLL_WIDTH_PIXELS:
+        return None
+    columns = slice(box.x, box.x + box.width)
+    old = reference[box.y : box.y + box.height, columns]
+    new = frame[box.y : box.y + box.height, columns]
+    old_hashes, new_hashes = row_hashes(old), row_hashes(new)
+    shift = _best_shift(old_hashes, new_hashes)
+    if shift is None:
+        return None
+    start, length = _longest_run(old_hashes, new_hashes, shift)
+    if length < MIN_SCROLL_ROWS:
+        return None
+    if not np.array_equal(new[start : start + length], old[start + shift : start + shift + length]):
+        return None  # a hash collision: send pixels, never a wrong copy
+    return Move(box.x, box.y + start + shift, box.y + start, box.width, length)
+
+
+def _best_shift(old_hashes: np.ndarray, new_hashes: np.ndarray) -> int | None:
+    """Source row minus destination row under which most changed rows match."""
+    changed = np.flatnonzero(new_hashes != old_hashes)
+    if changed.size < MIN_SHIFT_VOTES:
+        return None
+    # Candidates: shifts proposed by rows whose content is rare in the old rows (a blank
+    # row occurs everywhere and proposes nothing useful).
+    order = np.argsort(old_hashes, kind="stable")
+    sorted_hashes = old_hashes[order]
+    wanted = new_hashes[changed]
+    lower = np.searchsorted(sorted_hashes, wanted, side="left")
+    upper = np.searchsorted(sorted_hashes, wanted, side="right")
+    proposals = []
+    for row, low, high in zip(changed.tolist(), lower.tolist(), upper.tolist(), strict=True):
+        if 0 < high - low <= MAX_ROW_REPEATS:
+            proposals.extend(int(order[k]) - row for k in range(low, high))
+    if not proposals:
+        return None
+    candidates, votes = np.unique(np.asarray(proposals), return_counts=True)
+    keep = candidates != 0
+    candidates, votes = candidates[keep], votes[keep]
+    best_first = np.argsort(votes)[::-1][:MAX_SHIFT_CANDIDATES]
+    best, best_score = None, MIN_SHIFT_VOTES - 1
+    rows = len(new_hashes)
+    for shift in candidates[best_first].tolist():
+        first, last = max(0, -shift), min(rows, rows - shift)
+        score = int(
+            np.count_nonzero(new_hashes[first:last] == old_hashes[first + shift : last + shift])
+        )
+        if score > best_score:
+            best, best_score = shift, score
+    return best
+
+
+def _longest_run(old_hashes: np.ndarray, new_hashes: np.ndarray, shift: int) -> tuple[int, int]:
+    """(first destination row, row count) of the longest run matching under `shift`."""
+    rows = len(new_hashes)
+    first, last = max(0, -shift), min(rows, rows - shift)
+    if last <= first:
+        return 0, 0
+    match = new_hashes[first:last] == old_hashes[first + shift : last + shift]
+    # Run lengths of True in `match`, by the positions where it flips.
+    padded = np.concatenate(([False], match, [False]))
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    starts, ends = edges[::2], edges[1::2]
+    if starts.size == 0:
+        return 0, 0
+    longest = int(np.argmax(ends - starts))
+    return first + int(starts[longest]), int(ends[longest] - starts[longest])

@@ -1,0 +1,83 @@
+"""Screens for pipeline tests: a source whose picture the test sets, and pictures to show."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from host_agent.capture import Monitor
+from host_agent.inject import Bounds
+
+WIDTH, HEIGHT = 1280, 720
+LINE_PIXELS = 16
+
+
+class SetSource:
+    """A screen source showing whatever BGRA frame the test put in `frame` (polled)."""
+
+    def __init__(self, frame: np.ndarray) -> None:
+        self.frame = frame
+        self.grabs = 0
+
+    @property
+    def monitor(self) -> Monitor:
+        return Monitor(1, Bounds(0, 0, self.frame.shape[1], self.frame.shape[0]))
+
+    def monitors(self) -> list[Monitor]:
+        return [self.monitor]
+
+    def select(self, number: int) -> Monitor:
+        return self.monitor
+
+    def grab(self) -> np.ndarray:
+        self.grabs += 1
+        return self.frame.copy()
+
+    def pointer(self) -> tuple[int, int] | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def text_lines(count: int, seed: int = 5) -> list[np.ndarray]:
+    """`count` lines of made-up text: each a (10, length) mask of glyph pixels."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for _ in range(count):
+        length = int(rng.integers(20, 180))
+        glyphs = rng.random((10, length)) < 0.35
+        glyphs[:, 5::6] = False  # gaps between the letters
+        lines.append(glyphs)
+    return lines
+
+
+def terminal(lines: list[np.ndarray], first: int) -> np.ndarray:
+    """A terminal showing `lines` from `first` on, one every LINE_PIXELS rows (BGRA)."""
+    frame = np.full((HEIGHT, WIDTH, 4), 255, dtype=np.uint8)
+    frame[:24, :, :3] = (90, 60, 30)  # a title bar that does not scroll
+    for row, glyphs in enumerate(lines[first:]):
+        y = 32 + row * LINE_PIXELS
+        if y + 10 > HEIGHT:
+            break
+        frame[y : y + 10, 40 : 40 + glyphs.shape[1], :3][glyphs] = (30, 30, 30)
+    return frame
+
+
+def smooth_video(step: int, width: int, height: int) -> np.ndarray:
+    """A photo-like moving picture (soft colour waves), BGRA."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    red = 128 + 100 * np.sin((x + 4 * step) / 90.0) * np.cos(y / 70.0)
+    green = 128 + 100 * np.sin((y + 3 * step) / 60.0 + x / 200.0)
+    blue = 128 + 100 * np.cos((x - y + 5 * step) / 120.0)
+    alpha = np.full_like(red, 255)
+    return np.stack([blue, green, red, alpha], axis=-1).astype(np.uint8)
+
+
+def rgb(frame: np.ndarray) -> np.ndarray:
+    """BGRA -> RGB, as the viewer's framebuffer holds it."""
+    return frame[:, :, 2::-1]
+
+
+def psnr(received: np.ndarray, expected: np.ndarray) -> float:
+    error = np.mean((received.astype(np.float64) - expected.astype(np.float64)) ** 2)
+    return float("inf") if error == 0 else float(10 * np.log10(255.0**2 / error))

@@ -1,0 +1,154 @@
+"""The pipeline's copies, palette tiles and video, applied by the viewer's framebuffer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from host_agent.pipeline import FramePipeline
+from protocol import messages
+from tests.host_agent.screens import (
+    HEIGHT,
+    LINE_PIXELS,
+    WIDTH,
+    SetSource,
+    psnr,
+    rgb,
+    smooth_video,
+    terminal,
+    text_lines,
+)
+from viewer.framebuffer import Framebuffer
+
+# H.264 at the top quality step (CRF 26) on soft moving pictures measured 40-41 dB here.
+VIDEO_MIN_PSNR_DB = 35.0
+FRAME_SECONDS = 1 / 30
+
+
+class Link:
+    """Pipeline -> wire bytes -> framebuffer, as agent and viewer do it."""
+
+    def __init__(self, source: SetSource, capabilities=messages.RICH_CAPABILITIES) -> None:
+        self.pipeline = FramePipeline(lambda: source)
+        self.pipeline.open()
+        self.pipeline.accept_capabilities(capabilities)
+        self.framebuffer = Framebuffer()
+        self.seq = 0
+        self.sent: list[messages.FrameUpdate] = []
+
+    def step(self, now: float) -> messages.FrameUpdate | None:
+        update = self.pipeline.produce(80, now=now)
+        if update is None:
+            return None
+        self.seq += 1
+        message = messages.decode(messages.encode(update.message(self.seq)))
+        self.framebuffer.apply(message)
+        self.sent.append(message)
+        return message
+
+    def screen(self) -> np.ndarray:
+        return np.asarray(self.framebuffer.snapshot())
+
+
+def test_a_scrolled_terminal_travels_as_a_copy_and_matches_pixel_for_pixel():
+    lines = text_lines(80)
+    source = SetSource(terminal(lines, 0))
+    link = Link(source)
+    link.step(0.0)
+    assert np.array_equal(link.screen(), rgb(source.frame))
+    for first in range(1, 6):
+        source.frame = terminal(lines, first)
+        update = link.step(first * FRAME_SECONDS)
+        assert isinstance(update, messages.ExtendedFrameUpdate)
+        (copy,) = update.copies
+        assert copy.src_y - copy.y == LINE_PIXELS  # the text moved up by one line
+        assert copy.height >= HEIGHT // 2
+        # Only the newly exposed line travels as pixels, and losslessly.
+        assert all(tile.codec is not messages.Codec.JPEG for tile in update.tiles)
+        assert sum(len(tile.data) for tile in update.tiles) < 1500
+        assert np.array_equal(link.screen(), rgb(source.frame))
+
+
+def test_a_scroll_by_several_lines_at_once_is_one_copy():
+    lines = text_lines(80, seed=9)
+    source = SetSource(terminal(lines, 0))
+    link = Link(source)
+    link.step(0.0)
+    source.frame = terminal(lines, 3)
+    update = link.step(FRAME_SECONDS)
+    assert isinstance(update, messages.ExtendedFrameUpdate)
+    assert [c.src_y - c.y for c in update.copies] == [3 * LINE_PIXELS]
+    assert np.array_equal(link.screen(), rgb(source.frame))
+
+
+def test_a_viewer_without_the_capabilities_gets_plain_frame_updates_that_match():
+    lines = text_lines(80)
+    source = SetSource(terminal(lines, 0))
+    link = Link(source, capabilities=())
+    link.step(0.0)
+    source.frame = terminal(lines, 2)
+    update = link.step(FRAME_SECONDS)
+    assert type(update) is messages.FrameUpdate
+    assert all(tile.codec is not messages.Codec.PALETTE for tile in update.tiles)
+    assert np.array_equal(link.screen(), rgb(source.frame))
+
+
+def test_a_still_polled_screen_sends_nothing():
+    source = SetSource(terminal(text_lines(40), 0))
+    link = Link(source)
+    link.step(0.0)
+    assert all(link.step(i * FRAME_SECONDS) is None for i in range(1, 20))
+
+
+def video_screen(step: int) -> np.ndarray:
+    frame = terminal(text_lines(40), 0)
+    frame[128:512, 320:960] = smooth_video(step, 640, 384)
+    return frame
+
+
+def test_a_playing_video_region_goes_as_h264_and_decodes_above_35_db():
+    source = SetSource(video_screen(0))
+    link = Link(source)
+    link.step(0.0)
+    packets = []
+    for step in range(1, 45):
+        source.frame = video_screen(step)
+        update = link.step(step * FRAME_SECONDS)
+        assert update is not None
+        if isinstance(update, messages.ExtendedFrameUpdate) and update.video:
+            (packet,) = update.video
+            packets.append(packet)
+            box = (
+                slice(packet.y, packet.y + packet.height),
+                slice(packet.x, packet.x + packet.width),
+            )
+            shown, expected = link.screen()[box], rgb(source.frame)[box]
+            assert psnr(shown, expected) >= VIDEO_MIN_PSNR_DB
+    assert len(packets) >= 30, "the video region was not detected within half a second"
+    assert packets[0].keyframe and not any(p.keyframe for p in packets[1:])
+    first = packets[0]
+    assert (first.x, first.y) == (320, 128) and (first.width, first.height) >= (640, 384)
+    # Outside the video everything is exact.
+    outside = np.ones((HEIGHT, WIDTH), dtype=bool)
+    outside[first.y : first.y + first.height, first.x : first.x + first.width] = False
+    assert np.array_equal(link.screen()[outside], rgb(source.frame)[outside])
+    video_bytes = sum(len(p.data) for p in packets)
+    assert video_bytes / len(packets) < 40_000  # far below JPEG's ~100 KB per 640x384 picture
+
+
+def test_a_refresh_restarts_the_video_with_a_key_frame_and_a_still_video_ends_lossless():
+    source = SetSource(video_screen(0))
+    link = Link(source)
+    link.step(0.0)
+    step = 0
+    for step in range(1, 20):
+        source.frame = video_screen(step)
+        link.step(step * FRAME_SECONDS)
+    link.pipeline.request_full()
+    link.step(20 * FRAME_SECONDS)  # the full refresh
+    source.frame = video_screen(21)
+    update = link.step(21 * FRAME_SECONDS)
+    assert isinstance(update, messages.ExtendedFrameUpdate) and update.video[0].keyframe
+    # The video stops: once still for the lossless delay the screen is exact again.
+    for later in (1.2, 2.5, 3.8):
+        link.step(21 * FRAME_SECONDS + later)
+    assert np.array_equal(link.screen(), rgb(source.frame))
