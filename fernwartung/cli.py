@@ -59,9 +59,11 @@ def _add_relay(sub: argparse._SubParsersAction) -> None:
         ("--send-stall-timeout-seconds", float),
         ("--ping-interval-seconds", float),
         ("--revocation-sweep-seconds", float),
+        ("--resume-grace-seconds", float),
         ("--register-per-ip-per-minute", float),
         ("--join-per-ip-per-minute", float),
         ("--join-per-token-per-minute", float),
+        ("--resume-per-ip-per-minute", float),
     ):
         limits.add_argument(flag, type=kind, metavar="N")
 

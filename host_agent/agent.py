@@ -9,14 +9,14 @@ session's state (`AgentState`) only ever changes in one place.
 
 Kill switch: `kill()` may be called from any thread (Tk, a signal handler). It closes the
 input gate at once (nothing is injected after it returns), then the main loop sends a bye,
-tells the relay and closes the link.
+tells the relay and closes the link. It wins over a reconnect: see host_agent/reconnect.py,
+which holds everything about resuming after a dropped connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,49 +27,53 @@ from host_agent import events as ui
 from host_agent.activity import ActivitySummary
 from host_agent.capture import CaptureError, Monitor, ScreenSource
 from host_agent.consent import Consent, Phase, Sharing
+from host_agent.ending import BYE_TIMEOUT_SECONDS, EndingMixin
 from host_agent.evidence import InputOutcomes, host_evidence
 from host_agent.flow import ADAPT_HOLD_SECONDS, FlowControl
+from host_agent.inbox import (
+    EXIT_ERROR,
+    EXIT_OK,
+    AgentState,
+    CheckpointDue,
+    Frame,
+    Injected,
+    LinkLost,
+    Reconnected,
+    ReconnectFailed,
+    RecordingLost,
+    Stop,
+)
 from host_agent.inject import Bounds, InputBackend, InputGate
 from host_agent.pipeline import FramePipeline, PreparedUpdate
+from host_agent.reconnect import GIVE_UP_AFTER_SECONDS, LinkState, ResumeMixin
 from host_agent.texts import Texts
 from protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS, control, messages
 from protocol.billing import Tariff
 from protocol.codes import Code, new_code
 from protocol.errors import (
     CodeVoid,
+    ConnectionLost,
     FernwartungError,
     ProtocolError,
     RecordingFailed,
     SessionEnded,
 )
 from protocol.handshake import Role
-from protocol.session import Established, PeerSession, Received, Send
+from protocol.session import Established, PeerSession, Received, Resumed, Send, SessionState
 from relay.client import RelayLink, open_link
 from viewer.evidence import (
-    END_EXCHANGE_TIMEOUT_SECONDS,
     RECORDING_CAPABILITY,
     TERMS_NOT_SHOWN,
     SessionEvidence,
 )
 
 NETWORK_TIMEOUT_SECONDS = 10.0
-BYE_TIMEOUT_SECONDS = 2.0
 MAX_FAILED_TRIES = 3
 ACTIVITY_TICK_SECONDS = 0.5
 DROPPED_REPORT_SECONDS = 5.0
-CAPABILITIES = ("tiles.fill", "tiles.jpeg", "tiles.webp", "cursor", "pause")
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-
-
-class AgentState(enum.Enum):
-    CONNECTING = "connecting"
-    WAITING = "waiting for a technician"
-    HANDSHAKE = "checking the code"
-    ASKING = "asking the customer"
-    SHARING = "sharing"
-    ENDED = "ended"
+CAPABILITIES = (
+    "tiles.fill", "tiles.jpeg", "tiles.webp", "cursor", "pause", *messages.RICH_CAPABILITIES,
+)  # fmt: skip
 
 
 def default_tariff() -> Tariff:
@@ -84,45 +88,15 @@ class AgentSettings:
     monitor: int = 1
     record_directory: Path | None = None  # the customer's own recording (--record), or none
     terms_hash: bytes = TERMS_NOT_SHOWN  # SHA-256 of the terms shown, for the recording
-
-
-@dataclass(frozen=True, slots=True)
-class _Frame:
-    link: RelayLink
-    frame: control.Control | bytes
-
-
-@dataclass(frozen=True, slots=True)
-class _LinkLost:
-    link: RelayLink
-    error: FernwartungError
-
-
-@dataclass(frozen=True, slots=True)
-class _Injected:
-    message: messages.Message
-    time: float
-
-
-@dataclass(frozen=True, slots=True)
-class _CheckpointDue:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class _RecordingLost:
-    detail: str
-
-
-class _Stop(Exception):
-    """The session is over; leave the main loop."""
+    # After a dropped connection, how long to try to resume (the relay decides for sure).
+    resume_give_up_seconds: float = GIVE_UP_AFTER_SECONDS
 
 
 # Where every end-to-end message passes: ("sent" | "received", message, plaintext).
 Tap = Callable[[str, messages.Message, bytes], None]
 
 
-class HostAgent:
+class HostAgent(ResumeMixin, EndingMixin):
     def __init__(
         self,
         settings: AgentSettings,
@@ -176,6 +150,7 @@ class HostAgent:
         self._kill_requested = False
         self.frames_sent = 0
         self._readers: set[asyncio.Task[None]] = set()
+        self._init_resume()
 
     # -- entry points for UIs -----------------------------------------------------------
 
@@ -232,21 +207,21 @@ class HostAgent:
                 self._make_backend(self._monitor.bounds), self._monitor.bounds, self._injected
             )
             if self._kill_requested:
-                raise _Stop
+                raise Stop
             await self._register(why_new=None)
             while True:
                 item = await self._inbox.get()
                 await self._handle(item)
-        except _Stop:
+        except Stop:
             pass
         except TimeoutError:
-            with contextlib.suppress(_Stop):
+            with contextlib.suppress(Stop):
                 await self._end("reason_relay_lost", EXIT_ERROR)
         except RecordingFailed as error:
-            with contextlib.suppress(_Stop):
+            with contextlib.suppress(Stop):
                 await self._recording_lost(str(error))
         except (CaptureError, FernwartungError) as error:
-            with contextlib.suppress(_Stop):
+            with contextlib.suppress(Stop):
                 await self._end("reason_error", EXIT_ERROR, detail=str(error))
         finally:
             for reader in self._readers:
@@ -289,9 +264,9 @@ class HostAgent:
             try:
                 frame = await link.receive()
             except FernwartungError as error:
-                self._inbox.put_nowait(_LinkLost(link, error))
+                self._inbox.put_nowait(LinkLost(link, error))
                 return
-            self._inbox.put_nowait(_Frame(link, frame))
+            self._inbox.put_nowait(Frame(link, frame))
 
     async def _close_link(self) -> None:
         link, self._link = self._link, None
@@ -307,17 +282,22 @@ class HostAgent:
     async def _handle(self, item: object) -> None:
         if isinstance(item, ui.EndSession):
             await self._end("reason_customer", EXIT_OK)
-        elif isinstance(item, _Injected):
+        elif isinstance(item, Injected):
             self._show(self.activity.add(item.message, item.time))
-        elif isinstance(item, _CheckpointDue):
+        elif isinstance(item, CheckpointDue):
             self._checkpoint_queued = False
             await self._checkpoint()
-        elif isinstance(item, _RecordingLost):
+        elif isinstance(item, RecordingLost):
             await self._recording_lost(item.detail)
-        elif isinstance(item, _LinkLost):
-            if item.link is self._link:
+        elif isinstance(item, LinkLost):
+            if item.link is self._link and self.link_state is not LinkState.RECONNECTING:
                 await self._link_lost(item.error)
-        elif isinstance(item, _Frame):
+        elif isinstance(item, Reconnected):
+            await self._on_reconnected(item)
+        elif isinstance(item, ReconnectFailed):
+            self._reconnect_task = None
+            await self._end("reason_relay_lost", EXIT_ERROR)
+        elif isinstance(item, Frame):
             if item.link is self._link:
                 await self._relay_frame(item.frame)
         elif isinstance(item, ui.Answer):
@@ -329,6 +309,9 @@ class HostAgent:
         if isinstance(error, CodeVoid) and self.state in (AgentState.WAITING, AgentState.HANDSHAKE):
             await self._register(why_new="code_expired")
             return
+        if self._may_resume(error):
+            await self._start_reconnect()
+            return
         await self._end("reason_relay_lost", EXIT_ERROR)
 
     async def _relay_frame(self, frame: control.Control | bytes) -> None:
@@ -338,6 +321,10 @@ class HostAgent:
             await self._peer_joined(frame.technician)
         elif isinstance(frame, control.Void):
             await self._register(why_new="new_code_reason")
+        elif isinstance(frame, control.PeerReconnecting):
+            self._on_peer_reconnecting()
+        elif isinstance(frame, control.Resumed):
+            await self._on_resumed(frame.epoch)
         elif isinstance(frame, control.PeerLeft | control.End):
             if self.state in (AgentState.ASKING, AgentState.SHARING):
                 await self._end("reason_viewer_left", EXIT_OK)
@@ -359,6 +346,15 @@ class HostAgent:
         session = self._session
         if session is None:
             return  # ciphertext of a viewer that already failed: nothing to do with it
+        if session.state is SessionState.RESUMING:
+            # The viewer's resume state: what it missed goes out before anything new.
+            async with self._send_lock:
+                events = session.receive(data)
+                await self._resend(events)
+            resumed = events[0]
+            assert isinstance(resumed, Resumed)
+            await self._after_resume(resumed)
+            return
         try:
             events = session.receive(data)
         except FernwartungError:
@@ -372,7 +368,11 @@ class HostAgent:
             elif isinstance(event, Established):
                 await self._established()
             elif isinstance(event, Received):
-                await self._message(event.message, self._note_received(event))
+                index = self._note_received(event)
+                if event.redelivered and isinstance(event.message, messages.INPUT_TYPES):
+                    self._late_input(event.message, index)
+                    continue
+                await self._message(event.message, index)
 
     def _note_received(self, event: Received) -> int:
         """Every received message passes here before it is acted on; its index."""
@@ -400,6 +400,7 @@ class HostAgent:
             self._evidence.start(self._code.session, self.technician, bounds.width, bounds.height)
             self._show_line("ev_recording_to", path=self._evidence.path)
             capabilities += (RECORDING_CAPABILITY,)
+        await self._send_verifier()
         await self._send(
             messages.Hello(
                 versions=SUPPORTED_VERSIONS,
@@ -424,6 +425,7 @@ class HostAgent:
         elif isinstance(message, messages.Hello):
             messages.negotiate_version(SUPPORTED_VERSIONS, message.versions)
             self._peer_records = RECORDING_CAPABILITY in message.capabilities
+            self.pipeline.accept_capabilities(message.capabilities)
         elif isinstance(message, messages.RefreshRequest):
             self.pipeline.request_full()
         elif isinstance(message, messages.ControlRequest):
@@ -455,7 +457,9 @@ class HostAgent:
         self._apply_consent()
 
     async def _report_consent(self) -> None:
-        assert self._link is not None
+        if self._link is None or self.link_state is not LinkState.UP:
+            self._consent_unreported = True  # told to the relay after the resume
+            return
         level = control.ReportedConsent(self.consent.level.value)
         tariff = self.tariff
         await self._link.send_control(
@@ -546,11 +550,11 @@ class HostAgent:
 
     def _injected(self, message: messages.Message) -> None:
         """Called in the injector thread after each injection."""
-        item: object = _Injected(message, time.monotonic())
+        item: object = Injected(message, time.monotonic())
         if self._inputs is not None:
             failure = self._inputs.applied(message)
             if failure is not None:
-                item = _RecordingLost(failure)
+                item = RecordingLost(failure)
         loop = self._loop
         if loop is not None and not loop.is_closed():
             # RuntimeError: the loop closed between the check and the call.
@@ -569,7 +573,7 @@ class HostAgent:
             evidence = self._evidence
             if evidence is not None and not self._checkpoint_queued and evidence.checkpoint_due():
                 self._checkpoint_queued = True
-                self._inbox.put_nowait(_CheckpointDue())
+                self._inbox.put_nowait(CheckpointDue())
             if self.gate is not None and now - self._dropped_reported_at >= DROPPED_REPORT_SECONDS:
                 dropped = self.gate.counters.dropped_no_control
                 if dropped > self._dropped_reported and self.state is AgentState.SHARING:
@@ -584,16 +588,17 @@ class HostAgent:
         try:
             await self._stream_frames()
         except RecordingFailed as error:
-            self._inbox.put_nowait(_RecordingLost(str(error)))
+            self._inbox.put_nowait(RecordingLost(str(error)))
         except (FernwartungError, TimeoutError) as error:
             failure = error if isinstance(error, FernwartungError) else SessionEnded("timeout")
             if self._link is not None:
-                self._inbox.put_nowait(_LinkLost(self._link, failure))
+                self._inbox.put_nowait(LinkLost(self._link, failure))
 
     async def _stream_frames(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await self._sharing.wait()
+            await self._link_up.wait()
             if not self.flow.can_send():
                 self._acked.clear()
                 try:
@@ -608,6 +613,8 @@ class HostAgent:
             update, pointer = await self._in_capture_thread(self._capture, step.jpeg_quality)
             if generation != self._stream_generation or not self._sharing.is_set():
                 continue  # paused or switched while capturing: this frame must not go out
+            if not self._link_up.is_set():
+                continue  # the connection dropped while capturing: a full frame follows
             if update is not None:
                 await self._send_update(update)
             if pointer != self._last_pointer:
@@ -623,25 +630,19 @@ class HostAgent:
 
     async def _send_update(self, update: PreparedUpdate) -> None:
         seq = self.flow.on_sent(update.size_bytes, time.monotonic())
-        await self._send(
-            messages.FrameUpdate(
-                seq=seq,
-                capture_time=update.capture_time,
-                screen_width=update.width,
-                screen_height=update.height,
-                tiles=update.tiles,
-            )
-        )
+        await self._send(update.message(seq))
         self.frames_sent += 1
 
     # -- sending --------------------------------------------------------------------------
 
     async def _send(self, message: messages.Message) -> None:
         """Seal and send one end-to-end message; sealing order is sending order."""
-        session, link = self._session, self._link
-        if session is None or link is None:
+        if self._session is None:
             return
         async with self._send_lock:
+            session, link = self._session, self._link
+            if session is None:
+                return
             if self.state is AgentState.ENDED and not isinstance(message, messages.Bye):
                 return  # after the final checkpoint only the Bye goes out
             plaintext = messages.encode(message)
@@ -651,21 +652,36 @@ class HostAgent:
             if self._tap is not None:
                 self._tap("sent", message, plaintext)
             data = session.seal_plaintext(plaintext)
+            if data is not None and link is not None:  # None: kept, sent after a resume
+                await self._put_on_wire(link, data)
+
+    async def _put_on_wire(self, link: RelayLink, data: bytes) -> None:
+        """Send a sealed frame; a dropped link is reported to the main loop, not raised
+        (the frame was counted, and a resume sends it again if it did not arrive)."""
+        try:
             async with asyncio.timeout(NETWORK_TIMEOUT_SECONDS):
                 await link.send_binary(data)
+        except ConnectionLost as error:
+            self._link_dropped(link, error)
+
+    def _link_dropped(self, link: RelayLink, error: FernwartungError) -> None:
+        self._inbox.put_nowait(LinkLost(link, error))
 
     async def _checkpoint(self, *, final: bool = False) -> None:
         """Record a checkpoint, send its message next, report it to the relay, fsync."""
         evidence, session, link = self._evidence, self._session, self._link
         if evidence is None or not evidence.recording or session is None or link is None:
             return
+        if self.link_state is not LinkState.UP or session.state is not SessionState.OPEN:
+            return  # the relay could not take the report: the next checkpoint is after the resume
         async with self._send_lock:
             written = evidence.checkpoint(final=final)
             if self._tap is not None:
                 self._tap("sent", written.message, written.plaintext)
             data = session.seal_plaintext(written.plaintext)
-            async with asyncio.timeout(NETWORK_TIMEOUT_SECONDS):
-                await link.send_binary(data)
+            if data is None:
+                return
+            await self._put_on_wire(link, data)
         async with asyncio.timeout(NETWORK_TIMEOUT_SECONDS):
             await link.send_control(evidence.report(written))
         await evidence.sync()
@@ -674,105 +690,6 @@ class HostAgent:
         assert self._link is not None
         async with asyncio.timeout(NETWORK_TIMEOUT_SECONDS):
             await self._link.send_binary(data)
-
-    # -- the end ----------------------------------------------------------------------------
-
-    async def _end(
-        self, reason_key: str, status: int, *, peer_ended: bool = False, **values: object
-    ) -> None:
-        """End the session: stop input and capture, say goodbye, close link and recording.
-
-        `peer_ended`: the viewer said Bye first. The goodbye is skipped after the recording
-        failed: nothing may be sent that the recording does not hold.
-        """
-        if self.state is AgentState.ENDED:
-            raise _Stop
-        if self.gate is not None:
-            self.gate.end()
-        self.consent.end()
-        self._sharing.clear()
-        previous, self.state = self.state, AgentState.ENDED
-        self.exit_status = status
-        reason = self.texts(reason_key, **values)
-        english = Texts("en")(reason_key, **values)[: messages.MAX_REASON_CHARS]
-        self._show(self.activity.flush(time.monotonic(), force=True))
-        self._notify(ui.Ended(reason))
-        link = self._link
-        recording_ok = self._evidence is None or self._evidence.failure is None
-        if link is not None:
-            try:
-                if recording_ok and previous in (AgentState.ASKING, AgentState.SHARING):
-                    await self._say_goodbye(english, peer_ended)
-                async with asyncio.timeout(BYE_TIMEOUT_SECONDS):
-                    await link.send_control(control.End(reason=english))
-            except RecordingFailed as error:
-                self._show_line("ev_recording_failed", detail=str(error))
-            except (FernwartungError, TimeoutError, OSError):
-                pass  # the link is gone already: closing below is all that is left
-            await self._close_link()
-        await self._close_recording(english)
-        raise _Stop
-
-    async def _say_goodbye(self, reason: str, peer_ended: bool) -> None:
-        """Final checkpoint and Bye; when both record, read on until the exchange is done."""
-        evidence = self._evidence
-        exchange = evidence is not None and evidence.recording and self._peer_records
-        async with asyncio.timeout(BYE_TIMEOUT_SECONDS):
-            if evidence is not None and not evidence.final_checkpoint_sent:
-                await self._checkpoint(final=True)
-            await self._send(messages.Bye(reason))
-        if exchange:
-            # The viewer answers our Bye with its final checkpoint and Bye; after its own
-            # Bye it waits for the relay's End. Either way its checkpoint lands in our file.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(END_EXCHANGE_TIMEOUT_SECONDS):
-                    await self._read_until_done(wait_for_bye=not peer_ended)
-
-    async def _read_until_done(self, *, wait_for_bye: bool) -> None:
-        """While ending: record what still arrives until the viewer's Bye or the relay's End."""
-        while True:
-            item = await self._inbox.get()
-            if isinstance(item, _LinkLost) and item.link is self._link:
-                return
-            if not isinstance(item, _Frame) or item.link is not self._link:
-                continue
-            if isinstance(item.frame, control.End | control.PeerLeft):
-                return
-            if not isinstance(item.frame, bytes) or self._session is None:
-                continue
-            for event in self._session.receive(item.frame):
-                if not isinstance(event, Received):
-                    continue
-                index = self._note_received(event)
-                message = event.message
-                if isinstance(message, messages.INPUT_TYPES) and self.gate is not None:
-                    verdict = self.gate.submit(message, time.monotonic())
-                    if self._inputs is not None and index >= 0:
-                        self._inputs.submitted(index, message, verdict)
-                elif isinstance(message, messages.Bye) and wait_for_bye:
-                    return
-
-    async def _recording_lost(self, detail: str) -> None:
-        """Writing the recording failed: end at once, send nothing more, tell the customer."""
-        self._show_line("ev_recording_failed", detail=detail)
-        await self._end("reason_recording_failed", EXIT_ERROR)
-
-    async def _close_recording(self, reason: str) -> None:
-        evidence = self._evidence
-        if evidence is None:
-            return
-        try:
-            if evidence.failure is None and evidence.recording:
-                if self.gate is not None:
-                    # Inputs the injector still had are settled before the last records.
-                    await asyncio.to_thread(self.gate.join, BYE_TIMEOUT_SECONDS)
-                if self._inputs is not None:
-                    self._inputs.finish()
-                await asyncio.to_thread(evidence.close, reason)
-        except RecordingFailed as error:
-            self._show_line("ev_recording_failed", detail=str(error))
-        finally:
-            evidence.abandon()
 
 
 __all__ = ["AgentSettings", "AgentState", "HostAgent", "default_tariff"]

@@ -60,6 +60,19 @@ class ActivityLine:
 
 
 @dataclass(frozen=True, slots=True)
+class Reconnecting:
+    """The connection dropped (ours or the technician's); the agent is restoring it.
+    Consent stays as it was; the customer can end at any time."""
+
+    own_link: bool  # False: the technician's side is reconnecting
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnected:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
 class Ended:
     reason: str  # already in the customer's language
 
@@ -72,6 +85,8 @@ UiEvent = (
     | ConsentAsked
     | SharingChanged
     | ActivityLine
+    | Reconnecting
+    | Reconnected
     | Ended
 )
 

@@ -151,6 +151,26 @@ _TABLE: Final[dict[str, dict[str, str]]] = {
         "de": "Verbindung zum Server verloren",
         "en": "connection to the server lost",
     },
+    "reconnecting": {
+        "de": "Verbindung wird wiederhergestellt … (Sie können die Sitzung jederzeit beenden)",
+        "en": "Reconnecting … (you can end the session at any time)",
+    },
+    "reconnecting_technician": {
+        "de": "Die Verbindung des Technikers wird wiederhergestellt …",
+        "en": "The technician's connection is being restored …",
+    },
+    "ev_connection_lost": {
+        "de": "Verbindung unterbrochen – Verbindung wird wiederhergestellt",
+        "en": "Connection interrupted – reconnecting",
+    },
+    "ev_reconnected": {
+        "de": "Verbindung wiederhergestellt; die Freigabe ist wie zuvor",
+        "en": "Connection restored; sharing is as before",
+    },
+    "ev_late_input_dropped": {
+        "de": "Verspätete Eingaben des Technikers verworfen (nicht ausgeführt)",
+        "en": "Late inputs from the technician discarded (not carried out)",
+    },
     "reason_viewer_left": {"de": "der Techniker hat beendet", "en": "the technician left"},
     "reason_denied": {"de": "Zugriff abgelehnt", "en": "access denied"},
     "reason_error": {"de": "Fehler: {detail}", "en": "error: {detail}"},

@@ -92,6 +92,11 @@ class TerminalUi:
             self.print(self.indicator())
         elif isinstance(event, ui.ActivityLine):
             self.print(f"[{_stamp()}] {event.text}")
+        elif isinstance(event, ui.Reconnecting):
+            key = "reconnecting" if event.own_link else "reconnecting_technician"
+            self.print(f"[{_stamp()}] {t(key)}")
+        elif isinstance(event, ui.Reconnected):
+            self.print(f"[{_stamp()}] {t('ev_reconnected')}")
         elif isinstance(event, ui.Ended):
             self.print(f"[{_stamp()}] {t('ev_ended', reason=event.reason)}")
 

@@ -143,6 +143,11 @@ class HostWindow:
             if self.log.size() > MAX_LOG_LINES:
                 self.log.delete(0)
             self.log.see("end")
+        elif isinstance(event, ui.Reconnecting):
+            key = "reconnecting" if event.own_link else "reconnecting_technician"
+            self.status.configure(text=t(key))
+        elif isinstance(event, ui.Reconnected):
+            self.status.configure(text=t("ev_reconnected"))
         elif isinstance(event, ui.Ended):
             self._close_dialog()
             self._sharing = None

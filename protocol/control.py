@@ -42,6 +42,7 @@ class ErrorCode(enum.Enum):
     TIMEOUT = "timeout"
     REVOKED = "revoked"
     SHUTTING_DOWN = "shutting_down"
+    RESUME_REFUSED = "resume_refused"
 
 
 class ReportedConsent(enum.Enum):
@@ -182,6 +183,54 @@ class Error(Control):
     message: str = rule(_REASON)
 
 
+# -- resuming after a dropped connection (protocol/resume.py, docs/session-contract.md) --
+
+_EPOCH = Int(0, 10_000)
+_RESUME_HEX = HexDigest(32)
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeVerifier(Control):
+    """Host or viewer -> relay: the hash of this side's one-time resume secret for `epoch`."""
+
+    TYPE: ClassVar[str] = "resume_verifier"
+    epoch: int = rule(_EPOCH)
+    verifier: bytes = rule(_RESUME_HEX)
+
+    def __repr__(self) -> str:
+        return f"ResumeVerifier(epoch={self.epoch})"
+
+
+@dataclass(frozen=True, slots=True)
+class Resume(Control):
+    """Host (on /v1/host) or viewer (on /v1/viewer) -> relay, instead of register or join:
+    take the slot of `session` back, proving it with the secret of `epoch`."""
+
+    TYPE: ClassVar[str] = "resume"
+    session: str = rule(_SESSION)
+    epoch: int = rule(_EPOCH)
+    secret: bytes = rule(_RESUME_HEX)
+    version: int = rule(_VERSION)
+
+    def __repr__(self) -> str:
+        return f"Resume(session={self.session!r}, epoch={self.epoch})"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerReconnecting(Control):
+    """Relay -> a side: the other side's connection dropped; its slot is kept a while."""
+
+    TYPE: ClassVar[str] = "peer_reconnecting"
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed(Control):
+    """Relay -> both sides: both are connected again; switch to channel `epoch`."""
+
+    TYPE: ClassVar[str] = "resumed"
+    epoch: int = rule(_EPOCH)
+
+
 CONTROL_TYPES: dict[str, type[Control]] = {
     cls.TYPE: cls
     for cls in (
@@ -197,6 +246,10 @@ CONTROL_TYPES: dict[str, type[Control]] = {
         PeerLeft,
         End,
         Error,
+        ResumeVerifier,
+        Resume,
+        PeerReconnecting,
+        Resumed,
     )
 }
 

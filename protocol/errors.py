@@ -48,6 +48,15 @@ class SessionEnded(FernwartungError):
         self.reason = reason
 
 
+class ConnectionLost(SessionEnded):
+    """The connection to the relay closed without the relay saying why (no error, no end):
+    a dropped network, a restarting relay. An established session may resume."""
+
+
+class ResumeRefused(SessionEnded):
+    """The relay would not give the session's slot back (ended, expired, or not proven)."""
+
+
 class RelayUnreachable(FernwartungError):
     """No connection to the relay could be made (or kept)."""
 

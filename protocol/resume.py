@@ -9,23 +9,38 @@ could decrypt with, and a secret that was used once (stale) or never derived (wr
 opens nothing.
 
 After a resume both sides switch to a new channel epoch: fresh per-direction keys derived
-from the resume key and the epoch number, counters from zero. Messages lost in the gap
-stay lost (the host sends a full frame), and nothing sealed in one epoch opens in another.
+from the resume key and the epoch number, counters from zero; nothing sealed in one epoch
+opens in another. The first message of each side in a new epoch is its `ResumeState`
+(not a session message, not recorded): how many messages it has received from the peer
+and sent to it so far. Each side then sends again, from its `SentLog`, exactly what the
+peer did not get, in the original order, so that no message is lost or doubled and both
+recordings' traffic chains stay the same (see protocol/session.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import struct
+from collections import deque
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from protocol.channel import Channel, Direction
+from protocol.errors import ProtocolError
 from protocol.handshake import Role, SessionKeys
 
 SECRET_BYTES = 32
 MAX_EPOCH = 10_000
+# What a side keeps to send again after a resume. The host's flow-control window keeps
+# frame updates in flight few; a peer that missed more than this cannot be made whole.
+RESEND_MAX_MESSAGES = 4096
+RESEND_MAX_BYTES = 64 * 1024 * 1024
+_STATE_MAGIC = b"FWRS\x01"
+_STATE = struct.Struct(">5sQQ")
+MAX_COUNT = 2**48
 
 
 def _derive(keys: SessionKeys, label: str) -> bytes:
@@ -69,3 +84,63 @@ def epoch_channel(keys: SessionKeys, epoch: int) -> Channel:
     if keys.role is Role.HOST:
         return Channel(host_to_viewer, viewer_to_host, Direction.HOST_TO_VIEWER)
     return Channel(viewer_to_host, host_to_viewer, Direction.VIEWER_TO_HOST)
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeState:
+    """A side's first message in a new epoch: messages received from and sent to the peer."""
+
+    received: int
+    sent: int
+
+    def encode(self) -> bytes:
+        return _STATE.pack(_STATE_MAGIC, self.received, self.sent)
+
+    @classmethod
+    def decode(cls, data: bytes) -> ResumeState:
+        if len(data) != _STATE.size:
+            raise ProtocolError("the peer's first message after a resume is not a resume state")
+        magic, received, sent = _STATE.unpack(data)
+        if magic != _STATE_MAGIC or received > MAX_COUNT or sent > MAX_COUNT:
+            raise ProtocolError("the peer's first message after a resume is not a resume state")
+        return cls(received, sent)
+
+
+class SentLog:
+    """The most recent plaintexts this side sent, by their index in its direction, bounded
+    by count and bytes: what a resume may have to send again."""
+
+    def __init__(
+        self, max_messages: int = RESEND_MAX_MESSAGES, max_bytes: int = RESEND_MAX_BYTES
+    ) -> None:
+        self._max_messages = max_messages
+        self._max_bytes = max_bytes
+        self._kept: deque[bytes] = deque()
+        self._bytes = 0
+        self.total = 0  # messages ever sent
+
+    @property
+    def first_kept(self) -> int:
+        return self.total - len(self._kept)
+
+    def append(self, plaintext: bytes) -> None:
+        self._kept.append(plaintext)
+        self._bytes += len(plaintext)
+        self.total += 1
+        while len(self._kept) > 1 and (
+            len(self._kept) > self._max_messages or self._bytes > self._max_bytes
+        ):
+            self._bytes -= len(self._kept.popleft())
+
+    def since(self, index: int) -> list[bytes]:
+        """Everything sent from message `index` on (the peer received `index` messages)."""
+        if index > self.total:
+            raise ProtocolError(
+                "after the resume the peer claims more messages than this side ever sent"
+            )
+        if index < self.first_kept:
+            raise ProtocolError(
+                f"{self.first_kept - index} messages lost while reconnecting can no longer be "
+                "sent again"
+            )
+        return list(self._kept)[index - self.first_kept :]

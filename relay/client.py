@@ -23,9 +23,11 @@ from protocol import control
 from protocol.errors import (
     CertificateMismatch,
     CodeVoid,
+    ConnectionLost,
     NotAuthorised,
     ProtocolError,
     RelayUnreachable,
+    ResumeRefused,
     SessionEnded,
 )
 
@@ -109,7 +111,7 @@ class RelayLink:
         try:
             await self._websocket.send(data)
         except ConnectionClosed as closed:
-            raise SessionEnded(_closed_reason(closed)) from None
+            raise ConnectionLost(_closed_reason(closed)) from None
 
     async def receive(self) -> control.Control | bytes:
         """The next frame: a decoded control message, or ciphertext bytes.
@@ -119,7 +121,7 @@ class RelayLink:
         try:
             frame = await self._websocket.recv()
         except ConnectionClosed as closed:
-            raise SessionEnded(_closed_reason(closed)) from None
+            raise ConnectionLost(_closed_reason(closed)) from None
         if isinstance(frame, bytes):
             return frame
         message = control.decode(frame)
@@ -146,6 +148,8 @@ def _closed_reason(closed: ConnectionClosed) -> str:
 def error_for(message: control.Error) -> Exception:
     """The exception that matches a relay error (its message is written for people)."""
     code = message.code
+    if code is control.ErrorCode.RESUME_REFUSED:
+        return ResumeRefused(message.message)
     if code in (
         control.ErrorCode.UNKNOWN_SESSION,
         control.ErrorCode.EXPIRED,

@@ -25,6 +25,12 @@ checkpoints  (recording chain heads as reported, with the relay's receive time)
     id INTEGER PRIMARY KEY, session_id INTEGER REFERENCES sessions(id), side TEXT (host or
     viewer), records INTEGER, head TEXT (64 hex), relay_time TEXT
 
+resume_verifiers  (what lets a consented session resume after a dropped connection or a
+    relay restart: per side the SHA-256 of its one-time resume secret, never the secret
+    nor any key; a row goes when the secret was used or the session ended)
+    session_id INTEGER REFERENCES sessions(id), side TEXT (host or viewer), epoch INTEGER,
+    verifier TEXT (64 hex); PRIMARY KEY (session_id, side)
+
 Billing reads `sessions`: billable time is from consent_granted to ended (rows with
 consent_granted NULL are not billable).
 """
@@ -65,7 +71,7 @@ END_REASONS = (
     "idle",  # no message in either direction for the idle timeout
     "revoked",  # the technician's token was revoked
     "shutting_down",  # the relay stopped
-    "relay_restarted",  # found open when the relay started (it had crashed)
+    "relay_restarted",  # open when the relay started and not resumed in the grace period
 )
 
 _SCHEMA = """
@@ -113,6 +119,13 @@ CREATE TABLE IF NOT EXISTS consents (
     relay_time TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS consents_by_session ON consents (session_id);
+CREATE TABLE IF NOT EXISTS resume_verifiers (
+    session_id INTEGER NOT NULL REFERENCES sessions (id),
+    side TEXT NOT NULL CHECK (side IN ('host', 'viewer')),
+    epoch INTEGER NOT NULL,
+    verifier TEXT NOT NULL,
+    PRIMARY KEY (session_id, side)
+);
 """
 
 
@@ -135,6 +148,20 @@ class Technician:
     name: str
     created: str
     revoked: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResumableSession:
+    """An open, consented session whose sides both left a resume verifier (for a restart)."""
+
+    id: int
+    number: str
+    technician_id: int | None
+    technician_name: str
+    consent_level: str
+    bytes_host_to_viewer: int
+    bytes_viewer_to_host: int
+    verifiers: dict[str, tuple[int, bytes]]  # side -> (epoch, verifier)
 
 
 class Ledger:
@@ -270,14 +297,68 @@ class Ledger:
             "bytes_viewer_to_host = ? WHERE id = ? AND ended IS NULL",
             (now_text(), reason, bytes_host_to_viewer, bytes_viewer_to_host, session_id),
         )
+        self._db.execute("DELETE FROM resume_verifiers WHERE session_id = ?", (session_id,))
 
-    def close_open_sessions(self, reason: str) -> int:
-        """Close rows a crashed relay left open (called at start, before serving)."""
+    def close_open_sessions(self, reason: str, keep: Iterable[int] = ()) -> int:
+        """Close rows a stopped or crashed relay left open, except the ones in `keep`
+        (sessions that may still resume)."""
+        kept = sorted(set(keep))
+        marks = ",".join("?" * len(kept))
+        spare = f" AND id NOT IN ({marks})" if kept else ""
         cursor = self._db.execute(
-            "UPDATE sessions SET ended = ?, end_reason = ? WHERE ended IS NULL",
-            (now_text(), reason),
+            f"UPDATE sessions SET ended = ?, end_reason = ? WHERE ended IS NULL{spare}",
+            (now_text(), reason, *kept),
+        )
+        self._db.execute(
+            "DELETE FROM resume_verifiers WHERE session_id IN "
+            "(SELECT id FROM sessions WHERE ended IS NOT NULL)"
         )
         return cursor.rowcount
+
+    # resuming
+
+    def store_verifier(self, session_id: int, side: str, epoch: int, verifier: bytes) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO resume_verifiers (session_id, side, epoch, verifier) "
+            "VALUES (?, ?, ?, ?)",
+            (session_id, side, epoch, verifier.hex()),
+        )
+
+    def forget_verifier(self, session_id: int, side: str) -> None:
+        """A secret opens its verifier once: after a resume it is gone here too."""
+        self._db.execute(
+            "DELETE FROM resume_verifiers WHERE session_id = ? AND side = ?", (session_id, side)
+        )
+
+    def save_bytes(
+        self, session_id: int, bytes_host_to_viewer: int, bytes_viewer_to_host: int
+    ) -> None:
+        """The byte counts of a session that stays open across a relay restart."""
+        self._db.execute(
+            "UPDATE sessions SET bytes_host_to_viewer = ?, bytes_viewer_to_host = ? WHERE id = ?",
+            (bytes_host_to_viewer, bytes_viewer_to_host, session_id),
+        )
+
+    def resumable_sessions(self) -> list[ResumableSession]:
+        """Open sessions with consent granted and a verifier from both sides."""
+        rows = self._db.execute(
+            "SELECT s.id, s.session, t.id, COALESCE(s.technician, ''), s.consent_level, "
+            "s.bytes_host_to_viewer, s.bytes_viewer_to_host FROM sessions s "
+            "LEFT JOIN technicians t ON t.name = s.technician "
+            "WHERE s.ended IS NULL AND s.consent_level IN ('view', 'control') "
+            "AND (SELECT COUNT(*) FROM resume_verifiers v WHERE v.session_id = s.id) = 2"
+        ).fetchall()
+        found = []
+        for row in rows:
+            verifiers = {
+                side: (epoch, bytes.fromhex(verifier))
+                for side, epoch, verifier in self._db.execute(
+                    "SELECT side, epoch, verifier FROM resume_verifiers WHERE session_id = ?",
+                    (row[0],),
+                )
+            }
+            found.append(ResumableSession(*row, verifiers=verifiers))
+        return found
 
     def session_rows(self) -> list[dict[str, object]]:
         """Every session row as a mapping (for tests, tools and billing)."""

@@ -33,6 +33,9 @@ PING_INTERVAL_SECONDS = 20.0
 PING_TIMEOUT_SECONDS = 20.0
 REVOCATION_SWEEP_SECONDS = 5.0
 SHUTDOWN_GRACE_SECONDS = 5.0
+# How long a consented session's slot is kept for a side whose connection dropped (and,
+# after a relay restart, for both): the side may resume within it without a new code.
+RESUME_GRACE_SECONDS = 60.0
 
 # Rate limits: a bucket of `burst` tries refilled at `per_minute`; refusals back off.
 REGISTER_PER_IP_PER_MINUTE = 30.0
@@ -41,6 +44,8 @@ JOIN_PER_IP_PER_MINUTE = 30.0
 JOIN_PER_IP_BURST = 10
 JOIN_PER_TOKEN_PER_MINUTE = 20.0
 JOIN_PER_TOKEN_BURST = 10
+RESUME_PER_IP_PER_MINUTE = 30.0
+RESUME_PER_IP_BURST = 10
 AUTH_FAILURES_PER_IP_PER_MINUTE = 10.0
 AUTH_FAILURES_PER_IP_BURST = 5
 BACKOFF_FIRST_SECONDS = 1.0
@@ -80,12 +85,16 @@ class Limits:
     ping_timeout_seconds: float | None = PING_TIMEOUT_SECONDS
     revocation_sweep_seconds: float = REVOCATION_SWEEP_SECONDS
     shutdown_grace_seconds: float = SHUTDOWN_GRACE_SECONDS
+    resume_grace_seconds: float = RESUME_GRACE_SECONDS
     register_per_ip: RateLimit = field(
         default=RateLimit(REGISTER_PER_IP_PER_MINUTE, REGISTER_PER_IP_BURST)
     )
     join_per_ip: RateLimit = field(default=RateLimit(JOIN_PER_IP_PER_MINUTE, JOIN_PER_IP_BURST))
     join_per_token: RateLimit = field(
         default=RateLimit(JOIN_PER_TOKEN_PER_MINUTE, JOIN_PER_TOKEN_BURST)
+    )
+    resume_per_ip: RateLimit = field(
+        default=RateLimit(RESUME_PER_IP_PER_MINUTE, RESUME_PER_IP_BURST)
     )
     auth_failures_per_ip: RateLimit = field(
         default=RateLimit(AUTH_FAILURES_PER_IP_PER_MINUTE, AUTH_FAILURES_PER_IP_BURST)

@@ -71,11 +71,12 @@ def limits_from(args: argparse.Namespace) -> Limits:
         "send_stall_timeout_seconds",
         "ping_interval_seconds",
         "revocation_sweep_seconds",
+        "resume_grace_seconds",
     ):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
-    for name in ("register_per_ip", "join_per_ip", "join_per_token"):
+    for name in ("register_per_ip", "join_per_ip", "join_per_token", "resume_per_ip"):
         per_minute = getattr(args, f"{name}_per_minute", None)
         if per_minute is not None:
             burst = getattr(base, name).burst

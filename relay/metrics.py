@@ -19,6 +19,9 @@ class Metrics:
         self.registers = 0
         self.joins = 0
         self.failed_attempts = 0
+        self.resumes = 0  # sides that took their slot back
+        self.resumes_refused: Counter[str] = Counter()  # by reason (not sent to the client)
+        self.awaiting_resume = 0  # times a side dropped and its slot was kept
         self.connections_refused_http: Counter[str] = Counter()  # by status
 
     def render(self, gauges: Callable[[], dict[str, dict[str, int]]]) -> str:
@@ -55,6 +58,12 @@ class Metrics:
         labelled("http_refused_total", "status", dict(self.connections_refused_http))
         family("failed_attempts_total", "counter", "Wrong codes reported by hosts.")
         lines.append(f"{PREFIX}_failed_attempts_total {self.failed_attempts}")
+        family("resumes_total", "counter", "Sides that resumed after a dropped connection.")
+        lines.append(f"{PREFIX}_resumes_total {self.resumes}")
+        family("resumes_refused_total", "counter", "Resume attempts refused by reason.")
+        labelled("resumes_refused_total", "reason", dict(self.resumes_refused))
+        family("slots_kept_total", "counter", "Dropped sides whose slot was kept for a resume.")
+        lines.append(f"{PREFIX}_slots_kept_total {self.awaiting_resume}")
         family("sessions_ended_total", "counter", "Sessions ended by reason.")
         labelled("sessions_ended_total", "reason", dict(self.sessions_ended))
         return "\n".join(lines) + "\n"

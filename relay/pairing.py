@@ -9,6 +9,14 @@ A session's life:
     WAITING --host leaves / ends / code expires / third failed attempt--> ENDED
 A viewer leaving before the host reported any consent puts the session back to WAITING, so
 a technician who mistyped the code can try again (up to MAX_FAILED_ATTEMPTS wrong tries).
+
+Resuming (protocol/resume.py): after consent, a side whose connection drops while the
+relay holds its resume verifier leaves the session AWAITING_RESUME instead of ending it:
+    PAIRED --a side with a verifier drops--> AWAITING_RESUME --it resumes--> PAIRED (epoch+1)
+    AWAITING_RESUME --grace period over / the other side ends--> ENDED
+A relay that restarts puts sessions from its ledger straight into AWAITING_RESUME with both
+sides away. A secret opens its verifier once; a resumed side gives a new verifier for the
+new epoch, and until it has, its binary frames (sealed in the old epoch) are not forwarded.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from typing import Any
 
 from protocol.control import ErrorCode, ReportedConsent
 from protocol.errors import ProtocolError
+from protocol.resume import secret_matches
 
 MAX_FAILED_ATTEMPTS = 3
 SESSION_NUMBER_DIGITS = 6
@@ -30,6 +39,7 @@ MAX_TOMBSTONES = 100_000
 class SessionState(enum.Enum):
     WAITING = "waiting"
     PAIRED = "paired"
+    AWAITING_RESUME = "awaiting resume"
     ENDED = "ended"
 
 
@@ -70,9 +80,93 @@ class RelaySession:
     ended_at: float = 0.0
     pairings: int = 0
     bytes_forwarded: dict[Side, int] = field(default_factory=lambda: {Side.HOST: 0, Side.VIEWER: 0})
+    epoch: int = 0
+    verifiers: dict[Side, tuple[int, bytes]] = field(default_factory=dict)
+    awaiting_switch: set[Side] = field(default_factory=set)
+    resume_deadline: float = 0.0
+    restored: bool = False  # taken over from the ledger by a restarted relay
 
     def connection(self, side: Side) -> Any:
         return self.host if side is Side.HOST else self.viewer
+
+    def _set_connection(self, side: Side, connection: Any) -> None:
+        if side is Side.HOST:
+            self.host = connection
+        else:
+            self.viewer = connection
+
+    # -- resuming -----------------------------------------------------------------------
+
+    def store_verifier(self, side: Side, epoch: int, verifier: bytes) -> bool:
+        """`side` gives the hash of its resume secret for `epoch`. Kept (True) only for the
+        current epoch of a paired session: one that crossed a resume or an unpairing in
+        flight is stale, and harmless to drop."""
+        if self.state not in (SessionState.PAIRED, SessionState.AWAITING_RESUME):
+            return False
+        if epoch != self.epoch:
+            return False
+        self.verifiers[side] = (epoch, verifier)
+        self.awaiting_switch.discard(side)
+        return True
+
+    def may_resume(self, side: Side) -> bool:
+        """Whether `side`, dropping now, keeps its slot: consent granted and a verifier held."""
+        return (
+            self.state in (SessionState.PAIRED, SessionState.AWAITING_RESUME)
+            and self.consent in (ReportedConsent.VIEW, ReportedConsent.CONTROL)
+            and side in self.verifiers
+        )
+
+    def await_resume(self, side: Side, now: float, grace_seconds: float) -> None:
+        """`side`'s connection dropped: keep its slot until the grace period is over."""
+        if not self.may_resume(side):
+            raise self._illegal("await_resume")
+        self._set_connection(side, None)
+        self.awaiting_switch.discard(side)
+        if self.state is SessionState.PAIRED:
+            self.state = SessionState.AWAITING_RESUME
+            self.resume_deadline = now + grace_seconds
+
+    def away(self) -> list[Side]:
+        """The sides whose slot is kept for them (none unless AWAITING_RESUME)."""
+        if self.state is not SessionState.AWAITING_RESUME:
+            return []
+        return [side for side in Side if self.connection(side) is None]
+
+    def resume_matches(self, side: Side, epoch: int, secret: bytes) -> bool:
+        """The relay's check of a resume: the secret of `side`'s verifier for `epoch`."""
+        if self.state not in (SessionState.PAIRED, SessionState.AWAITING_RESUME):
+            return False
+        held = self.verifiers.get(side)
+        if held is None:
+            secret_matches(secret, bytes(32))  # the same work either way
+            return False
+        held_epoch, verifier = held
+        return secret_matches(secret, verifier) and held_epoch == epoch
+
+    def reattach(self, side: Side, connection: Any, now: float) -> bool:
+        """`side` proved itself: its slot is its again and its verifier is used up. True
+        when both sides are back (the session is PAIRED in a new epoch)."""
+        if self.state not in (SessionState.PAIRED, SessionState.AWAITING_RESUME):
+            raise self._illegal("resume")
+        self.verifiers.pop(side, None)
+        self._set_connection(side, connection)
+        self.last_activity = now
+        if self.state is SessionState.PAIRED:
+            # The side's old connection had not been noticed as gone: resume at once.
+            self.state = SessionState.AWAITING_RESUME
+        if self.connection(side.other) is None:
+            return False
+        self.state = SessionState.PAIRED
+        self.epoch += 1
+        self.awaiting_switch = {Side.HOST, Side.VIEWER}
+        self.restored = False
+        return True
+
+    def forwards_from(self, side: Side) -> bool:
+        """Binary frames of `side` go to the other side (not while it is still sealing in
+        an old epoch)."""
+        return self.state is SessionState.PAIRED and side not in self.awaiting_switch
 
     def _illegal(self, event: str) -> ProtocolError:
         return ProtocolError(f"'{event}' is not allowed while the session is {self.state.value}")
@@ -105,12 +199,13 @@ class RelaySession:
         self.viewer = None
         self.technician_id = None
         self.technician_name = ""
+        self.verifiers.clear()
 
     def viewer_may_retry(self) -> bool:
         return self.state is SessionState.PAIRED and self.consent is None
 
     def record_consent(self, level: ReportedConsent) -> None:
-        if self.state is not SessionState.PAIRED:
+        if self.state not in (SessionState.PAIRED, SessionState.AWAITING_RESUME):
             raise self._illegal("consent")
         self.consent = level
 
@@ -180,6 +275,22 @@ class Rendezvous:
         if session.state is not SessionState.WAITING:
             raise Refused(ErrorCode.BUSY, "a technician is already connected to this session")
         return session
+
+    def find_for_resume(self, number: str) -> RelaySession:
+        """The session a side may resume; the same refusal for every reason (no oracle)."""
+        session = self._live.get(number)
+        if session is None or session.state not in (
+            SessionState.PAIRED,
+            SessionState.AWAITING_RESUME,
+        ):
+            raise Refused(ErrorCode.RESUME_REFUSED, "this session cannot be resumed")
+        return session
+
+    def restore(self, session: RelaySession) -> None:
+        """Put a session taken over from the ledger (after a restart) on the table."""
+        if session.number in self._live or len(self._live) >= self._max_sessions:
+            raise Refused(ErrorCode.SERVER_FULL, "the session cannot be restored")
+        self._live[session.number] = session
 
     def retire(self, session: RelaySession, now: float, code: ErrorCode, message: str) -> None:
         """Take an ended session off the table; its number answers `code` for a while."""

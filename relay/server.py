@@ -6,6 +6,12 @@ other side. Forwarding awaits the other side's send, so a receiver that does not
 stops the sender's reads (websockets' `max_queue` then TCP flow control); a forward that
 stalls longer than `send_stall_timeout_seconds` drops the stalled side. Session decisions
 live in `relay.pairing`; control message decoding in `protocol.control`.
+
+Resuming (docs/session-contract.md): a consented session whose side drops keeps that side's
+slot for `resume_grace_seconds`; the side comes back with `resume` instead of `register` or
+`join`, proving itself with its one-time secret against the verifier it left. A stopping
+relay keeps such sessions open in the ledger and a starting one takes them over, so both
+sides resume across a restart.
 """
 
 from __future__ import annotations
@@ -28,39 +34,26 @@ from protocol.billing import Tariff
 from protocol.control import ErrorCode
 from protocol.errors import ProtocolError
 from relay.events import EventLog
+from relay.farewell import (
+    CLOSE_GOING_AWAY,
+    CLOSE_NORMAL,
+    CLOSE_TOO_BIG,
+    FOR_PEOPLE,
+    MAX_CLOSE_REASON_BYTES,
+    SESSION_WIDE,
+    Close,
+    bad_message,
+    error_message,
+    refusal,
+)
 from relay.http import HOST_PATH, VIEWER_PATH, Gatekeeper
 from relay.ledger import Ledger, Technician
 from relay.limits import Limits, RateLimiter
 from relay.metrics import Metrics
 from relay.pairing import Refused, RelaySession, Rendezvous, SessionState, Side
+from relay.resumption import ResumeSlots
 
 NOTIFY_TIMEOUT_SECONDS = 2.0
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
-MAX_CLOSE_REASON_BYTES = 120
-MAX_ERROR_TEXT_CHARS = 500
-
-# End reasons that end the whole session even before consent (see relay.pairing).
-_SESSION_WIDE = frozenset({"void", "expired", "idle", "shutting_down"})
-
-# What the remaining side is told (peer_left) when the other side goes, by end reason.
-_FOR_PEOPLE = {
-    "host_left": "the customer disconnected",
-    "viewer_left": "the technician disconnected",
-    "host_not_reading": "the customer's connection stalled",
-    "viewer_not_reading": "the technician's connection stalled",
-    "host_too_large": "the customer's program sent a message that is too large",
-    "viewer_too_large": "the technician's program sent a message that is too large",
-    "host_bad_message": "the customer's program broke the protocol",
-    "viewer_bad_message": "the technician's program broke the protocol",
-    "host_ended": "the customer ended the session",
-    "viewer_ended": "the technician ended the session",
-    "revoked": "the technician's access was revoked",
-    "wrong_code": "the technician entered a wrong code",
-}
-
 T = TypeVar("T")
 
 
@@ -77,43 +70,7 @@ class RelayConfig:
     tariff: Tariff = field(default_factory=Tariff)
 
 
-class _Close(Exception):
-    """Leave this connection: optionally send `message`, then close with code and reason.
-
-    `end_reason` is what the ledger records if this ends the session; `notify_other` is
-    what the other side is told (and whether the relay closes it too).
-    """
-
-    def __init__(
-        self,
-        message: control.Control | None,
-        close_code: int,
-        close_reason: str,
-        *,
-        end_reason: str | None = None,
-        notify_other: tuple[control.Control, bool] | None = None,
-    ) -> None:
-        super().__init__(close_reason)
-        self.message = message
-        self.close_code = close_code
-        self.close_reason = close_reason
-        self.end_reason = end_reason
-        self.notify_other = notify_other
-
-
-def _error(code: ErrorCode, text: str) -> control.Error:
-    return control.Error(code=code, message=text[:MAX_ERROR_TEXT_CHARS])
-
-
-def _refusal(code: ErrorCode, text: str, close_code: int = CLOSE_POLICY) -> _Close:
-    return _Close(_error(code, text), close_code, code.value)
-
-
-def _bad_message(text: str) -> _Close:
-    return _Close(_error(ErrorCode.BAD_MESSAGE, text), CLOSE_POLICY, "bad message")
-
-
-class Relay:
+class Relay(ResumeSlots):
     """A running relay: `await start()`, then `await stop()` (safe to call once)."""
 
     def __init__(self, config: RelayConfig, *, log: EventLog | None = None) -> None:
@@ -129,6 +86,9 @@ class Relay:
         self._register_per_ip = RateLimiter(self.limits.register_per_ip)
         self._join_per_ip = RateLimiter(self.limits.join_per_ip)
         self._join_per_token = RateLimiter(self.limits.join_per_token)
+        self._resume_per_ip = RateLimiter(self.limits.resume_per_ip)
+        self._resume_timers: dict[RelaySession, asyncio.Task[None]] = {}
+        self._kept_at_stop: set[int] = set()
         self._gate = Gatekeeper(self)
         self._technicians: weakref.WeakKeyDictionary[ServerConnection, Technician] = (
             weakref.WeakKeyDictionary()
@@ -142,9 +102,14 @@ class Relay:
     # lifecycle
 
     async def start(self) -> None:
-        reopened = await self.db(self.ledger.close_open_sessions, "relay_restarted")
+        resumable = await self.db(self.ledger.resumable_sessions)
+        reopened = await self.db(
+            self.ledger.close_open_sessions, "relay_restarted", [row.id for row in resumable]
+        )
         if reopened:
             self.log.event("ledger_rows_closed_at_start", rows=reopened)
+        for row in resumable:
+            self._restore(row)
         limits = self.limits
         self._server = await serve(
             self._handle,
@@ -183,9 +148,17 @@ class Relay:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        goodbye = _error(ErrorCode.SHUTTING_DOWN, "the relay is shutting down")
+        for timer in list(self._resume_timers.values()):
+            timer.cancel()
+        await asyncio.gather(*self._resume_timers.values(), return_exceptions=True)
+        goodbye = error_message(ErrorCode.SHUTTING_DOWN, "the relay is shutting down")
         async with asyncio.TaskGroup() as group:
             for session in self.rendezvous.sessions():
+                if reason == "shutting_down" and self._resumable_across_restart(session):
+                    # Kept open: its sides see the connection drop and resume at the next start.
+                    self._kept_at_stop.add(session.ledger_id)
+                    group.create_task(self._keep_for_restart(session))
+                    continue
                 group.create_task(
                     self._end_session(
                         session, reason, {Side.HOST: (goodbye, True), Side.VIEWER: (goodbye, True)}
@@ -206,7 +179,7 @@ class Relay:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        await self.db(self.ledger.close_open_sessions, reason)
+        await self.db(self.ledger.close_open_sessions, reason, self._kept_at_stop)
         self._executor.shutdown(wait=True)
         self.ledger.close()
         self.log.event("relay_stopped")
@@ -236,7 +209,11 @@ class Relay:
         return {
             "sessions": {
                 state.value: self.rendezvous.count(state)
-                for state in (SessionState.WAITING, SessionState.PAIRED)
+                for state in (
+                    SessionState.WAITING,
+                    SessionState.PAIRED,
+                    SessionState.AWAITING_RESUME,
+                )
             },
             "connections": {
                 "open": len(self._server.connections) if self._server is not None else 0
@@ -260,12 +237,12 @@ class Relay:
             elif path == VIEWER_PATH:
                 technician = self._technicians.pop(connection)
                 await self._serve_viewer(connection, technician)
-        except _Close as close:
+        except Close as close:
             await self._farewell(connection, close)
         except ConnectionClosed:
             pass
 
-    async def _farewell(self, connection: ServerConnection, close: _Close) -> None:
+    async def _farewell(self, connection: ServerConnection, close: Close) -> None:
         if close.message is not None:
             with contextlib.suppress(ConnectionClosed, TimeoutError):
                 async with asyncio.timeout(NOTIFY_TIMEOUT_SECONDS):
@@ -276,20 +253,23 @@ class Relay:
     def _client_ip(self, connection: ServerConnection) -> str:
         return self._gate.client_ip(connection)
 
-    async def _first_control(self, connection: ServerConnection, expected: type[T]) -> T:
+    async def _first_control(
+        self, connection: ServerConnection, expected: tuple[type[control.Control], ...]
+    ) -> control.Control:
         try:
             async with asyncio.timeout(self.limits.handshake_timeout_seconds):
                 frame = await connection.recv()
         except TimeoutError:
-            raise _refusal(ErrorCode.TIMEOUT, "no register or join message in time") from None
+            raise refusal(ErrorCode.TIMEOUT, "no register or join message in time") from None
         if isinstance(frame, bytes):
-            raise _bad_message("binary frames are only forwarded after pairing")
+            raise bad_message("binary frames are only forwarded after pairing")
         message = self._decode(frame)
         if not isinstance(message, expected):
-            raise _bad_message(f"the first message here must be '{expected.TYPE}'")  # type: ignore[attr-defined]
+            names = " or ".join(f"'{kind.TYPE}'" for kind in expected)
+            raise bad_message(f"the first message here must be {names}")
         version = message.version  # type: ignore[attr-defined]
         if version not in SUPPORTED_VERSIONS:
-            raise _refusal(
+            raise refusal(
                 ErrorCode.UNSUPPORTED_VERSION,
                 f"this relay speaks protocol version {max(SUPPORTED_VERSIONS)}; update the program",
             )
@@ -297,8 +277,8 @@ class Relay:
 
     def _decode(self, frame: str) -> control.Control:
         if len(frame) > control.MAX_CONTROL_BYTES:
-            raise _Close(
-                _error(
+            raise Close(
+                error_message(
                     ErrorCode.TOO_LARGE,
                     f"control messages are at most {control.MAX_CONTROL_BYTES} bytes",
                 ),
@@ -308,16 +288,19 @@ class Relay:
         try:
             return control.decode(frame)
         except ProtocolError as error:
-            raise _bad_message(str(error)) from None
+            raise bad_message(str(error)) from None
 
     async def _serve_host(self, connection: ServerConnection) -> None:
-        await self._first_control(connection, control.Register)
+        first = await self._first_control(connection, (control.Register, control.Resume))
+        if isinstance(first, control.Resume):
+            await self._resume(connection, Side.HOST, first, None)
+            return
         ip = self._client_ip(connection)
         now = self.now()
         if not self._register_per_ip.allow(ip, now):
             self.metrics.registers_refused[ErrorCode.RATE_LIMITED.value] += 1
             self.log.event("register_refused", reason="rate_limited", ip=ip)
-            raise _refusal(
+            raise refusal(
                 ErrorCode.RATE_LIMITED,
                 "too many new sessions from this address; wait a minute and try again",
             )
@@ -326,7 +309,7 @@ class Relay:
         except Refused as refused:
             self.metrics.registers_refused[refused.code.value] += 1
             self.log.event("register_refused", reason=refused.code.value, ip=ip)
-            raise _refusal(refused.code, refused.message, CLOSE_GOING_AWAY) from None
+            raise refusal(refused.code, refused.message, CLOSE_GOING_AWAY) from None
         self.metrics.registers += 1
         try:
             session.ledger_id = await self.db(self.ledger.open_session, session.number)
@@ -346,22 +329,26 @@ class Relay:
         )
 
     async def _serve_viewer(self, connection: ServerConnection, technician: Technician) -> None:
-        join = await self._first_control(connection, control.Join)
+        join = await self._first_control(connection, (control.Join, control.Resume))
+        if isinstance(join, control.Resume):
+            await self._resume(connection, Side.VIEWER, join, technician)
+            return
+        assert isinstance(join, control.Join)
         ip = self._client_ip(connection)
         now = self.now()
         if not self._join_per_ip.allow(ip, now) or not self._join_per_token.allow(
             technician.id, now
         ):
             self._refuse_join(ErrorCode.RATE_LIMITED, ip, technician)
-            raise _refusal(ErrorCode.RATE_LIMITED, "too many joins; wait a minute and try again")
+            raise refusal(ErrorCode.RATE_LIMITED, "too many joins; wait a minute and try again")
         if await self.db(self.ledger.revoked_among, [technician.id]):
             self._refuse_join(ErrorCode.REVOKED, ip, technician)
-            raise _refusal(ErrorCode.REVOKED, "this technician's access was revoked")
+            raise refusal(ErrorCode.REVOKED, "this technician's access was revoked")
         try:
             session = self.rendezvous.find_for_join(join.session, self.now())
         except Refused as refused:
             self._refuse_join(refused.code, ip, technician)
-            raise _refusal(refused.code, refused.message, CLOSE_NORMAL) from None
+            raise refusal(refused.code, refused.message, CLOSE_NORMAL) from None
         session.pair(connection, technician.id, technician.name, self.now())
         self.metrics.joins += 1
         self.log.event(
@@ -373,7 +360,7 @@ class Relay:
             Side.VIEWER,
             connection,
             first=control.Joined(**control.tariff_fields(self.config.tariff)),
-            then_tell_host=control.PeerJoined(technician=technician.name),
+            then_tell=(Side.HOST, control.PeerJoined(technician=technician.name)),
         )
 
     def _refuse_join(self, code: ErrorCode, ip: str, technician: Technician) -> None:
@@ -387,18 +374,18 @@ class Relay:
         connection: ServerConnection,
         *,
         first: control.Control,
-        then_tell_host: control.Control | None = None,
+        then_tell: tuple[Side, control.Control] | None = None,
     ) -> None:
         """Serve one side of a session until it leaves; settle the session either way."""
         end_reason = f"{side.value}_left"
         notify_other: tuple[control.Control, bool] | None = None
-        close: _Close | None = None
+        close: Close | None = None
         try:
             await connection.send(control.encode(first))
-            if then_tell_host is not None:
-                await self._notify(session.host, then_tell_host, close=False)
+            if then_tell is not None:
+                await self._notify(session.connection(then_tell[0]), then_tell[1], close=False)
             await self._pump(session, side, connection)
-        except _Close as leaving:
+        except Close as leaving:
             close = leaving
             end_reason = leaving.end_reason or f"{side.value}_bad_message"
             notify_other = leaving.notify_other
@@ -411,7 +398,7 @@ class Relay:
             await self._farewell(connection, close)
 
     async def _pump(self, session: RelaySession, side: Side, connection: ServerConnection) -> None:
-        """Read this side's frames until it leaves (ConnectionClosed) or must go (_Close)."""
+        """Read this side's frames until it leaves (ConnectionClosed) or must go (Close)."""
         while session.connection(side) is connection:
             try:
                 async with asyncio.timeout_at(self._deadline(session)):
@@ -432,13 +419,16 @@ class Relay:
             return session.expires_at
         if session.state is SessionState.PAIRED:
             return session.last_activity + self.limits.idle_timeout_seconds
+        if session.state is SessionState.AWAITING_RESUME:
+            # Its timer ends it; this only wakes the reader to look again.
+            return session.resume_deadline + self.limits.linger_seconds
         return session.ended_at + self.limits.linger_seconds
 
     def _on_deadline(self, session: RelaySession) -> None:
         now = self.now()
         if session.state is SessionState.WAITING and session.is_expired(now):
-            raise _Close(
-                _error(ErrorCode.EXPIRED, "nobody joined before the code expired"),
+            raise Close(
+                error_message(ErrorCode.EXPIRED, "nobody joined before the code expired"),
                 CLOSE_NORMAL,
                 "code expired",
                 end_reason="expired",
@@ -447,19 +437,21 @@ class Relay:
             session.state is SessionState.PAIRED
             and now >= session.last_activity + self.limits.idle_timeout_seconds
         ):
-            idle = _error(ErrorCode.TIMEOUT, "the session was idle for too long")
-            raise _Close(idle, CLOSE_NORMAL, "idle", end_reason="idle", notify_other=(idle, True))
+            idle = error_message(ErrorCode.TIMEOUT, "the session was idle for too long")
+            raise Close(idle, CLOSE_NORMAL, "idle", end_reason="idle", notify_other=(idle, True))
         if (
             session.state is SessionState.ENDED
             and now >= session.ended_at + self.limits.linger_seconds
         ):
-            raise _Close(None, CLOSE_NORMAL, "session ended")
+            raise Close(None, CLOSE_NORMAL, "session ended")
 
     async def _forward(self, session: RelaySession, side: Side, data: bytes) -> None:
-        if session.state is not SessionState.PAIRED:
-            if session.state is SessionState.WAITING and session.pairings == 0:
-                raise _bad_message("binary frames are only forwarded after a technician joined")
-            return  # in flight when the other side left: nobody to give it to
+        if session.state is SessionState.WAITING and session.pairings == 0:
+            raise bad_message("binary frames are only forwarded after a technician joined")
+        if not session.forwards_from(side):
+            # In flight when the other side left, or sealed in an epoch before a resume:
+            # nobody can open it (the sender sends it again after the resume).
+            return
         other = side.other
         receiver = session.connection(other)
         try:
@@ -488,7 +480,7 @@ class Relay:
                 message.head,
             )
         elif isinstance(message, control.End):
-            raise _Close(
+            raise Close(
                 None,
                 CLOSE_NORMAL,
                 "session ended",
@@ -497,36 +489,45 @@ class Relay:
             )
         elif session.state is SessionState.ENDED:
             return  # in flight when the session ended
+        elif isinstance(message, control.ResumeVerifier):
+            if session.store_verifier(side, message.epoch, message.verifier):
+                self._record(
+                    self.ledger.store_verifier,
+                    session.ledger_id,
+                    side.value,
+                    message.epoch,
+                    message.verifier,
+                )
         elif side is Side.HOST and isinstance(message, control.FailedAttempt):
             await self._on_failed_attempt(session)
         elif side is Side.HOST and isinstance(message, control.Consent):
             try:
                 session.record_consent(message.level)
             except ProtocolError as error:
-                raise _bad_message(str(error)) from None
+                raise bad_message(str(error)) from None
             self.log.event("consent", session_id=session.ledger_id, level=message.level.value)
             self._record(self.ledger.record_consent, session.ledger_id, message)
         else:
-            raise _bad_message(f"a {side.value} may not send '{message.TYPE}' here")
+            raise bad_message(f"a {side.value} may not send '{message.TYPE}' here")
 
     async def _on_failed_attempt(self, session: RelaySession) -> None:
         try:
             void = session.record_failed_attempt()
         except ProtocolError as error:
-            raise _bad_message(str(error)) from None
+            raise bad_message(str(error)) from None
         self.metrics.failed_attempts += 1
         self.log.event(
             "failed_attempt", session_id=session.ledger_id, count=session.failed_attempts
         )
         self._record(self.ledger.record_failed_attempt, session.ledger_id)
         if void:
-            raise _Close(
+            raise Close(
                 control.Void(),
                 CLOSE_NORMAL,
                 "session void",
                 end_reason="void",
                 notify_other=(
-                    _error(ErrorCode.VOID, "too many wrong codes; this code is void"),
+                    error_message(ErrorCode.VOID, "too many wrong codes; this code is void"),
                     True,
                 ),
             )
@@ -549,9 +550,14 @@ class Relay:
         otherwise the session ends. Idempotent: a side that already left changes nothing."""
         if session.state is SessionState.ENDED or session.connection(side) is not connection:
             return
-        people = _FOR_PEOPLE.get(end_reason, "the other side left")
+        if self.stopping and session.ledger_id in self._kept_at_stop:
+            return  # kept open for a resume after the restart
+        if end_reason == f"{side.value}_left" and session.may_resume(side):
+            await self._keep_slot(session, side)
+            return
+        people = FOR_PEOPLE.get(end_reason, "the other side left")
         tell = notify_other or (control.PeerLeft(reason=people), False)
-        if side is Side.VIEWER and session.viewer_may_retry() and end_reason not in _SESSION_WIDE:
+        if side is Side.VIEWER and session.viewer_may_retry() and end_reason not in SESSION_WIDE:
             session.unpair()
             self.log.event(
                 "viewer_left_before_consent", session_id=session.ledger_id, reason=end_reason
@@ -568,6 +574,9 @@ class Relay:
     ) -> None:
         if session.state is SessionState.ENDED:
             return
+        timer = self._resume_timers.pop(session, None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
         if reason == "void":
             tombstone = (ErrorCode.VOID, "too many wrong codes; this code is void")
         else:
@@ -633,6 +642,6 @@ class Relay:
                 self._spawn(
                     self._farewell(
                         viewer,
-                        _refusal(ErrorCode.REVOKED, "this technician's access was revoked"),
+                        refusal(ErrorCode.REVOKED, "this technician's access was revoked"),
                     )
                 )

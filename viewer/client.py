@@ -4,6 +4,7 @@ It owns the sockets and tasks; every protocol decision is delegated to `protocol
 flow is docs/session-contract.md; the phases of one run are `Phase`:
 
     CONNECTING -> JOINING -> HANDSHAKE -> GREETING -> AWAITING_CONSENT -> ACTIVE <-> PAUSED
+    ACTIVE/PAUSED -> RECONNECTING -> ACTIVE/PAUSED     (viewer/reconnect.py)
                                                                   any -> ENDING -> ENDED
 
 Displays (headless, Tk) observe the run through `ViewerEvent`s handed to `on_event` on the
@@ -34,6 +35,7 @@ from protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS, control, messages
 from protocol.billing import Tariff
 from protocol.codes import Code
 from protocol.errors import (
+    ConnectionLost,
     ConsentDenied,
     FernwartungError,
     ProtocolError,
@@ -42,11 +44,13 @@ from protocol.errors import (
     SessionEnded,
 )
 from protocol.handshake import Role
-from protocol.session import Established, PeerSession, Received, Send
+from protocol.session import Established, PeerSession, Received, Send, SessionState
 from relay.client import RelayLink, open_link
+from relay.reconnect import GIVE_UP_AFTER_SECONDS
 from viewer.evidence import END_EXCHANGE_TIMEOUT_SECONDS, RECORDING_CAPABILITY, SessionEvidence
 from viewer.framebuffer import Framebuffer, Region
 from viewer.outcome import ExitStatus, Outcome, outcome_for
+from viewer.reconnect import ResumeMixin
 from viewer.stats import FrameStat
 
 CONNECT_TIMEOUT_SECONDS = 15.0
@@ -60,7 +64,10 @@ CLOSE_TIMEOUT_SECONDS = 5.0
 # The host keeps at most 2 updates un-acked (FRAME_WINDOW); room for a misbehaving one.
 APPLY_QUEUE_UPDATES = 8
 OUTBOX_MESSAGES = 1000
-VIEWER_CAPABILITIES = ("tiles.fill", "tiles.jpeg", "tiles.webp", "tiles.png", "cursor", "chat")
+VIEWER_CAPABILITIES = (
+    "tiles.fill", "tiles.jpeg", "tiles.webp", "tiles.png", "cursor", "chat",
+    *messages.RICH_CAPABILITIES,
+)  # fmt: skip
 
 
 class Phase(enum.Enum):
@@ -71,6 +78,7 @@ class Phase(enum.Enum):
     AWAITING_CONSENT = "waiting for the customer's approval"
     ACTIVE = "active"
     PAUSED = "paused by the customer"
+    RECONNECTING = "reconnecting"
     ENDING = "ending"
     ENDED = "ended"
 
@@ -84,6 +92,8 @@ class ClientSettings:
     customer: str = ""
     # End the session by itself this many seconds after the run started.
     end_after_seconds: float | None = None
+    # After a dropped connection, how long to try to resume (the relay decides for sure).
+    resume_give_up_seconds: float = GIVE_UP_AFTER_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +158,7 @@ def _first_fernwartung_error(group: BaseExceptionGroup) -> BaseException:
     return group
 
 
-class ViewerClient:
+class ViewerClient(ResumeMixin):
     """One viewer run: from connecting to the relay to the end of the session."""
 
     def __init__(
@@ -187,6 +197,7 @@ class ViewerClient:
         self._requested_reason = ""
         self._established = False
         self._dropped_outbox = 0
+        self._init_resume()
 
     # ---- for displays -------------------------------------------------------------------
 
@@ -215,7 +226,7 @@ class ViewerClient:
         """Seal and send one message (on the loop). Input waits for view-and-control."""
         if isinstance(message, messages.INPUT_TYPES) and not self._may_send_input():
             return
-        if self._session is None or self._link is None:
+        if self._session is None:
             raise ProtocolError("no message can be sent before the session is established")
         if self.status.phase in (Phase.ENDING, Phase.ENDED) and not isinstance(
             message, messages.Bye
@@ -225,8 +236,17 @@ class ViewerClient:
             plaintext = messages.encode(message)
             self._note_sent(message, plaintext)  # first: what is not recorded is not sent
             data = self._session.seal_plaintext(plaintext)
+            await self._put_on_wire(data)
+
+    async def _put_on_wire(self, data: bytes | None) -> None:
+        """Send a sealed frame (None: kept for a resume). A dropped link is not raised here:
+        the reader notices it, and a resume sends again what did not arrive."""
+        link = self._link
+        if data is None or link is None:
+            return
+        with contextlib.suppress(ConnectionLost):
             async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                await self._link.send_binary(data)
+                await link.send_binary(data)
 
     async def _checkpoint(self, *, final: bool = False) -> None:
         """Record a checkpoint, send its message next, report it to the relay, fsync."""
@@ -235,16 +255,18 @@ class ViewerClient:
             return
         if final and evidence.final_checkpoint_sent:
             return
+        if session.state is not SessionState.OPEN:
+            return  # the relay could not take the report: the next one is after the resume
         async with self._send_lock:
             written = evidence.checkpoint(final=final)
             now = time.time()
             for tap in self._taps:
                 tap.sent(written.message, written.plaintext, now)
             data = session.seal_plaintext(written.plaintext)
+            await self._put_on_wire(data)
+        with contextlib.suppress(ConnectionLost):
             async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                await link.send_binary(data)
-        async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-            await link.send_control(evidence.report(written))
+                await link.send_control(evidence.report(written))
         await evidence.sync()
 
     async def _checkpoint_periodically(self) -> None:
@@ -263,13 +285,15 @@ class ViewerClient:
         if self.status.phase in (Phase.ENDING, Phase.ENDED):
             return
         self._end_reason = reason
+        self._ending.set()
         established = self._established
+        session_open = self._session is not None and self._session.state is SessionState.OPEN
         self._set_status(phase=Phase.ENDING)
         link = self._link
         if link is None:
             return
         try:
-            if established and self._may_say_goodbye():
+            if established and session_open and self._may_say_goodbye():
                 exchange = self._recording_now() and self._peer_records
                 await self._checkpoint(final=True)
                 await self.send(messages.Bye(reason))
@@ -404,10 +428,23 @@ class ViewerClient:
             ]
             try:
                 while True:
-                    await self._dispatch(await link.receive())
+                    await self._dispatch(await self._receive_or_reconnect())
             finally:
                 for task in helpers:
                     task.cancel()
+
+    async def _receive_or_reconnect(self) -> control.Control | bytes:
+        """The next frame; a dropped link of a consented session is restored first."""
+        while True:
+            link = self._link
+            if link is None:
+                raise SessionEnded(self._end_reason or "the connection to the relay is closed")
+            try:
+                return await link.receive()
+            except ConnectionLost:
+                if not self._may_resume():
+                    raise
+            await self._reconnect()
 
     async def _handshake(self, link: RelayLink) -> None:
         self._set_status(phase=Phase.HANDSHAKE)
@@ -425,6 +462,7 @@ class ViewerClient:
                     elif isinstance(event, Established):
                         self._session = session
                         self._established = True
+                        await self._send_verifier()
                     else:
                         raise ProtocolError("the host sent a message before the handshake ended")
 
@@ -476,8 +514,18 @@ class ViewerClient:
         raise ProtocolError(f"the relay sent an unexpected '{message.TYPE}' message")
 
     async def _dispatch(self, frame: control.Control | bytes) -> None:
+        if isinstance(frame, control.PeerReconnecting):
+            if self._may_resume():
+                self._interrupted(own_link=False)
+            return
+        if isinstance(frame, control.Resumed):
+            await self._on_resumed(frame.epoch)
+            return
         if not isinstance(frame, bytes):
             self._handle_control(frame)
+            return
+        if self._session is not None and self._session.state is SessionState.RESUMING:
+            await self._peer_state(frame)
             return
         received = self._open(frame)
         message = received.message

@@ -124,6 +124,11 @@ class SessionEvidence:
     def input_outcome(self, index: int, applied: bool, reason: str) -> None:
         self._guard(self.file.input_outcome, self._clock(), index, applied, reason)
 
+    def gap(self, reason: str) -> None:
+        """Note in the recording what it cannot show (a dropped connection, say)."""
+        if self.recording:
+            self._guard(self.file.gap, self._clock(), reason[:MAX_REASON_CHARS])
+
     def checkpoint_due(self) -> bool:
         return self.recording and self._monotonic() >= self._next_checkpoint
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -54,6 +55,7 @@ def limits_for_tests(**settings: object) -> Limits:
         "register_per_ip": UNLIMITED,
         "join_per_ip": UNLIMITED,
         "join_per_token": UNLIMITED,
+        "resume_per_ip": UNLIMITED,
         "auth_failures_per_ip": UNLIMITED,
     }
     return Limits(**{**unlimited, **settings})  # type: ignore[arg-type]
@@ -111,13 +113,20 @@ def revoke_technician(data_dir: Path, name: str) -> None:
         ledger.close()
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on right now (for a relay restarted on the same port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def start_relay_process(
-    data_dir: Path, *extra_args: str
+    data_dir: Path, *extra_args: str, port: int = 0
 ) -> tuple[subprocess.Popen[str], str, str | None]:
-    """Run `python -m fernwartung relay --listen 127.0.0.1:0 --self-signed --data-dir DIR`
-    (plus `extra_args`; pass "--no-tls" to replace --self-signed) and wait for its
-    FINGERPRINT and LISTENING lines. Returns (process, url, fingerprint or None).
-    The process's stderr (the event log) goes to DIR/relay.log."""
+    """Run `python -m fernwartung relay --listen 127.0.0.1:PORT --self-signed --data-dir DIR`
+    (PORT 0: the OS picks one; plus `extra_args`; pass "--no-tls" to replace --self-signed)
+    and wait for its FINGERPRINT and LISTENING lines. Returns (process, url, fingerprint or
+    None). The process's stderr (the event log) goes to DIR/relay.log."""
     data_dir.mkdir(parents=True, exist_ok=True)
     tls_args = [] if "--no-tls" in extra_args or "--tls-cert" in extra_args else ["--self-signed"]
     command = [
@@ -126,7 +135,7 @@ def start_relay_process(
         "fernwartung",
         "relay",
         "--listen",
-        "127.0.0.1:0",
+        f"127.0.0.1:{port}",
         *tls_args,
         "--data-dir",
         str(data_dir),

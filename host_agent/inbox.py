@@ -1,0 +1,73 @@
+"""What can happen to a running host agent: its states, and the items of its one inbox.
+
+The agent's main loop (host_agent/agent.py) takes these one at a time, so the session's
+state only ever changes in one place.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from protocol import control, messages
+from protocol.errors import FernwartungError
+from relay.client import RelayLink
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+
+
+class AgentState(enum.Enum):
+    CONNECTING = "connecting"
+    WAITING = "waiting for a technician"
+    HANDSHAKE = "checking the code"
+    ASKING = "asking the customer"
+    SHARING = "sharing"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A frame from the relay on `link` (frames of an older link are ignored)."""
+
+    link: RelayLink
+    frame: control.Control | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LinkLost:
+    link: RelayLink
+    error: FernwartungError
+
+
+@dataclass(frozen=True, slots=True)
+class Injected:
+    message: messages.Message
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointDue:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingLost:
+    detail: str
+
+
+class Stop(Exception):
+    """The session is over; leave the main loop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnected:
+    """The relay took this side back on `link` after a drop (host_agent/reconnect.py)."""
+
+    link: RelayLink
+    answer: control.Resumed | control.PeerReconnecting
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectFailed:
+    error: FernwartungError

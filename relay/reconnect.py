@@ -1,0 +1,138 @@
+"""Coming back to the relay after the connection dropped, shared by host agent and viewer.
+
+`reconnect` opens a new connection with back-off and sends `resume` with the session's
+one-time secret (protocol/resume.py) until the relay takes it back or refuses, or the
+time is up. The relay answers `resumed` (both sides are back: switch epochs) or
+`peer_reconnecting` (the other side is still away: wait for `resumed` on this link).
+
+    link, answer = await reconnect(target, make_resume, give_up_after_seconds=90.0)
+
+The secret is drawn right before each attempt and never logged; a refused one is not
+tried again (the relay forgets a verifier once its secret was used).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from protocol import control
+from protocol.errors import (
+    CertificateMismatch,
+    NotAuthorised,
+    ProtocolError,
+    RelayUnreachable,
+    ResumeRefused,
+    SessionEnded,
+)
+from relay.client import RelayLink, open_link
+
+# The first retry comes quickly (a blip), later ones back off to spare a restarting relay.
+BACKOFF_FIRST_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 8.0
+BACKOFF_JITTER = 0.2  # +-20 %, so many sessions do not come back in lockstep
+ANSWER_TIMEOUT_SECONDS = 10.0
+# The relay keeps a slot for 60 s (relay/limits.py RESUME_GRACE_SECONDS); the side tries a
+# little longer, since only the relay's answer says for sure that it is over.
+GIVE_UP_AFTER_SECONDS = 75.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectTarget:
+    """Where and as whom to reconnect."""
+
+    relay_url: str
+    path: str  # /v1/host or /v1/viewer
+    fingerprint: str | None = None
+    token: str | None = field(default=None, repr=False)
+
+
+Connect = Callable[..., Awaitable[RelayLink]]
+
+
+def backoff_delays(
+    first: float = BACKOFF_FIRST_SECONDS, maximum: float = BACKOFF_MAX_SECONDS
+) -> list[float]:
+    """The waits between attempts (0.5, 1, 2, 4, 8, 8, ... s), before jitter."""
+    delays, delay = [], first
+    while delay < maximum:
+        delays.append(delay)
+        delay *= 2
+    return [*delays, maximum]
+
+
+async def reconnect(
+    target: ReconnectTarget,
+    make_resume: Callable[[], control.Resume],
+    *,
+    give_up_after_seconds: float = GIVE_UP_AFTER_SECONDS,
+    connect: Connect = open_link,
+) -> tuple[RelayLink, control.Resumed | control.PeerReconnecting]:
+    """A new link that the relay accepted for the session, and its first answer.
+
+    Raises ResumeRefused (the relay will not give the slot back), NotAuthorised (a revoked
+    technician), CertificateMismatch, or RelayUnreachable when the time is up.
+    """
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + give_up_after_seconds
+    delays = backoff_delays()
+    attempt = 0
+    while True:
+        try:
+            async with asyncio.timeout_at(give_up_at):
+                return await _attempt(target, make_resume, connect)
+        except TimeoutError:
+            break
+        except (RelayUnreachable, SessionEnded) as error:
+            if isinstance(error, ResumeRefused):
+                raise
+            # Not there yet (restarting) or dropped again: try again after a while.
+        delay = delays[min(attempt, len(delays) - 1)]
+        attempt += 1
+        delay *= 1.0 + random.uniform(-BACKOFF_JITTER, BACKOFF_JITTER)
+        if loop.time() + delay >= give_up_at:
+            break
+        await asyncio.sleep(delay)  # back-off between attempts, not a wait for an event
+    raise RelayUnreachable("the connection to the relay could not be restored in time")
+
+
+async def _attempt(
+    target: ReconnectTarget,
+    make_resume: Callable[[], control.Resume],
+    connect: Connect,
+) -> tuple[RelayLink, control.Resumed | control.PeerReconnecting]:
+    link = await connect(
+        target.relay_url, target.path, fingerprint_pin=target.fingerprint, token=target.token
+    )
+    try:
+        await link.send_control(make_resume())
+        try:
+            async with asyncio.timeout(ANSWER_TIMEOUT_SECONDS):
+                answer = await link.receive()
+        except TimeoutError:
+            raise RelayUnreachable("the relay did not answer the resume in time") from None
+        if not isinstance(answer, control.Resumed | control.PeerReconnecting):
+            raise ProtocolError("the relay did not answer the resume")
+    except BaseException:
+        await _close_quietly(link)
+        raise
+    return link, answer
+
+
+async def _close_quietly(link: RelayLink) -> None:
+    try:
+        async with asyncio.timeout(1.0):
+            await link.close()
+    except (TimeoutError, OSError, SessionEnded):
+        pass
+
+
+__all__ = [
+    "CertificateMismatch",
+    "NotAuthorised",
+    "ReconnectTarget",
+    "backoff_delays",
+    "reconnect",
+]

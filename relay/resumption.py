@@ -1,0 +1,158 @@
+"""The relay's part of resuming a session (docs/session-contract.md): keep a dropped
+side's slot for the grace period, take a side back that proves itself with its one-time
+secret, and carry sessions across a restart through the ledger. `Relay` mixes this in;
+the session decisions are in `relay.pairing.RelaySession`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from websockets.asyncio.server import ServerConnection
+
+from protocol import control
+from protocol.control import ErrorCode
+from relay.farewell import FOR_PEOPLE, RESUME_REFUSED_TEXT, refusal
+from relay.ledger import ResumableSession, Technician
+from relay.pairing import Refused, RelaySession, SessionState, Side
+
+if TYPE_CHECKING:
+    from relay.server import Relay
+
+
+class ResumeSlots:
+    """Resume handling for `Relay`."""
+
+    async def _keep_slot(self: Relay, session: RelaySession, side: Side) -> None:
+        """`side` dropped after consent: keep its slot for the grace period, tell the other."""
+        session.await_resume(side, self.now(), self.limits.resume_grace_seconds)
+        self.metrics.awaiting_resume += 1
+        self.log.event("awaiting_resume", session_id=session.ledger_id, side=side.value)
+        await self._notify(session.connection(side.other), control.PeerReconnecting(), close=False)
+        self._expire_later(session)
+
+    def _expire_later(self: Relay, session: RelaySession) -> None:
+        if session not in self._resume_timers:
+            self._resume_timers[session] = asyncio.create_task(self._expire_resume(session))
+
+    async def _expire_resume(self: Relay, session: RelaySession) -> None:
+        """End the session when its grace period passes with a side still away."""
+        try:
+            while session.state is SessionState.AWAITING_RESUME:
+                delay = session.resume_deadline - self.now()
+                if delay <= 0:
+                    away = session.away()
+                    if session.restored:
+                        reason = "relay_restarted"
+                    else:
+                        reason = f"{away[0].value}_left" if away else "host_left"
+                    people = FOR_PEOPLE.get(reason, "the other side left")
+                    notify = {
+                        side: (control.PeerLeft(reason=people), False)
+                        for side in Side
+                        if session.connection(side) is not None
+                    }
+                    self.log.event("resume_expired", session_id=session.ledger_id)
+                    await self._end_session(session, reason, notify)
+                    return
+                await asyncio.sleep(delay)
+        finally:
+            if self._resume_timers.get(session) is asyncio.current_task():
+                del self._resume_timers[session]
+
+    async def _resume(
+        self: Relay,
+        connection: ServerConnection,
+        side: Side,
+        message: control.Resume,
+        technician: Technician | None,
+    ) -> None:
+        """A side comes back: check its one-time secret, give it its slot, and when both
+        sides are there tell both to switch to the next epoch."""
+        ip = self._client_ip(connection)
+        if not self._resume_per_ip.allow(ip, self.now()):
+            self._refuse_resume("rate_limited", ip, side)
+            raise refusal(ErrorCode.RATE_LIMITED, "too many resume attempts; wait a minute")
+        if technician is not None and await self.db(self.ledger.revoked_among, [technician.id]):
+            self._refuse_resume("revoked", ip, side)
+            raise refusal(ErrorCode.REVOKED, "this technician's access was revoked")
+        try:
+            session = self.rendezvous.find_for_resume(message.session)
+        except Refused:
+            self._refuse_resume("no_session", ip, side)
+            raise refusal(ErrorCode.RESUME_REFUSED, RESUME_REFUSED_TEXT) from None
+        if technician is not None and technician.id != session.technician_id:
+            self._refuse_resume("other_technician", ip, side)
+            raise refusal(ErrorCode.RESUME_REFUSED, RESUME_REFUSED_TEXT)
+        if not session.resume_matches(side, message.epoch, message.secret):
+            self._refuse_resume("wrong_secret", ip, side)
+            raise refusal(ErrorCode.RESUME_REFUSED, RESUME_REFUSED_TEXT)
+        replaced = session.connection(side)
+        both_back = session.reattach(side, connection, self.now())
+        self._record(self.ledger.forget_verifier, session.ledger_id, side.value)
+        self.metrics.resumes += 1
+        self.log.event(
+            "session_resumed" if both_back else "side_resumed",
+            session_id=session.ledger_id,
+            side=side.value,
+            epoch=session.epoch,
+            ip=ip,
+        )
+        if replaced is not None:
+            # Its old connection was still open here (a half-open TCP): it is replaced.
+            replaced.transport.abort()
+        if not both_back:
+            await self._run_side(session, side, connection, first=control.PeerReconnecting())
+            return
+        resumed = control.Resumed(epoch=session.epoch)
+        await self._run_side(
+            session, side, connection, first=resumed, then_tell=(side.other, resumed)
+        )
+
+    def _refuse_resume(self: Relay, reason: str, ip: str, side: Side) -> None:
+        self.metrics.resumes_refused[reason] += 1
+        self.log.event("resume_refused", reason=reason, side=side.value, ip=ip)
+
+    def _restore(self: Relay, row: ResumableSession) -> None:
+        """Take over a session a previous relay process left open (both sides away)."""
+        now = self.now()
+        verifiers = {Side(side): held for side, held in row.verifiers.items()}
+        session = RelaySession(
+            number=row.number,
+            host=None,
+            registered_at=now,
+            expires_at=now,
+            ledger_id=row.id,
+            state=SessionState.AWAITING_RESUME,
+            technician_id=row.technician_id,
+            technician_name=row.technician_name,
+            consent=control.ReportedConsent(row.consent_level),
+            last_activity=now,
+            pairings=1,
+            epoch=max(epoch for epoch, _verifier in verifiers.values()),
+            verifiers=verifiers,
+            resume_deadline=now + self.limits.resume_grace_seconds,
+            restored=True,
+        )
+        session.bytes_forwarded[Side.HOST] = row.bytes_host_to_viewer
+        session.bytes_forwarded[Side.VIEWER] = row.bytes_viewer_to_host
+        try:
+            self.rendezvous.restore(session)
+        except Refused:
+            self._record(self.ledger.close_session, row.id, "relay_restarted", 0, 0)
+            return
+        self.log.event("session_restored", session_id=row.id)
+        self._expire_later(session)
+
+    def _resumable_across_restart(self: Relay, session: RelaySession) -> bool:
+        return all(session.may_resume(side) for side in Side)
+
+    async def _keep_for_restart(self: Relay, session: RelaySession) -> None:
+        await self.db(
+            self.ledger.save_bytes,
+            session.ledger_id,
+            session.bytes_forwarded[Side.HOST],
+            session.bytes_forwarded[Side.VIEWER],
+        )
+        self.log.event("session_kept_for_restart", session_id=session.ledger_id)
