@@ -28,13 +28,18 @@ from protocol import PROTOCOL_VERSION, control, messages
 from protocol.errors import ConnectionLost, FernwartungError
 from protocol.session import Resumed, Send
 from relay.client import RelayLink
-from relay.reconnect import GIVE_UP_AFTER_SECONDS, ReconnectTarget, reconnect
+from relay.reconnect import (
+    GIVE_UP_AFTER_SECONDS,
+    RESUME_SEND_TIMEOUT_SECONDS,
+    ReconnectTarget,
+    reconnect,
+    send_verifier,
+)
 
 if TYPE_CHECKING:
     from host_agent.agent import HostAgent
 
 REASON_LATE_INPUT = "dropped: sent before the connection dropped, delivered after it"
-RESUME_SEND_TIMEOUT_SECONDS = 10.0
 
 
 class LinkState(enum.Enum):
@@ -67,13 +72,7 @@ class ResumeMixin:
         )
 
     async def _send_verifier(self: HostAgent) -> None:
-        """Give the relay the hash of this epoch's resume secret (never the secret)."""
-        session, link = self._session, self._link
-        if session is None or link is None:
-            return
-        message = control.ResumeVerifier(epoch=session.epoch, verifier=session.resume_verifier())
-        async with asyncio.timeout(RESUME_SEND_TIMEOUT_SECONDS):
-            await link.send_control(message)
+        await send_verifier(self._session, self._link)
 
     def _interrupted(self: HostAgent, *, own_link: bool) -> None:
         """The connection to the viewer is interrupted: hold streaming, tell the customer."""

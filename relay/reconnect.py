@@ -27,6 +27,7 @@ from protocol.errors import (
     ResumeRefused,
     SessionEnded,
 )
+from protocol.session import PeerSession
 from relay.client import RelayLink, open_link
 
 # The first retry comes quickly (a blip), later ones back off to spare a restarting relay.
@@ -37,6 +38,7 @@ ANSWER_TIMEOUT_SECONDS = 10.0
 # The relay keeps a slot for 60 s (relay/limits.py RESUME_GRACE_SECONDS); the side tries a
 # little longer, since only the relay's answer says for sure that it is over.
 GIVE_UP_AFTER_SECONDS = 75.0
+RESUME_SEND_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,3 +138,12 @@ __all__ = [
     "backoff_delays",
     "reconnect",
 ]
+
+
+async def send_verifier(session: PeerSession | None, link: RelayLink | None) -> None:
+    """Give the relay the hash of this epoch's resume secret (never the secret)."""
+    if session is None or link is None:
+        return
+    message = control.ResumeVerifier(epoch=session.epoch, verifier=session.resume_verifier())
+    async with asyncio.timeout(RESUME_SEND_TIMEOUT_SECONDS):
+        await link.send_control(message)

@@ -22,12 +22,15 @@ from typing import TYPE_CHECKING
 from protocol import PROTOCOL_VERSION, control
 from protocol.errors import ConnectionLost, FernwartungError, ResumeRefused, SessionEnded
 from protocol.session import Resumed, Send, SessionState
-from relay.reconnect import ReconnectTarget, reconnect
+from relay.reconnect import (
+    RESUME_SEND_TIMEOUT_SECONDS,
+    ReconnectTarget,
+    reconnect,
+    send_verifier,
+)
 
 if TYPE_CHECKING:
     from viewer.client import ViewerClient
-
-RESUME_SEND_TIMEOUT_SECONDS = 10.0
 
 
 class ResumeMixin:
@@ -52,13 +55,7 @@ class ResumeMixin:
         )
 
     async def _send_verifier(self: ViewerClient) -> None:
-        """Give the relay the hash of this epoch's resume secret (never the secret)."""
-        session, link = self._session, self._link
-        if session is None or link is None:
-            return
-        message = control.ResumeVerifier(epoch=session.epoch, verifier=session.resume_verifier())
-        async with asyncio.timeout(RESUME_SEND_TIMEOUT_SECONDS):
-            await link.send_control(message)
+        await send_verifier(self._session, self._link)
 
     def _interrupted(self: ViewerClient, *, own_link: bool) -> None:
         from viewer.client import Phase
