@@ -8,6 +8,7 @@ It runs in the capture thread; sending under flow control is the streaming task'
 - capture: only the box around the damage is grabbed into the current picture.
 - scroll: a vertical move inside the changed box becomes a copy (damage/scroll.py); the
   copy is applied to the reference, so only what it does not explain is sent as pixels.
+  An active video region is not searched: its pixels go to the encoder anyway.
 - video: a hot, photo-like region becomes an H.264 stream (video.py).
 - rectangles, classify, encode: tight boxes of changed pixels (damage/tiles.py), one codec
   each (encode.py).
@@ -42,6 +43,7 @@ from host_agent.video import (
     even_rect,
     flat_share,
     overlap,
+    prepare_video,
 )
 from protocol import messages
 from protocol.messages import Codec, CopyRect, Tile, VideoPacket
@@ -234,6 +236,8 @@ class FramePipeline:
     def _produce_full(self, now: float | None) -> PreparedUpdate:
         assert self._source is not None
         self._full_requested = False
+        if messages.CAPABILITY_VIDEO_H264 in self._capabilities:
+            prepare_video()
         if self._watcher is not None:
             self._watcher.wait(0.0)  # damage from before this grab is covered by it
         now = time.monotonic() if now is None else now
@@ -271,7 +275,7 @@ class FramePipeline:
             return
         if messages.CAPABILITY_COPY in self._capabilities:
             moved = False
-            for top, left, bottom, right in damage.clusters(damage.tiles_of(mask)):
+            for top, left, bottom, right in damage.clusters(self._scroll_tiles(box, mask)):
                 if len(copies) == messages.MAX_COPIES_PER_UPDATE:
                     break
                 cluster = Rect(
@@ -326,6 +330,29 @@ class FramePipeline:
             tiles.append(self._encode(moved, jpeg_quality))
         self._note_lossy(tiles)
         self._reference[rows, columns] = self._frame[rows, columns]
+
+    def _scroll_tiles(self, box: Rect, mask: np.ndarray) -> np.ndarray:
+        """The changed tiles of the box to look for moves in: not those of the video region,
+        whose pixels go to the video encoder anyway (hashing them is the costliest part of
+        a video frame, and a copy there would only be overwritten)."""
+        box_dirty = damage.tiles_of(mask)
+        if self._video is None:
+            return box_dirty
+        inside = _clip(self._video.rect, box)
+        if inside is None:
+            return box_dirty
+        # Only tiles wholly inside the video region: a tile it shares with its
+        # surroundings may hold a move of theirs.
+        top = -(-(inside.y - box.y) // TILE_PIXELS)
+        left = -(-(inside.x - box.x) // TILE_PIXELS)
+        bottom = (inside.y - box.y + inside.height) // TILE_PIXELS
+        right = (inside.x - box.x + inside.width) // TILE_PIXELS
+        if inside.y + inside.height == box.y + box.height:
+            bottom = box_dirty.shape[0]  # the box's last, partial tile row
+        if inside.x + inside.width == box.x + box.width:
+            right = box_dirty.shape[1]
+        box_dirty[top:bottom, left:right] = False
+        return box_dirty
 
     def _apply_move(self, move: scroll.Move, now: float) -> CopyRect:
         """Apply a move to the reference as the viewer will; returns the copy to send."""

@@ -105,11 +105,17 @@ def even_rect(rect: Rect) -> Rect:
     return Rect(rect.x, rect.y, rect.width - rect.width % 2, rect.height - rect.height % 2)
 
 
+def prepare_video() -> None:
+    """Import PyAV ahead of the first video region (about 0.1 s the first time), so that
+    region's first picture is not late; the pipeline calls it with a full update."""
+    import av  # noqa: F401
+
+
 class VideoEncoder:
     """One H.264 stream of a fixed-size region; BGRA pixels in, Annex B packets out."""
 
     def __init__(self, width: int, height: int, crf: int) -> None:
-        import av  # a heavy import, only once a video region appears
+        import av  # a heavy import: only for a viewer that announced video
 
         self._av = av
         context: Any = av.CodecContext.create(VIDEO_CODEC, "w")
@@ -130,12 +136,22 @@ class VideoEncoder:
         self._pts = 0
         self.crf = crf
         self.width, self.height = width, height
+        # One BGRA picture reused for every frame: the pixels are copied straight into its
+        # plane (one copy, no allocation) instead of through a new contiguous array and a
+        # new frame each time.
+        self._picture = av.VideoFrame(width, height, "bgra")
+        plane = self._picture.planes[0]
+        self._picture_pixels = (
+            np.frombuffer(plane, dtype=np.uint8)
+            .reshape(height, plane.line_size)[:, : width * 4]
+            .reshape(height, width, 4)
+        )
 
     def encode(self, pixels: np.ndarray, keyframe: bool) -> tuple[bytes, bool]:
         """One packet for one picture: (Annex B bytes, is a key frame)."""
         av = self._av
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="bgra")
-        frame = frame.reformat(format="yuv420p")
+        self._picture_pixels[...] = pixels
+        frame = self._picture.reformat(format="yuv420p")
         frame.pts = self._pts
         self._pts += 1
         if keyframe:

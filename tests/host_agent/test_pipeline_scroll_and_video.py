@@ -135,6 +135,40 @@ def test_a_playing_video_region_goes_as_h264_and_decodes_above_35_db():
     assert video_bytes / len(packets) < 40_000  # far below JPEG's ~100 KB per 640x384 picture
 
 
+def test_inside_a_playing_video_only_video_travels_while_a_scroll_beside_it_is_a_copy():
+    lines = text_lines(80, seed=3)
+
+    def screen(step: int) -> np.ndarray:
+        frame = terminal(lines, step)  # text up to x=220, left of the video
+        frame[128:512, 320:960] = smooth_video(step, 640, 384)
+        return frame
+
+    source = SetSource(screen(0))
+    link = Link(source)
+    link.step(0.0)
+    with_video = 0
+    for step in range(1, 30):
+        source.frame = screen(step)
+        update = link.step(step * FRAME_SECONDS)
+        assert isinstance(update, messages.ExtendedFrameUpdate)
+        if not update.video:
+            continue  # the region is not hot yet
+        with_video += 1
+        (packet,) = update.video
+        for tile in update.tiles:  # nothing inside the video region goes twice
+            assert (
+                tile.x >= packet.x + packet.width
+                or tile.x + tile.width <= packet.x
+                or tile.y >= packet.y + packet.height
+                or tile.y + tile.height <= packet.y
+            )
+        assert [c.src_y - c.y for c in update.copies] == [LINE_PIXELS]
+        # The text is exact. (Tiles of the first, full update that touch the video are
+        # JPEG; their artefacts go when the video ends, as the refresh test shows.)
+        assert np.array_equal(link.screen()[:, :256], rgb(source.frame)[:, :256])
+    assert with_video >= 15
+
+
 def test_a_refresh_restarts_the_video_with_a_key_frame_and_a_still_video_ends_lossless():
     source = SetSource(video_screen(0))
     link = Link(source)

@@ -1,0 +1,52 @@
+"""The grouping of changed tiles that scroll detection and the video stage rely on."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from host_agent.damage.tiles import clusters
+
+
+def flood_fill_groups(tiles: np.ndarray) -> list[tuple[int, tuple[int, int, int, int]]]:
+    """(tile count, box) of each group, found tile by tile: the plain definition."""
+    rows, columns = tiles.shape
+    seen = np.zeros_like(tiles)
+    groups = []
+    for row, column in zip(*np.nonzero(tiles), strict=True):
+        if seen[row, column]:
+            continue
+        seen[row, column] = True
+        stack, members = [(row, column)], []
+        while stack:
+            r, c = stack.pop()
+            members.append((r, c))
+            for nr in range(max(0, r - 1), min(rows, r + 2)):
+                for nc in range(max(0, c - 1), min(columns, c + 2)):
+                    if tiles[nr, nc] and not seen[nr, nc]:
+                        seen[nr, nc] = True
+                        stack.append((nr, nc))
+        found_rows = [r for r, _ in members]
+        found_columns = [c for _, c in members]
+        box = (min(found_rows), min(found_columns), max(found_rows) + 1, max(found_columns) + 1)
+        groups.append((len(members), box))
+    return groups
+
+
+@given(arrays(np.bool_, st.tuples(st.integers(1, 17), st.integers(1, 30))))
+def test_clusters_are_the_touching_groups_largest_first(tiles):
+    boxes = clusters(tiles)
+    expected = flood_fill_groups(tiles)
+    assert sorted(boxes) == sorted(box for _, box in expected)
+    sizes = {box: count for count, box in expected}
+    counts = [sizes[box] for box in boxes]
+    assert counts == sorted(counts, reverse=True)
+
+
+def test_a_full_screen_change_is_one_cluster_and_a_diagonal_touch_joins():
+    assert clusters(np.ones((17, 30), dtype=bool)) == [(0, 0, 17, 30)]
+    diagonal = np.zeros((4, 4), dtype=bool)
+    diagonal[0, 0] = diagonal[1, 1] = diagonal[3, 3] = True
+    assert clusters(diagonal) == [(0, 0, 2, 2), (3, 3, 4, 4)]
