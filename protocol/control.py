@@ -26,6 +26,7 @@ _REASON = Text(500)
 _AMOUNT = Text(12, r"([0-9]{1,6}(\.[0-9]{1,4})?)?")
 _ROUNDING = Text(20, "(" + "|".join(r.value for r in Rounding) + ")?")
 _TERMS_HASH = Text(64, r"([0-9a-f]{64})?")
+_FILE_HEAD = Text(64, r"([0-9a-f]{64})?")  # empty: not reported (an older side)
 
 
 class ErrorCode(enum.Enum):
@@ -157,9 +158,18 @@ class Consent(Control):
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint(Control):
+    """Host or viewer -> relay: where its recording stands, for the ledger.
+
+    `records`/`head`: its outgoing traffic chain; `file_records`/`file_head`: its file
+    chain over every record written so far, local ones included (hex; empty from a side
+    that does not report it).
+    """
+
     TYPE: ClassVar[str] = "checkpoint"
     records: int = rule(Int(0, 2**53))
     head: bytes = rule(HexDigest(32))
+    file_records: int = rule(Int(0, 2**53), default=0)
+    file_head: str = rule(_FILE_HEAD, default="")
 
 
 @dataclass(frozen=True, slots=True)

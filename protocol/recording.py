@@ -11,13 +11,20 @@ File layout, all integers big-endian:
 
     magic    8 bytes   b"\\x89FWREC\\r\\n"  (the high byte and CR LF catch text-mode mangling)
     header   u32 length | msgpack [format version, [header fields]] | u32 CRC-32
-    record*  u32 length | body | u32 CRC-32 of length and body
-    body   = u32 sequence number | f64 time | u8 kind | payload
+    record*  varint length | body | u32 CRC-32 of length and body
+    body   = u8 kind | varint sequence number | varint time step | payload
 
-Records are numbered from 1 in the order written; the sequence number is that number, so
-a removed or moved record shows as a gap or a step back. A length is checked against
-`MAX_RECORD_BYTES` before anything is allocated. A record costs 21 bytes besides its
-payload.
+A varint is an unsigned LEB128 number (7 bits a byte, low bits first) in its shortest
+form, at most `MAX_LENGTH_VARINT_BYTES`, `MAX_SEQUENCE_VARINT_BYTES` and
+`MAX_TIME_VARINT_BYTES` bytes long; anything longer or not shortest is refused. The time
+step is the record's time in whole milliseconds minus the previous record's (the header's
+start time for the first record), zigzag-encoded (0, -1, 1, -2, ... as 0, 1, 2, 3, ...) so
+that a wall clock stepping back costs nothing special. Records are numbered from 1 in the
+order written; the sequence number is that number, so a removed or moved record shows as a
+gap or a step back. A length is checked against `MAX_RECORD_BYTES` before anything is
+allocated. Besides its payload a record costs 4 bytes of CRC, 1 of kind and 1 to 3 each of
+length, sequence number and time step: 8 to 10 bytes for an ack or a cursor in a session of
+under 16384 records, 21 in format 1.
 
 Kinds and payloads:
 
@@ -40,8 +47,8 @@ Three SHA-256 chains:
   included): ``h0 = SHA256("fernwartung-recording-v1" 0x00 header-block)``,
   ``h(n) = SHA256(h(n-1) || record n's bytes)``, except that in a message record the
   traffic head after it stands in for the payload (it commits to it, and the payload,
-  the bulk of the file, is then hashed once): ``h(n) = SHA256(h(n-1) || length, sequence,
-  time, kind || t(n) || CRC)``. Its head is written into each CHECKPOINT record, so a
+  the bulk of the file, is then hashed once): ``h(n) = SHA256(h(n-1) || length, kind,
+  sequence, time step || t(n) || CRC)``. Its head is written into each CHECKPOINT record, so a
   record altered behind a corrected checksum shows at the next checkpoint.
 - One traffic chain per direction over the plaintext of every end-to-end message in
   channel order: ``t0 = SHA256("fernwartung-traffic-v1" 0x00 direction session-number)``,
@@ -52,11 +59,17 @@ Three SHA-256 chains:
 Checkpoints (every `CHECKPOINT_INTERVAL_SECONDS` and at the end), each side on its own:
 it writes a CHECKPOINT record, then sends the end-to-end message
 ``Checkpoint(records=n, head=t(n))`` of its outgoing chain (n messages sent before it) and
-reports the same (n, head) to the relay, which stores it in its ledger with its own time.
+reports the same (n, head) to the relay, together with its file chain after that message
+(`CheckpointWritten.file_records`/`file_head`), which the relay stores in its ledger with
+its own time.
 The peer receives that message exactly after those n messages, so its incoming chain must
 equal it: the writer refuses a received checkpoint that disagrees. Each file thus holds its
 own heads and the peer's, and `verify` compares them with the relay's ledger: a file
-rewritten with all chains recomputed still disagrees with the heads the relay stored.
+rewritten with all chains recomputed still disagrees with the heads the relay stored, the
+traffic heads for a changed message, the file heads for any changed record (a time, an
+input outcome, a gap) up to the last checkpoint this side reported. The records after that
+one (the end of the Bye exchange, the closing CHECKPOINT and the END record) are covered
+by the file chain only: the shells report nothing to the relay after the END record.
 """
 
 from __future__ import annotations
@@ -99,7 +112,7 @@ from protocol.schema import (
     to_values,
 )
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAGIC = b"\x89FWREC\r\n"
 MAX_HEADER_BYTES = 64 * 1024
 # A record carries at most one end-to-end message; the rest is room for its framing.
@@ -108,12 +121,12 @@ MAX_RECORDS = 2**32 - 1
 CHECKPOINT_INTERVAL_SECONDS = 30.0
 CHAIN_BYTES = HEAD_BYTES
 
-LENGTH = struct.Struct(">I")
+LENGTH = struct.Struct(">I")  # the header's length
 CRC = struct.Struct(">I")
-BODY_PREFIX = struct.Struct(">IdB")  # sequence number, time, kind
-MIN_BODY_BYTES = BODY_PREFIX.size
-PAYLOAD_OFFSET = LENGTH.size + BODY_PREFIX.size  # within a record's bytes
-RECORD_OVERHEAD_BYTES = LENGTH.size + BODY_PREFIX.size + CRC.size
+MAX_LENGTH_VARINT_BYTES = 4  # 2**28 > MAX_RECORD_BYTES
+MAX_SEQUENCE_VARINT_BYTES = 5  # 2**35 > MAX_RECORDS
+MAX_TIME_VARINT_BYTES = 7  # 2**49 > twice MAX_TIMESTAMP in milliseconds
+MIN_BODY_BYTES = 3  # kind, and a sequence number and a time step of one byte each
 _FILE_DOMAIN = b"fernwartung-recording-v1\x00"
 _TRAFFIC_DOMAIN = b"fernwartung-traffic-v1\x00"
 _HEAD = Blob(CHAIN_BYTES, exact_bytes=CHAIN_BYTES)
@@ -133,6 +146,48 @@ TRAFFIC_KINDS = {
     RecordKind.HOST_TO_VIEWER: Direction.HOST_TO_VIEWER,
     RecordKind.VIEWER_TO_HOST: Direction.VIEWER_TO_HOST,
 }
+
+
+def encode_varint(value: int) -> bytes:
+    """An unsigned LEB128 number, shortest form."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def decode_varint(data: bytes, offset: int, max_bytes: int, what: str) -> tuple[int, int]:
+    """(value, offset after it) of the varint at `offset`; raises ProtocolError naming `what`."""
+    value = shift = 0
+    for index in range(offset, min(offset + max_bytes, len(data))):
+        byte = data[index]
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            if byte == 0 and index > offset:
+                raise ProtocolError(f"its {what} is not in its shortest form")
+            return value, index + 1
+    if len(data) - offset < max_bytes:
+        raise ProtocolError(f"it ends inside its {what}")
+    raise ProtocolError(f"its {what} is longer than {max_bytes} bytes")
+
+
+def zigzag(step: int) -> int:
+    """A signed time step as the unsigned number stored: 0, -1, 1, -2 ... as 0, 1, 2, 3 ..."""
+    return step * 2 if step >= 0 else -step * 2 - 1
+
+
+def unzigzag(value: int) -> int:
+    return -(value >> 1) - 1 if value & 1 else value >> 1
+
+
+def milliseconds(time: float) -> int:
+    """A record's time as stored: whole milliseconds since the epoch."""
+    if not (math.isfinite(time) and 0.0 <= time <= MAX_TIMESTAMP):
+        raise ValueError("a record's time is seconds since the epoch")
+    return round(time * 1000)
 
 
 def outgoing(side: Role) -> Direction:
@@ -274,6 +329,7 @@ class Chains:
         }
 
     def extend(self, record_bytes: bytes, kind: RecordKind, payload: bytes) -> None:
+        """Advance over one record: all its bytes, and its payload (just before the CRC)."""
         self.file_records += 1
         link = hashlib.sha256(self.file_head)
         direction = TRAFFIC_KINDS.get(kind)
@@ -287,7 +343,7 @@ class Chains:
             traffic_head = step.digest()
             self.traffic[direction] = (count + 1, traffic_head)
             view = memoryview(record_bytes)
-            link.update(view[:PAYLOAD_OFFSET])
+            link.update(view[: len(view) - len(payload) - CRC.size])
             link.update(traffic_head)
             link.update(view[-CRC.size :])
         self.file_head = link.digest()
@@ -322,6 +378,8 @@ class CheckpointWritten:
     data: bytes  # the CHECKPOINT record and the recorded outgoing Checkpoint message
     message: Checkpoint  # send it next, and report (records, head) to the relay
     plaintext: bytes  # its encoding, already recorded: seal exactly these bytes
+    file_records: int  # the file chain after `data`: report it to the relay too
+    file_head: bytes
 
 
 class WriterState(enum.Enum):
@@ -341,6 +399,7 @@ class RecordingWriter:
         self.header = header
         self._header_block = encode_header_block(header)
         self._chains = Chains(header, self._header_block)
+        self._last_milliseconds = milliseconds(header.start_time)
         self.state = WriterState.NEW
 
     def header_bytes(self) -> bytes:
@@ -374,7 +433,9 @@ class RecordingWriter:
         records, head = self._chains.traffic[outgoing(self.header.side)]
         message = Checkpoint(records=records, head=head)
         plaintext = encode(message)
-        return CheckpointWritten(data + self.sent(time, plaintext), message, plaintext)
+        data += self.sent(time, plaintext)
+        chains = self._chains
+        return CheckpointWritten(data, message, plaintext, chains.file_records, chains.file_head)
 
     def gap(self, time: float, reason: str) -> bytes:
         return self._append(RecordKind.GAP, time, _pack(Gap(reason)))
@@ -406,15 +467,18 @@ class RecordingWriter:
 
     def _append(self, kind: RecordKind, time: float, payload: bytes) -> bytes:
         self._expect(WriterState.RECORDING, f"add a {kind.name.lower()} record to")
-        if not (math.isfinite(time) and 0.0 <= time <= MAX_TIMESTAMP):
-            raise ValueError("a record's time is seconds since the epoch")
+        now = milliseconds(time)
         sequence = self._chains.file_records + 1
         if sequence > MAX_RECORDS:
             raise ProtocolError(f"a recording holds at most {MAX_RECORDS} records")
-        prefix = LENGTH.pack(BODY_PREFIX.size + len(payload)) + BODY_PREFIX.pack(
-            sequence, time, kind
+        body_prefix = (
+            bytes((kind,))
+            + encode_varint(sequence)
+            + encode_varint(zigzag(now - self._last_milliseconds))
         )
+        prefix = encode_varint(len(body_prefix) + len(payload)) + body_prefix
         checksum = CRC.pack(zlib.crc32(payload, zlib.crc32(prefix)))
         record = b"".join((prefix, payload, checksum))
         self._chains.extend(record, kind, payload)
+        self._last_milliseconds = now
         return record

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import math
+import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,21 +20,32 @@ from protocol.channel import Direction
 from protocol.errors import ProtocolError
 from protocol.messages import MAX_TIMESTAMP
 from protocol.recording import (
-    BODY_PREFIX,
     CRC,
     FORMAT_VERSION,
     LENGTH,
     MAGIC,
     MAX_HEADER_BYTES,
+    MAX_LENGTH_VARINT_BYTES,
     MAX_RECORD_BYTES,
+    MAX_SEQUENCE_VARINT_BYTES,
+    MAX_TIME_VARINT_BYTES,
     MIN_BODY_BYTES,
-    PAYLOAD_OFFSET,
     TRAFFIC_KINDS,
     RecordingHeader,
     RecordKind,
+    decode_varint,
+    milliseconds,
     unpack_payload,
+    unzigzag,
 )
 from protocol.schema import from_values
+
+# Format 1 (written until format 2): u32 length | u32 sequence number | f64 time | u8 kind.
+# It is still read, so that recordings made with it stay verifiable.
+FORMAT_1 = 1
+_FORMAT_1_LENGTH = struct.Struct(">I")
+_FORMAT_1_PREFIX = struct.Struct(">IdB")
+READABLE_VERSIONS = (FORMAT_1, FORMAT_VERSION)
 
 
 class Damage(enum.Enum):
@@ -63,10 +75,11 @@ class Record:
     time: float
     kind: RecordKind
     data: bytes
+    payload_offset: int  # where the payload starts within `data`
 
     @property
     def payload(self) -> bytes:
-        return self.data[PAYLOAD_OFFSET : -CRC.size]
+        return self.data[self.payload_offset : -CRC.size]
 
     @property
     def direction(self) -> Direction | None:
@@ -88,6 +101,8 @@ class RecordReader:
         self._position = 0
         self.header: RecordingHeader | None = None
         self.header_block = b""
+        self._last_milliseconds = 0  # the time of the last record read (or the start)
+        self.version = FORMAT_VERSION
 
     def _read(self, size: int) -> bytes:
         """Up to `size` bytes from the cursor on (fewer only at the end of the data)."""
@@ -124,30 +139,31 @@ class RecordReader:
         framed = length_bytes + rest[:length]
         if CRC.unpack(rest[length:])[0] != zlib.crc32(framed):
             raise RecordingDamaged(Damage.ALTERED, "the header is altered (checksum)", 0, 0)
-        self.header = self._parse_header(rest[:length])
+        self.version, self.header = self._parse_header(rest[:length])
         self.header_block = framed + rest[length:]
+        self._last_milliseconds = milliseconds(self.header.start_time)
         self.offset = self._cursor
         return self.header
 
     @staticmethod
-    def _parse_header(payload: bytes) -> RecordingHeader:
+    def _parse_header(payload: bytes) -> tuple[int, RecordingHeader]:
         try:
             value = unpack_payload(payload, "the header")
             if not (isinstance(value, list) and len(value) == 2):
                 raise ProtocolError("the header must be [format version, fields]")
             version, fields = value
-            if version != FORMAT_VERSION or isinstance(version, bool):
+            if version not in READABLE_VERSIONS or isinstance(version, bool):
                 named = str(version) if isinstance(version, int) else "unknown"
                 raise RecordingDamaged(
                     Damage.UNSUPPORTED_VERSION,
                     f"recording format {named} is not one this program reads "
-                    f"(it reads {FORMAT_VERSION}): use a newer fernwartung",
+                    f"(it reads {FORMAT_1} to {FORMAT_VERSION}): use a newer fernwartung",
                     0,
                     0,
                 )
             if not isinstance(fields, list):
                 raise ProtocolError("the header fields must be a list")
-            return from_values(RecordingHeader, fields)
+            return version, from_values(RecordingHeader, fields)
         except RecordingDamaged:
             raise
         except ProtocolError as error:
@@ -165,41 +181,88 @@ class RecordReader:
             yield record
 
     def _next_record(self) -> Record | None:
+        if self.version == FORMAT_1:
+            return self._next_format_1_record()
         number = self._position + 1
-        length_bytes = self._read(LENGTH.size)
-        if not length_bytes:
-            return None
         where = f"record {number} at byte offset {self.offset}"
-        if len(length_bytes) < LENGTH.size:
-            raise self._cut(number)
-        (length,) = LENGTH.unpack(length_bytes)
+        length_bytes = b""
+        while len(length_bytes) < MAX_LENGTH_VARINT_BYTES:
+            byte = self._read(1)
+            if not byte:
+                if not length_bytes:
+                    return None
+                raise self._cut(number)
+            length_bytes += byte
+            if byte[0] < 0x80:
+                break
+        try:
+            length, _ = decode_varint(length_bytes, 0, MAX_LENGTH_VARINT_BYTES, "length")
+        except ProtocolError as error:
+            raise self._altered(f"{where} has an impossible length ({error})", number) from None
         if not MIN_BODY_BYTES <= length <= MAX_RECORD_BYTES:
-            raise RecordingDamaged(
-                Damage.ALTERED, f"{where} has an impossible length", number, self.offset
-            )
+            raise self._altered(f"{where} has an impossible length", number)
         rest = self._read(length + CRC.size)
         if len(rest) < length + CRC.size:
             raise self._cut(number)
         framed = length_bytes + rest[:length]
         if CRC.unpack(rest[length:])[0] != zlib.crc32(framed):
-            raise RecordingDamaged(
-                Damage.ALTERED, f"{where} is altered (checksum)", number, self.offset
-            )
-        sequence, time, kind_number = BODY_PREFIX.unpack_from(framed, LENGTH.size)
-        if not (math.isfinite(time) and 0.0 <= time <= MAX_TIMESTAMP):
-            raise RecordingDamaged(
-                Damage.ALTERED, f"{where} has an impossible time", number, self.offset
-            )
+            raise self._altered(f"{where} is altered (checksum)", number)
+        kind_number = framed[len(length_bytes)]
         try:
             kind = RecordKind(kind_number)
         except ValueError:
-            raise RecordingDamaged(
-                Damage.ALTERED, f"{where} has an unknown kind {kind_number}", number, self.offset
-            ) from None
-        record = Record(number, self.offset, sequence, time, kind, framed + rest[length:])
+            raise self._altered(f"{where} has an unknown kind {kind_number}", number) from None
+        try:
+            sequence, after = decode_varint(
+                framed, len(length_bytes) + 1, MAX_SEQUENCE_VARINT_BYTES, "sequence number"
+            )
+            step, payload_offset = decode_varint(framed, after, MAX_TIME_VARINT_BYTES, "time step")
+        except ProtocolError as error:
+            raise self._altered(f"{where} is malformed: {error}", number) from None
+        now = self._last_milliseconds + unzigzag(step)
+        if not 0 <= now <= MAX_TIMESTAMP * 1000:
+            raise self._altered(f"{where} has an impossible time", number)
+        data = framed + rest[length:]
+        record = Record(number, self.offset, sequence, now / 1000, kind, data, payload_offset)
+        self._position = number
+        self._last_milliseconds = now
+        self.offset = self._cursor
+        return record
+
+    def _next_format_1_record(self) -> Record | None:
+        number = self._position + 1
+        length_bytes = self._read(_FORMAT_1_LENGTH.size)
+        if not length_bytes:
+            return None
+        where = f"record {number} at byte offset {self.offset}"
+        if len(length_bytes) < _FORMAT_1_LENGTH.size:
+            raise self._cut(number)
+        (length,) = _FORMAT_1_LENGTH.unpack(length_bytes)
+        if not _FORMAT_1_PREFIX.size <= length <= MAX_RECORD_BYTES:
+            raise self._altered(f"{where} has an impossible length", number)
+        rest = self._read(length + CRC.size)
+        if len(rest) < length + CRC.size:
+            raise self._cut(number)
+        framed = length_bytes + rest[:length]
+        if CRC.unpack(rest[length:])[0] != zlib.crc32(framed):
+            raise self._altered(f"{where} is altered (checksum)", number)
+        sequence, time, kind_number = _FORMAT_1_PREFIX.unpack_from(framed, len(length_bytes))
+        if not (math.isfinite(time) and 0.0 <= time <= MAX_TIMESTAMP):
+            raise self._altered(f"{where} has an impossible time", number)
+        try:
+            kind = RecordKind(kind_number)
+        except ValueError:
+            raise self._altered(f"{where} has an unknown kind {kind_number}", number) from None
+        payload_offset = len(length_bytes) + _FORMAT_1_PREFIX.size
+        record = Record(
+            number, self.offset, sequence, time, kind, framed + rest[length:], payload_offset
+        )
         self._position = number
         self.offset = self._cursor
         return record
+
+    def _altered(self, message: str, number: int) -> RecordingDamaged:
+        return RecordingDamaged(Damage.ALTERED, message, number, self.offset)
 
     def _cut(self, number: int) -> RecordingDamaged:
         return RecordingDamaged(

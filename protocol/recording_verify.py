@@ -9,7 +9,9 @@ or kind, or a chain head in a checkpoint that does not match the records before 
 record removed or moved (sequence numbers); the file cut short (mid-record, or whole
 records but no END record: it verifies up to its last whole record and says where that
 ends); data after the END record; then the ledger: each checkpoint the relay stored must
-equal the traffic chain recomputed from this file after as many messages.
+equal the traffic chain recomputed from this file after as many messages, and each one this
+side reported with its file chain head must equal the file chain after as many records
+(which covers every record up to there, times and local records included).
 
 A ledger checkpoint reported by the side that wrote this file must lie within the file.
 One reported by the peer may lie beyond what this file received (messages still in
@@ -72,6 +74,8 @@ class LedgerCheckpoint:
     head: bytes
     side: Role | None = None  # who reported it (its outgoing chain); None: ledger does not say
     time: float | None = None  # the relay's time
+    file_records: int | None = None  # the reporting side's file chain; None: not reported
+    file_head: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +111,18 @@ class _Pass:
     """Feeds records in order through the chains, checking every stored head."""
 
     def __init__(
-        self, header: RecordingHeader, header_block: bytes, wanted: set[tuple[Direction, int]]
+        self,
+        header: RecordingHeader,
+        header_block: bytes,
+        wanted: set[tuple[Direction, int]],
+        wanted_files: set[int],
     ) -> None:
         self.header = header
         self.chains = Chains(header, header_block)
         self.wanted = wanted
         self.seen: dict[tuple[Direction, int], bytes] = {}
+        self.wanted_files = wanted_files
+        self.file_seen: dict[int, tuple[bytes, int]] = {}  # records -> (file head, end offset)
         self.end_reason: str | None = None
         self.anchor = (0, 0)  # (records, end offset) of the last checkpoint that matched
 
@@ -144,6 +154,9 @@ class _Pass:
             if isinstance(value, End):
                 self.end_reason = value.reason
         self.chains.extend(record.data, kind, payload)
+        if record.position in self.wanted_files:
+            end = record.offset + len(record.data)
+            self.file_seen[record.position] = (self.chains.file_head, end)
 
     def _note(self, direction: Direction) -> None:
         count, head = self.chains.traffic[direction]
@@ -240,6 +253,19 @@ def _wanted(ledger: Sequence[LedgerCheckpoint]) -> set[tuple[Direction, int]]:
     }
 
 
+def _wanted_files(ledger: Sequence[LedgerCheckpoint], side: Role) -> set[int]:
+    return {c.file_records for c in ledger if _reports_file(c, side) and c.file_records}
+
+
+def _reports_file(checkpoint: LedgerCheckpoint, side: Role) -> bool:
+    """Whether this ledger checkpoint holds a file chain head of the file `side` wrote."""
+    return (
+        checkpoint.side is side
+        and checkpoint.file_records is not None
+        and checkpoint.file_head is not None
+    )
+
+
 def _directions(checkpoint: LedgerCheckpoint) -> tuple[Direction, ...]:
     if checkpoint.side is None:
         return tuple(Direction)
@@ -251,7 +277,16 @@ def _compare_ledger(
 ) -> tuple[int, int, tuple[int, str] | None]:
     """(matched, uncovered, first disagreement as (checkpoint number, reason))."""
     matched = uncovered = 0
+    confirmed = 0  # the file's records the ledger confirmed so far
     for number, checkpoint in enumerate(ledger, start=1):
+        when = f" (relay time {checkpoint.time:.3f})" if checkpoint.time is not None else ""
+        if _reports_file(checkpoint, state.header.side):
+            file_problem = _compare_file(state, checkpoint, complete, confirmed)
+            if file_problem is not None:
+                return matched, uncovered, (number, f"checkpoint {number} of the ledger{when}"
+                                            f"{file_problem}")  # fmt: skip
+            assert checkpoint.file_records is not None
+            confirmed = max(confirmed, checkpoint.file_records)
         directions = _directions(checkpoint)
         covered = [
             state.seen[(d, checkpoint.records)]
@@ -261,7 +296,6 @@ def _compare_ledger(
         if checkpoint.head in covered:
             matched += 1
             continue
-        when = f" (relay time {checkpoint.time:.3f})" if checkpoint.time is not None else ""
         where = "/".join(_ARROWS[d] for d in directions)
         if covered:
             return (
@@ -290,6 +324,34 @@ def _compare_ledger(
     return matched, uncovered, None
 
 
+def _compare_file(
+    state: _Pass, checkpoint: LedgerCheckpoint, complete: bool, confirmed: int
+) -> str | None:
+    """What is wrong with this file against a file chain head its side reported, if anything.
+
+    The text continues "checkpoint N of the ledger (relay time ...)".
+    """
+    records = checkpoint.file_records
+    assert records is not None
+    if records == 0:
+        return " reports a file chain of no records, which no checkpoint has"
+    seen = state.file_seen.get(records)
+    if seen is None:
+        if not complete:
+            return None  # the structural problem found first is the one reported
+        return (
+            f" covers {records} records of this file, but it holds only {state.chains.file_records}"
+        )
+    head, end = seen
+    if head == checkpoint.file_head:
+        return None
+    return (
+        f" covers this file's first {records} records (up to byte offset {end}), and they "
+        f"differ from what was reported then: one of records {confirmed + 1} to {records} "
+        "was rewritten"
+    )
+
+
 def verify(
     source: bytes | bytearray | memoryview | BinaryIO,
     ledger: Sequence[LedgerCheckpoint] | None = None,
@@ -303,7 +365,12 @@ def verify(
         header = reader.read_header()
     except RecordingDamaged as damage:
         return VerifyResult(False, _FROM_DAMAGE[damage.damage], str(damage), None, 0, 0, 0)
-    state = _Pass(header, reader.header_block, _wanted(ledger or ()))
+    state = _Pass(
+        header,
+        reader.header_block,
+        _wanted(ledger or ()),
+        _wanted_files(ledger or (), header.side),
+    )
     found = _read_all(reader, state)
     matched = uncovered = 0
     disagreement = None

@@ -105,7 +105,9 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     side TEXT NOT NULL CHECK (side IN ('host', 'viewer')),
     records INTEGER NOT NULL,
     head TEXT NOT NULL,
-    relay_time TEXT NOT NULL
+    relay_time TEXT NOT NULL,
+    file_records INTEGER,
+    file_head TEXT
 );
 CREATE INDEX IF NOT EXISTS checkpoints_by_session ON checkpoints (session_id);
 CREATE TABLE IF NOT EXISTS consents (
@@ -180,6 +182,14 @@ class Ledger:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added after a ledger file may have been created (NULL in older rows)."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(checkpoints)")}
+        for column, kind in (("file_records", "INTEGER"), ("file_head", "TEXT")):
+            if column not in present:
+                self._db.execute(f"ALTER TABLE checkpoints ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self._db.close()
@@ -282,12 +292,24 @@ class Ledger:
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    def record_checkpoint(self, session_id: int, side: str, records: int, head: bytes) -> None:
+    def record_checkpoint(
+        self,
+        session_id: int,
+        side: str,
+        records: int,
+        head: bytes,
+        file_records: int | None = None,
+        file_head: bytes | None = None,
+    ) -> None:
+        """Store a side's reported chain heads (the file chain's, if it reported one)."""
+        if file_head is None:
+            file_records = None
         self._db.execute(
-            "INSERT INTO checkpoints (session_id, side, records, head, relay_time) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (session_id, side, records, head.hex(), now_text()),
-        )
+            "INSERT INTO checkpoints (session_id, side, records, head, relay_time, "
+            "file_records, file_head) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (session_id, side, records, head.hex(), now_text(), file_records,
+             file_head.hex() if file_head is not None else None),
+        )  # fmt: skip
 
     def close_session(
         self, session_id: int, reason: str, bytes_host_to_viewer: int, bytes_viewer_to_host: int

@@ -478,6 +478,8 @@ class Relay(ResumeSlots):
                 side.value,
                 message.records,
                 message.head,
+                message.file_records,
+                bytes.fromhex(message.file_head) if message.file_head else None,
             )
         elif isinstance(message, control.End):
             raise Close(

@@ -141,8 +141,13 @@ class SessionEvidence:
 
     @staticmethod
     def report(written: CheckpointWritten) -> control.Checkpoint:
-        """The relay's copy of a checkpoint, for its ledger."""
-        return control.Checkpoint(records=written.message.records, head=written.message.head)
+        """The relay's copy of a checkpoint, for its ledger: traffic and file chain heads."""
+        return control.Checkpoint(
+            records=written.message.records,
+            head=written.message.head,
+            file_records=written.file_records,
+            file_head=written.file_head.hex(),
+        )
 
     async def sync(self) -> None:
         """fsync in a worker thread, off the event loop."""

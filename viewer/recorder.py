@@ -13,7 +13,9 @@ without sending or showing anything more.
     send(session.seal_plaintext(plaintext))
     written = recording.checkpoint(now)            # every CHECKPOINT_INTERVAL_SECONDS
     send(session.seal_plaintext(written.plaintext))
-    relay_send(control.Checkpoint(records=written.message.records, head=written.message.head))
+    relay_send(control.Checkpoint(records=written.message.records, head=written.message.head,
+                                  file_records=written.file_records,
+                                  file_head=written.file_head.hex()))
     heads = recording.close(now, reason)           # END record, fsync, closed
 
 Recording and sealing of outgoing messages must happen in the same order (record each

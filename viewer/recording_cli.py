@@ -32,7 +32,7 @@ LEDGER_CLOCK_SKEW_SECONDS = 300.0
 # The checkpoints of the newest session with this number registered before the recording
 # started (session numbers are reused), in the order the relay received them.
 _LEDGER_QUERY = """
-SELECT side, records, head, relay_time FROM checkpoints
+SELECT side, records, head, relay_time, file_records, file_head FROM checkpoints
 WHERE session_id = (
     SELECT id FROM sessions WHERE session = ? AND registered <= ?
     ORDER BY registered DESC LIMIT 1
@@ -55,13 +55,16 @@ def read_ledger_checkpoints(data_dir: Path, header: RecordingHeader) -> list[Led
     finally:
         connection.close()
     checkpoints = []
-    for side, records, head, relay_time in rows:
+    for side, records, head, relay_time, file_records, file_head in rows:
+        reported_file = file_head is not None and file_records is not None
         checkpoints.append(
             LedgerCheckpoint(
                 records=int(records),
                 head=bytes.fromhex(head),
                 side=Role(side),
                 time=datetime.fromisoformat(relay_time).timestamp(),
+                file_records=int(file_records) if reported_file else None,
+                file_head=bytes.fromhex(file_head) if reported_file else None,
             )
         )
     return checkpoints

@@ -14,7 +14,7 @@ from typing import BinaryIO
 from protocol import messages
 from protocol.channel import Direction
 from protocol.errors import ProtocolError
-from protocol.recording import PAYLOAD_OFFSET, RecordingHeader, RecordKind, decode_local
+from protocol.recording import RecordingHeader, RecordKind, decode_local
 from protocol.recording_reader import Record, RecordingDamaged, RecordReader
 
 _CONSENT_WORDS = {
@@ -116,7 +116,7 @@ class _Scan:
         if record.direction is not None:
             message = messages.decode(payload)
             if isinstance(message, messages.FrameUpdate):
-                start = record.offset + PAYLOAD_OFFSET
+                start = record.offset + record.payload_offset
                 self.frames.append(FrameEntry(record.time, start, len(payload)))
                 self.counts["frame_bytes"] += len(payload)
                 return

@@ -46,6 +46,7 @@ from tests.support.relay import (
 from tests.viewer.processes import REPO_ROOT, LineReader, python_env
 from viewer.client import ClientSettings, Phase, StatusChanged, ViewerClient
 from viewer.evidence import EvidenceSettings, SessionEvidence
+from viewer.recording_cli import read_ledger_checkpoints
 
 TECHNICIAN = "Erika Muster"
 EXIT_TIMEOUT_SECONDS = 30.0
@@ -252,6 +253,13 @@ def test_a_real_session_is_recorded_alike_on_both_sides_and_matches_the_ledger(
         )
         assert result.returncode == 0, result.stderr
         assert "match the relay's ledger" in result.stdout
+    # Each side reported its file chain too, so every record up to its last checkpoint is
+    # anchored, not only the traffic.
+    for path in (host_file, viewer_file):
+        header = RecordReader(path.read_bytes()).read_header()
+        reported = read_ledger_checkpoints(relay_process.data_dir, header)
+        own = [c for c in reported if c.side is header.side]
+        assert own and all(c.file_head is not None and c.file_records for c in own)
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 import contextlib
+import dataclasses
 import io
+import re
 import struct
 import zlib
 
@@ -13,15 +15,20 @@ from protocol.channel import Direction
 from protocol.errors import ProtocolError
 from protocol.handshake import Role
 from protocol.recording import (
+    FORMAT_VERSION,
     MAGIC,
     MAX_RECORD_BYTES,
-    RECORD_OVERHEAD_BYTES,
     Chains,
     RecordingWriter,
     RecordKind,
     decode_local,
+    decode_varint,
     encode_header_block,
+    encode_varint,
     message_type,
+    outgoing,
+    unzigzag,
+    zigzag,
 )
 from protocol.recording_reader import Record, RecordingDamaged, RecordReader, read_recording
 from protocol.recording_verify import LedgerCheckpoint, Problem, verify
@@ -99,13 +106,51 @@ def test_reading_from_a_stream_gives_the_same_result(session):
     assert [r.data for r in records] == [r.data for r in records_of(data)]
 
 
-def test_a_record_costs_21_bytes_besides_its_payload(session):
+def test_a_small_record_costs_at_most_10_bytes_besides_its_payload(session):
+    # A length of 1 or 2 bytes, the kind, a sequence number of 1 or 2 bytes (fewer than
+    # 16384 records), a time step of 1 or 2 bytes (under 8 s), the CRC.
     for record in records_of(bytes(session.viewer_file)):
-        assert (
-            len(record.data)
-            == len(record.payload) + RECORD_OVERHEAD_BYTES
-            == 21 + len(record.payload)
-        )
+        assert 8 <= len(record.data) - len(record.payload) <= 10
+
+
+@given(st.integers(0, 2**49 - 1))
+def test_varints_round_trip_in_their_shortest_form(value):
+    encoded = encode_varint(value)
+    assert decode_varint(encoded, 0, 7, "number") == (value, len(encoded))
+    assert len(encoded) == max(1, (value.bit_length() + 6) // 7)
+
+
+@given(st.integers(-(2**47), 2**47))
+def test_time_steps_round_trip_through_zigzag(step):
+    assert zigzag(step) >= 0
+    assert unzigzag(zigzag(step)) == step
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"\x80\x00", "shortest"),
+        (b"\x81\x80\x00", "shortest"),
+        (b"\xff\xff\xff\xff\x01", "longer than 4"),
+        (b"\xff\xff", "ends inside"),
+    ],
+)
+def test_a_varint_that_is_not_shortest_or_too_long_is_refused(data, problem):
+    with pytest.raises(ProtocolError, match=problem):
+        decode_varint(data, 0, 4, "length")
+
+
+def test_record_times_are_kept_to_the_millisecond_and_may_step_back():
+    writer = RecordingWriter(header(Role.VIEWER))
+    data = writer.header_bytes()
+    start = writer.header.start_time
+    times = [start + 1.2344, start + 0.5, start - 3.0, start + 86_400.001]
+    for time in times:
+        data += writer.gap(time, "a gap")
+    data += writer.end(start + 90_000, "done")
+    read = [record.time for record in records_of(data)][: len(times)]
+    assert read == [round(t * 1000) / 1000 for t in times]
+    assert verify(data).intact
 
 
 # ---- tampering and damage ----------------------------------------------------------
@@ -236,7 +281,7 @@ def test_a_local_record_altered_behind_a_corrected_checksum_is_found(session):
     data = bytearray(session.host_file)
     target = first_record(bytes(data), RecordKind.INPUT_OUTCOME)
     outcome = decode_local(RecordKind.INPUT_OUTCOME, target.payload)
-    index_at = target.offset + 17 + 1  # the message index, a msgpack fixint
+    index_at = target.offset + target.payload_offset + 1  # the message index, a fixint
     assert data[index_at] == outcome.message_index
     data[index_at] = max(outcome.message_index - 1, 0) if outcome.message_index else 1
     refresh_checksum(data, target)
@@ -244,7 +289,7 @@ def test_a_local_record_altered_behind_a_corrected_checksum_is_found(session):
     assert result.problem is Problem.ALTERED
 
 
-def forge(data: bytes, change) -> bytes:  # type: ignore[no-untyped-def]
+def forge(data: bytes, change, retime=None) -> bytes:  # type: ignore[no-untyped-def]
     """Rewrite a recording consistently: every checksum, chain and stored head recomputed."""
     reader = RecordReader(data)
     head = reader.read_header()
@@ -259,7 +304,8 @@ def forge(data: bytes, change) -> bytes:  # type: ignore[no-untyped-def]
         elif record.direction and message_type(payload) == messages.Checkpoint.TYPE:
             records, chain_head = chains.traffic[record.direction]
             payload = messages.encode(messages.Checkpoint(records, chain_head))
-        new = writer._append(record.kind, record.time, payload)
+        time = retime(record) if retime is not None else record.time
+        new = writer._append(record.kind, time, payload)
         chains.extend(new, record.kind, payload)
         out += new
     return bytes(out)
@@ -285,6 +331,76 @@ def test_a_consistently_rewritten_file_is_intact_alone_but_disagrees_with_the_le
     assert "disagrees" in result.reason
     # The forgery changed nothing before the first checkpoint of the ledger it fails.
     assert result.ledger_matched == result.checkpoint - 1
+
+
+def with_file_heads(data: bytes, ledger: list[LedgerCheckpoint]) -> list[LedgerCheckpoint]:
+    """The ledger as the relay stores it now: this side's checkpoints with its file chain
+    after each outgoing Checkpoint message, as `SessionEvidence.report` sends them."""
+    reader = RecordReader(data)
+    head = reader.read_header()
+    chains = Chains(head, reader.header_block)
+    files = {}
+    for record in reader:
+        chains.extend(record.data, record.kind, record.payload)
+        if record.direction is outgoing(head.side) and isinstance(
+            message := messages.decode(record.payload), messages.Checkpoint
+        ):
+            files[message.records] = (chains.file_records, chains.file_head)
+    return [
+        dataclasses.replace(c, file_records=files[c.records][0], file_head=files[c.records][1])
+        if c.side is head.side and c.records in files
+        else c
+        for c in ledger
+    ]
+
+
+def test_file_heads_in_the_ledger_confirm_an_intact_recording(session):
+    for data in (bytes(session.viewer_file), bytes(session.host_file)):
+        ledger = with_file_heads(data, session.ledger)
+        assert sum(c.file_head is not None for c in ledger) >= 2
+        result = verify(data, ledger)
+        assert result.intact, result.reason
+        assert result.ledger_matched == verify(data, session.ledger).ledger_matched
+
+
+def test_a_checkpoint_report_carries_the_file_chain_after_its_message():
+    writer = RecordingWriter(header(Role.VIEWER))
+    writer.header_bytes()
+    writer.sent(1.0, messages.encode(messages.Cursor(1, 1, True)))
+    written = writer.checkpoint(2.0)
+    heads = writer.heads()
+    assert (written.file_records, written.file_head) == (heads.file_records, heads.file_head)
+    assert written.file_records == 3  # the cursor, the CHECKPOINT record, the message
+
+
+@pytest.mark.parametrize(
+    "rewrite",
+    ["input outcome", "time"],
+)
+def test_a_consistent_rewrite_before_the_last_checkpoint_fails_against_the_file_heads(
+    session, rewrite
+):
+    original = bytes(session.host_file)
+    ledger = with_file_heads(original, session.ledger)
+    target = first_record(original, RecordKind.INPUT_OUTCOME)
+    if rewrite == "input outcome":
+        outcome = decode_local(RecordKind.INPUT_OUTCOME, target.payload)
+        flipped = dataclasses.replace(outcome, applied=not outcome.applied)
+        packed = msgpack.packb(to_values(flipped), use_bin_type=True)
+        forged = forge(original, lambda r: packed if r.position == target.position else r.payload)
+    else:
+        forged = forge(
+            original,
+            lambda r: r.payload,
+            lambda r: r.time + 60.0 if r.position == target.position else r.time,
+        )
+    # Traffic alone does not show it: the chains were recomputed, no message changed.
+    assert verify(forged, session.ledger).intact
+    result = verify(forged, ledger)
+    assert result.problem is Problem.LEDGER_MISMATCH
+    first, last = map(int, re.search(r"one of records (\d+) to (\d+)", result.reason).groups())
+    assert first <= target.position <= last
+    assert f"checkpoint {result.checkpoint} of the ledger" in result.reason
 
 
 def test_an_unchanged_rewrite_still_matches_the_ledger(session):
@@ -324,12 +440,54 @@ def test_an_empty_ledger_is_not_a_confirmation(session):
 def test_not_a_recording_and_unknown_versions_are_named(session):
     assert verify(b"hello world").problem is Problem.NOT_A_RECORDING
     assert verify(b"").problem is Problem.NOT_A_RECORDING
-    payload = msgpack.packb([2, []])
+    payload = msgpack.packb([FORMAT_VERSION + 1, []])
     framed = struct.pack(">I", len(payload)) + payload
     future = MAGIC + framed + struct.pack(">I", zlib.crc32(framed))
     result = verify(future)
     assert result.problem is Problem.UNSUPPORTED_VERSION
     assert "newer" in result.reason
+
+
+def as_format_1(data: bytes) -> bytes:
+    """The same recording as format 1 wrote it (u32 length, u32 sequence, f64 time, u8 kind)."""
+    reader = RecordReader(data)
+    head = reader.read_header()
+    payload = msgpack.packb([1, to_values(head)], use_bin_type=True)
+    framed = struct.pack(">I", len(payload)) + payload
+    block = framed + struct.pack(">I", zlib.crc32(framed))
+    chains = Chains(head, block)
+    out = bytearray(MAGIC + block)
+    for record in reader:
+        body = record.payload
+        if record.kind is RecordKind.CHECKPOINT:
+            body = msgpack.packb(to_values(chains.heads()), use_bin_type=True)
+        prefix = struct.pack(">IIdB", 13 + len(body), record.sequence, record.time, record.kind)
+        old = prefix + body + struct.pack(">I", zlib.crc32(prefix + body))
+        chains.extend(old, record.kind, body)
+        out += old
+    return bytes(out)
+
+
+def test_a_format_1_recording_still_reads_and_verifies(session):
+    data = as_format_1(bytes(session.viewer_file))
+    reader = RecordReader(data)
+    reader.read_header()
+    assert reader.version == 1
+
+    def summary(records):  # type: ignore[no-untyped-def]
+        # The CHECKPOINT records differ: they hold the file chain, over other framing.
+        return [
+            (r.kind, r.sequence, r.time, r.kind is RecordKind.CHECKPOINT or r.payload)
+            for r in records
+        ]
+
+    assert summary(reader) == summary(records_of(bytes(session.viewer_file)))
+    result = verify(data, session.ledger)
+    assert result.intact, result.reason
+    target = frame_records(data)[3]
+    damaged = bytearray(data)
+    damaged[target.offset + target.payload_offset + 5] ^= 0x01
+    assert verify(bytes(damaged)).record == target.position
 
 
 class RefusingStream(io.BytesIO):
@@ -343,12 +501,15 @@ class RefusingStream(io.BytesIO):
 def test_an_impossible_length_is_refused_before_anything_is_read(session):
     data = bytes(session.viewer_file)
     first = records_of(data)[0]
-    huge = data[: first.offset] + struct.pack(">I", 0xFFFFFFFF) + data[first.offset + 4 :]
-    result = verify(RefusingStream(huge))
-    assert result.problem is Problem.ALTERED
-    assert "impossible length" in result.reason
-    with pytest.raises(RecordingDamaged):
-        list(RecordReader(RefusingStream(huge)))
+    # 2**28 - 1 in four bytes, the most a length may take; then five bytes, one too many.
+    for length in (b"\xff\xff\xff\x7f", b"\xff\xff\xff\xff\x01"):
+        huge = data[: first.offset] + length + data[first.offset + 1 :]
+        result = verify(RefusingStream(huge))
+        assert result.problem is Problem.ALTERED
+        assert "impossible length" in result.reason
+        assert result.record == 1
+        with pytest.raises(RecordingDamaged):
+            list(RecordReader(RefusingStream(huge)))
 
 
 # ---- the writer --------------------------------------------------------------------

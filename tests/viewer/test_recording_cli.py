@@ -8,8 +8,9 @@ import pytest
 
 from fernwartung.cli import main
 from protocol import messages
+from protocol.recording_verify import LedgerCheckpoint
 from relay.ledger import LEDGER_FILE, Ledger
-from tests.protocol.test_recording import forge, frame_records
+from tests.protocol.test_recording import forge, frame_records, with_file_heads
 from tests.support.recording_sessions import START, Session, typical_session
 
 
@@ -27,16 +28,23 @@ def files(tmp_path, session):
     return viewer, host
 
 
-def make_ledger(data_dir: Path, session: Session) -> None:
+def make_ledger(
+    data_dir: Path, session: Session, checkpoints: list[LedgerCheckpoint] | None = None
+) -> None:
     """The relay's own ledger, holding this session's checkpoints as the relay stores them."""
     ledger = Ledger(data_dir)
     try:
         older = ledger.open_session(session.host.header.session)  # the number, used before
         ledger.record_checkpoint(older, "host", 1, bytes(32))
         session_id = ledger.open_session(session.host.header.session)
-        for checkpoint in session.ledger:
+        for checkpoint in checkpoints if checkpoints is not None else session.ledger:
             ledger.record_checkpoint(
-                session_id, checkpoint.side.value, checkpoint.records, checkpoint.head
+                session_id,
+                checkpoint.side.value,
+                checkpoint.records,
+                checkpoint.head,
+                checkpoint.file_records,
+                checkpoint.file_head,
             )
     finally:
         ledger.close()
@@ -80,6 +88,44 @@ def test_verify_fails_a_consistent_forgery_against_the_ledger(files, session, tm
     error = capsys.readouterr().err
     assert "NOT INTACT (ledger mismatch)" in error
     assert "disagrees" in error
+
+
+def test_verify_names_the_records_of_a_rewritten_time_from_the_ledgers_file_heads(
+    files, session, tmp_path, capsys
+):
+    viewer, _ = files
+    original = viewer.read_bytes()
+    target = frame_records(original)[10]
+    viewer.write_bytes(
+        forge(
+            original,
+            lambda r: r.payload,
+            lambda r: r.time - 3600.0 if r.position == target.position else r.time,
+        )
+    )
+    make_ledger(tmp_path / "data", session, with_file_heads(original, session.ledger))
+    assert main(["recording", "verify", str(viewer), "--ledger", str(tmp_path / "data")]) == 1
+    error = capsys.readouterr().err
+    assert "NOT INTACT (ledger mismatch)" in error
+    assert "was rewritten" in error
+
+
+def test_a_ledger_from_before_file_heads_is_upgraded_and_still_checked(
+    files, session, tmp_path, capsys
+):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with sqlite3.connect(data_dir / LEDGER_FILE) as db:
+        db.execute(
+            "CREATE TABLE checkpoints (id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, "
+            "side TEXT NOT NULL, records INTEGER NOT NULL, head TEXT NOT NULL, "
+            "relay_time TEXT NOT NULL)"
+        )
+    db.close()
+    make_ledger(data_dir, session)
+    for path in files:
+        assert main(["recording", "verify", str(path), "--ledger", str(data_dir)]) == 0
+        assert "match the relay's ledger" in capsys.readouterr().out
 
 
 def test_verify_names_a_flipped_byte_on_stderr(files, capsys):
