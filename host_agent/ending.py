@@ -1,5 +1,6 @@
-"""How a host agent's session ends: stop input and capture, say goodbye, close the link
-and the recording. `HostAgent` (host_agent/agent.py) mixes this in.
+"""How a host agent's session ends: stop input and capture, say goodbye, close the
+recording, report its final heads to the relay, close the link. `HostAgent`
+(host_agent/agent.py) mixes this in.
 
 The end of a recorded session exchanges final checkpoints (viewer/evidence.py); after the
 recording failed nothing more is sent; a session whose link is down (reconnecting) ends
@@ -33,7 +34,7 @@ class EndingMixin:
     async def _end(
         self: HostAgent, reason_key: str, status: int, *, peer_ended: bool = False, **values: object
     ) -> None:
-        """End the session: stop input and capture, say goodbye, close link and recording.
+        """End the session: stop input and capture, say goodbye, close recording and link.
 
         `peer_ended`: the viewer said Bye first. The goodbye is skipped after the recording
         failed: nothing may be sent that the recording does not hold.
@@ -53,6 +54,7 @@ class EndingMixin:
         self._notify(ui.Ended(reason))
         link = self._link
         recording_ok = self._evidence is None or self._evidence.failure is None
+        link_usable = link is not None
         if link is not None:
             try:
                 session_open = self._session is not None and (
@@ -64,14 +66,23 @@ class EndingMixin:
                     and previous in (AgentState.ASKING, AgentState.SHARING)
                 ):
                     await self._say_goodbye(english, peer_ended)
-                async with asyncio.timeout(BYE_TIMEOUT_SECONDS):
-                    await link.send_control(control.End(reason=english))
             except RecordingFailed as error:
                 self._show_line("ev_recording_failed", detail=str(error))
+                link_usable = False
             except (FernwartungError, TimeoutError, OSError):
-                pass  # the link is gone already: closing below is all that is left
+                link_usable = False  # the link is gone already: closing is all that is left
+        # The END record before the relay's End: its final report anchors the end too.
+        report = await self._close_recording(english)
+        if link is not None:
+            if link_usable:
+                try:
+                    async with asyncio.timeout(BYE_TIMEOUT_SECONDS):
+                        if report is not None:
+                            await link.send_control(report)
+                        await link.send_control(control.End(reason=english))
+                except (FernwartungError, TimeoutError, OSError):
+                    pass  # the link is gone already: closing below is all that is left
             await self._close_link()
-        await self._close_recording(english)
         raise Stop
 
     async def _say_goodbye(self: HostAgent, reason: str, peer_ended: bool) -> None:
@@ -118,10 +129,11 @@ class EndingMixin:
         self._show_line("ev_recording_failed", detail=detail)
         await self._end("reason_recording_failed", EXIT_ERROR)
 
-    async def _close_recording(self: HostAgent, reason: str) -> None:
+    async def _close_recording(self: HostAgent, reason: str) -> control.Checkpoint | None:
+        """Write the END record; the final report for the relay (None: nothing to report)."""
         evidence = self._evidence
         if evidence is None:
-            return
+            return None
         try:
             if evidence.failure is None and evidence.recording:
                 if self.gate is not None:
@@ -129,8 +141,9 @@ class EndingMixin:
                     await asyncio.to_thread(self.gate.join, BYE_TIMEOUT_SECONDS)
                 if self._inputs is not None:
                     self._inputs.finish()
-                await asyncio.to_thread(evidence.close, reason)
+                return await asyncio.to_thread(evidence.close, reason)
         except RecordingFailed as error:
             self._show_line("ev_recording_failed", detail=str(error))
         finally:
             evidence.abandon()
+        return None

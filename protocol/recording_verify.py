@@ -345,10 +345,13 @@ def _compare_file(
     head, end = seen
     if head == checkpoint.file_head:
         return None
+    last = ""
+    if records == state.chains.file_records and state.end_reason is not None:
+        last = f" (record {records} is the end record, with the reason the session ended)"
     return (
         f" covers this file's first {records} records (up to byte offset {end}), and they "
         f"differ from what was reported then: one of records {confirmed + 1} to {records} "
-        "was rewritten"
+        f"was rewritten{last}"
     )
 
 

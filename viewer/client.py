@@ -302,6 +302,11 @@ class ViewerClient(ResumeMixin):
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(END_EXCHANGE_TIMEOUT_SECONDS):
                             await self._peer_said_bye.wait()
+        except (FernwartungError, TimeoutError):
+            pass  # the link is already gone; closing below is all that is left to do
+        # The END record before the relay's End: its final report anchors the end too.
+        await self._close_recording(reason)
+        try:
             async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
                 await link.send_control(control.End(reason))
         except (FernwartungError, TimeoutError):
@@ -334,10 +339,11 @@ class ViewerClient(ResumeMixin):
                 await self._recording_failed(error)
             outcome = self._outcome(error)
         finally:
-            await self._close_link()
             decoder.shutdown(wait=True, cancel_futures=True)
-            outcome_reason = self._end_reason or "the session ended"
-            await self._close_recording(outcome_reason)
+            # While the link is open (the relay keeps it a while after the host's End),
+            # so that the final report reaches the ledger.
+            await self._close_recording(self._end_reason or "the session ended")
+            await self._close_link()
             self._set_status(phase=Phase.ENDED)
         return outcome
 
@@ -355,16 +361,24 @@ class ViewerClient(ResumeMixin):
             pass  # the link is already gone
 
     async def _close_recording(self, reason: str) -> None:
+        """Write the END record and report the final heads to the relay, if the link is up."""
         evidence = self.evidence
         if evidence is None:
             return
+        evidence.end_next()
         try:
-            if evidence.recording:
-                await asyncio.to_thread(evidence.close, reason)
+            report = await asyncio.to_thread(evidence.close, reason)
         except RecordingFailed:
             self._set_status(recording=False)
+            report = None
         finally:
             evidence.abandon()
+        link = self._link
+        if report is None or link is None:
+            return
+        with contextlib.suppress(FernwartungError, TimeoutError, OSError):
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await link.send_control(report)
 
     async def _end_when_asked(self) -> None:
         """End on request (a button, a companion) or when the time limit is reached."""
@@ -527,6 +541,8 @@ class ViewerClient(ResumeMixin):
         if self._session is not None and self._session.state is SessionState.RESUMING:
             await self._peer_state(frame)
             return
+        if self.evidence is not None and self.evidence.ended:
+            return  # after the END record: what still arrives is neither recorded nor shown
         received = self._open(frame)
         message = received.message
         if isinstance(message, messages.FrameUpdate):

@@ -11,9 +11,11 @@ The end of a recorded session, so that both files hold both final checkpoints (t
 `RECORDING_CAPABILITY` in a Hello says the peer records and takes part):
 
     the ending side:  Checkpoint, Bye; then it reads on until the peer's Bye
-                      (at most END_EXCHANGE_TIMEOUT_SECONDS); relay End; close
+                      (at most END_EXCHANGE_TIMEOUT_SECONDS); END record; final report
+                      (`close` returns it) to the relay; relay End; close
     the other side:   on Bye: Checkpoint, Bye; then it waits for the relay's End
-                      (at most END_EXCHANGE_TIMEOUT_SECONDS); close
+                      (at most END_EXCHANGE_TIMEOUT_SECONDS); END record; final report
+                      (the relay keeps its connection LINGER_SECONDS for it); close
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from protocol.recording import (
     CHECKPOINT_INTERVAL_SECONDS,
     CheckpointWritten,
     RecordingHeader,
+    outgoing,
 )
 from viewer.recorder import RecordingFile
 
@@ -73,6 +76,7 @@ class SessionEvidence:
         self._file: RecordingFile | None = None
         self._next_checkpoint = 0.0
         self.final_checkpoint_sent = False
+        self._ending = False
 
     @property
     def path(self) -> Path | None:
@@ -87,6 +91,17 @@ class SessionEvidence:
     def recording(self) -> bool:
         """True between `start` and the end, unless writing failed."""
         return self._file is not None and not self._file.closed and self.failure is None
+
+    @property
+    def ended(self) -> bool:
+        """The END record is next or written: nothing more may be recorded."""
+        return self._ending and self.failure is None
+
+    def end_next(self) -> None:
+        """Mark, on the event loop, that `close` (run in a thread) writes the END record next:
+        from now on `ended` is True, so nothing arriving meanwhile is recorded after it."""
+        if self.recording:
+            self._ending = True
 
     @property
     def file(self) -> RecordingFile:
@@ -153,10 +168,24 @@ class SessionEvidence:
         """fsync in a worker thread, off the event loop."""
         await asyncio.to_thread(self._guard, self.file.sync)
 
-    def close(self, reason: str) -> None:
-        """The END record and the last fsync; nothing is written after it."""
-        if self.recording:
-            self._guard(self.file.close, self._clock(), reason[:MAX_REASON_CHARS])
+    def close(self, reason: str) -> control.Checkpoint | None:
+        """The END record and the last fsync; nothing is written after it.
+
+        Returns the final report for the relay (None when nothing was recorded): this
+        side's outgoing traffic chain and its file chain with the END record, so the end
+        and the times of the last records are anchored in the ledger too.
+        """
+        if not self.recording:
+            return None
+        self._ending = True
+        heads = self._guard(self.file.close, self._clock(), reason[:MAX_REASON_CHARS])
+        records, head = heads.traffic(outgoing(self.side))
+        return control.Checkpoint(
+            records=records,
+            head=head,
+            file_records=heads.file_records,
+            file_head=heads.file_head.hex(),
+        )
 
     def abandon(self) -> None:
         """After a failure: close the file as it is (it verifies as cut)."""

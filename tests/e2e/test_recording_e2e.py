@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from host_agent import events as ui
@@ -34,9 +35,11 @@ from protocol import messages
 from protocol.channel import Direction
 from protocol.codes import parse_code
 from protocol.handshake import Role
-from protocol.recording import RecordKind, decode_local, message_type
-from protocol.recording_reader import RecordReader
+from protocol.recording import End, RecordKind, decode_local, message_type
+from protocol.recording_reader import Record, RecordReader
+from protocol.schema import to_values
 from tests.host_agent.harness import UiRecorder
+from tests.protocol.test_recording import forge
 from tests.support.relay import (
     add_technician,
     running_relay,
@@ -260,6 +263,49 @@ def test_a_real_session_is_recorded_alike_on_both_sides_and_matches_the_ledger(
         reported = read_ledger_checkpoints(relay_process.data_dir, header)
         own = [c for c in reported if c.side is header.side]
         assert own and all(c.file_head is not None and c.file_records for c in own)
+
+
+def test_a_rewritten_end_record_fails_against_the_ledger_while_the_original_verifies(
+    relay_process: Relay, tmp_path: Path
+) -> None:
+    host_dir, viewer_dir = tmp_path / "host-recording", tmp_path / "viewer-recording"
+    host_status, host_lines, viewer_status, viewer_lines = run_session(
+        relay_process, host_dir, "--seconds", "2", "--record", str(viewer_dir)
+    )
+    assert viewer_status == 0, viewer_lines
+    assert host_status == 0, "\n".join(host_lines)
+    for path in (only_file(host_dir), only_file(viewer_dir)):
+        original = path.read_bytes()
+        reader = RecordReader(original)
+        header = reader.read_header()
+        records = list(reader)
+        assert records[-1].kind is RecordKind.END
+        # Each side reported its final heads after writing the END record.
+        own = [
+            c
+            for c in read_ledger_checkpoints(relay_process.data_dir, header)
+            if c.side is header.side
+        ]
+        assert own[-1].file_records == len(records)
+
+        def new_reason(record: Record) -> bytes:
+            if record.kind is not RecordKind.END:
+                return record.payload
+            return msgpack.packb(to_values(End("the customer declined")), use_bin_type=True)
+
+        forged_path = path.with_name("forged-" + path.name)
+        forged_path.write_bytes(forge(original, new_reason))
+        assert fernwartung("recording", "verify", str(forged_path)).returncode == 0
+        forged = fernwartung(
+            "recording", "verify", str(forged_path), "--ledger", str(relay_process.data_dir)
+        )
+        assert forged.returncode == 1, forged.stdout
+        assert "NOT INTACT (ledger mismatch)" in forged.stderr
+        assert f"record {len(records)} is the end record" in forged.stderr
+        untouched = fernwartung(
+            "recording", "verify", str(path), "--ledger", str(relay_process.data_dir)
+        )
+        assert untouched.returncode == 0, untouched.stderr
 
 
 @pytest.fixture

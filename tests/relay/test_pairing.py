@@ -165,8 +165,9 @@ async def test_end_is_passed_on_and_final_checkpoints_are_kept(
     await session.viewer.send_control(control.Checkpoint(records=7, head=head))
     await session.viewer.send_control(control.End(reason="done"))
     assert await receive(session.host) == control.End(reason="done")
-    # The remaining side may still report its final chain head.
-    await session.host.send_control(control.Checkpoint(records=9, head=head[::-1]))
+    # The remaining side may still report its final chain heads (after its END record).
+    final = control.Checkpoint(records=9, head=head[::-1], file_records=40, file_head="ab" * 32)
+    await session.host.send_control(final)
     await session.host.send_control(control.End(reason="done"))
     with pytest.raises(SessionEnded):
         await receive(session.host)
@@ -181,6 +182,7 @@ async def test_end_is_passed_on_and_final_checkpoints_are_kept(
     await wait_for(lambda: len(checkpoints()) == 2, "two checkpoints")
     sides = [(row["side"], row["records"], row["head"]) for row in checkpoints()]
     assert sides == [("viewer", 7, head.hex()), ("host", 9, head[::-1].hex())]
+    assert (checkpoints()[1]["file_records"], checkpoints()[1]["file_head"]) == (40, "ab" * 32)
     assert session_rows(relay)[0]["end_reason"] == "viewer_ended"
 
 

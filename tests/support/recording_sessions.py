@@ -1,8 +1,8 @@
 """Recordings of a made-up session, as host and viewer would each write them.
 
 Messages travel through in-flight queues, so the two files interleave the directions
-differently, exactly as over a real channel; checkpoints go to a list that stands in for
-the relay's ledger.
+differently, exactly as over a real channel; checkpoints go to lists that stand in for
+the relay's ledger (`ledger`: traffic heads only; `reports`: file heads and final reports).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from protocol import messages
 from protocol.channel import Direction
 from protocol.handshake import Role
 from protocol.messages import Codec, Tile
-from protocol.recording import RecordingHeader, RecordingWriter
+from protocol.recording import CheckpointWritten, RecordingHeader, RecordingWriter, outgoing
 from protocol.recording_verify import LedgerCheckpoint
 
 SESSION = "482139"
@@ -62,7 +62,10 @@ class Session:
     viewer: RecordingWriter = field(default_factory=lambda: RecordingWriter(header(Role.VIEWER)))
     host_file: bytearray = field(default_factory=bytearray)
     viewer_file: bytearray = field(default_factory=bytearray)
+    # The traffic chain heads of the checkpoints, as a relay from before file heads stored them.
     ledger: list[LedgerCheckpoint] = field(default_factory=list)
+    # What each side reports today: file chain heads too, and a final report after END.
+    reports: list[LedgerCheckpoint] = field(default_factory=list)
     in_flight: dict[Direction, deque[bytes]] = field(
         default_factory=lambda: {d: deque() for d in Direction}
     )
@@ -112,25 +115,40 @@ class Session:
         written = self.host.checkpoint(self.tick())
         self.host_file += written.data
         self.in_flight[Direction.HOST_TO_VIEWER].append(written.plaintext)
-        self.ledger.append(
-            LedgerCheckpoint(written.message.records, written.message.head, Role.HOST, self.time)
-        )
+        self.report(Role.HOST, written)
 
     def viewer_checkpoint(self) -> None:
         written = self.viewer.checkpoint(self.tick())
         self.viewer_file += written.data
         self.in_flight[Direction.VIEWER_TO_HOST].append(written.plaintext)
-        self.ledger.append(
-            LedgerCheckpoint(written.message.records, written.message.head, Role.VIEWER, self.time)
-        )
+        self.report(Role.VIEWER, written)
 
     def send_frame(self) -> None:
         self.host_sends(frame_update(self.frames, self.time))
         self.frames += 1
 
+    def report(self, side: Role, written: CheckpointWritten) -> None:
+        records, head = written.message.records, written.message.head
+        self.ledger.append(LedgerCheckpoint(records, head, side, self.time))
+        self.reports.append(
+            LedgerCheckpoint(
+                records, head, side, self.time, written.file_records, written.file_head
+            )
+        )
+
     def end(self, reason: str = "the technician ended the session") -> None:
+        """Both END records, each followed by its side's final report (in `reports`)."""
         self.host_file += self.host.end(self.tick(), reason)
+        self.report_final(Role.HOST, self.host)
         self.viewer_file += self.viewer.end(self.tick(), reason)
+        self.report_final(Role.VIEWER, self.viewer)
+
+    def report_final(self, side: Role, writer: RecordingWriter) -> None:
+        heads = writer.heads()
+        records, head = heads.traffic(outgoing(side))
+        self.reports.append(
+            LedgerCheckpoint(records, head, side, self.time, heads.file_records, heads.file_head)
+        )
 
 
 def typical_session(frames: int = 12) -> Session:
