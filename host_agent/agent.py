@@ -611,10 +611,16 @@ class HostAgent(ResumeMixin, EndingMixin):
             started = loop.time()
             generation = self._stream_generation
             update, pointer = await self._in_capture_thread(self._capture, step.jpeg_quality)
-            if generation != self._stream_generation or not self._sharing.is_set():
-                continue  # paused or switched while capturing: this frame must not go out
-            if not self._link_up.is_set():
-                continue  # the connection dropped while capturing: a full frame follows
+            discard = (
+                generation != self._stream_generation  # paused or switched while capturing
+                or not self._sharing.is_set()
+                or not self._link_up.is_set()  # the connection dropped while capturing
+            )
+            if discard:
+                if update is not None:
+                    # The pipeline counts what it produced as sent; it was not.
+                    self.pipeline.request_full()
+                continue
             if update is not None:
                 await self._send_update(update)
             if pointer != self._last_pointer:
