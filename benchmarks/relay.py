@@ -7,7 +7,9 @@ Both servers (the relay and the echo) run as their own process, on 127.0.0.1, wi
 same self-signed certificate; the clients run in this process. Throughput is ciphertext
 payload through the server: host -> relay -> viewer for the relay, client -> echo -> client
 for the echo (one server receive and one server send per message in both cases). Memory is
-the relay process's resident set growth divided by the number of idle paired sessions.
+the relay process's resident set growth divided by the number of idle paired sessions; for
+scale, the same is measured in the echo process for two idle websockets connections and for
+two bare asyncio TLS connections (no websockets), the floor any relay on this stack pays.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -70,11 +74,27 @@ async def open_ws(url: str, token: str | None = None) -> ClientConnection:
 # the echo server (a child process)
 
 
+class BareEcho(asyncio.Protocol):
+    """A TLS (or TCP) connection without websockets: the floor under any relay."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
 async def echo_server(data_dir: Path, secure: bool) -> None:
     context = None
     if secure:
         cert, key = tls.ensure_self_signed(data_dir)
         context = tls.server_context(cert, key)
+        tls.share_tls_read_buffers()  # as the relay does
+    bare = await asyncio.get_running_loop().create_server(
+        BareEcho, "127.0.0.1", 0, ssl=context
+    )
+    bare_port = bare.sockets[0].getsockname()[1]
 
     async def echo(websocket: ServerConnection) -> None:
         async for message in websocket:
@@ -82,18 +102,21 @@ async def echo_server(data_dir: Path, secure: bool) -> None:
 
     async with serve(echo, "127.0.0.1", 0, ssl=context, compression=None, max_size=None) as server:
         port = server.sockets[0].getsockname()[1]
-        print(f"LISTENING {'wss' if secure else 'ws'}://127.0.0.1:{port}", flush=True)
+        print(f"LISTENING {'wss' if secure else 'ws'}://127.0.0.1:{port} {bare_port}", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 
-def start_echo_process(data_dir: Path, secure: bool) -> tuple[subprocess.Popen[str], str]:
+def start_echo_process(
+    data_dir: Path, secure: bool
+) -> tuple[subprocess.Popen[str], str, int]:
+    """The echo process, its websockets URL and the port of its bare TLS echo."""
     command = [sys.executable, __file__, "--echo-server", str(data_dir)]
     if not secure:
         command.append("--no-tls")
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline().split()
-    return process, line[1]
+    return process, line[1], int(line[2])
 
 
 def stop_echo_process(process: subprocess.Popen[str]) -> None:
@@ -188,6 +211,49 @@ async def memory_per_session(url: str, token: str, pid: int, sessions: int) -> t
     return after - before, (after - before) / sessions
 
 
+async def memory_per_connection_pair(
+    pid: int, pairs: int, connect_one: Callable[[], Awaitable[Closable]]
+) -> float:
+    """KiB the process at `pid` grows by per two idle connections made by `connect_one`."""
+
+    async def open_many(count: int) -> list[Closable]:
+        opened: list[Closable] = []
+        for start in range(0, count, CONNECT_BATCH):
+            opened += await asyncio.gather(
+                *(connect_one() for _ in range(min(CONNECT_BATCH, count - start)))
+            )
+        return opened
+
+    warm = await open_many(2 * WARMUP_SESSIONS)
+    await asyncio.sleep(1.0)
+    before = resident_kib(pid)
+    links = await open_many(2 * pairs)
+    await asyncio.sleep(1.0)
+    after = resident_kib(pid)
+    await asyncio.gather(*(close(link) for link in links + warm))
+    return (after - before) / pairs
+
+
+class Closable(Protocol):
+    def close(self) -> object: ...
+
+
+async def close(link: Closable) -> None:
+    """Close a websockets connection or a stream writer, waiting for either."""
+    closing = link.close()
+    if isinstance(closing, Awaitable):
+        await closing
+    elif isinstance(link, asyncio.StreamWriter):
+        await link.wait_closed()
+
+
+async def open_bare(port: int, secure: bool) -> asyncio.StreamWriter:
+    _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_ssl(secure))
+    writer.write(b"x")
+    await writer.drain()
+    return writer
+
+
 async def run(args: argparse.Namespace) -> None:
     secure = not args.no_tls
     print(f"relay benchmark ({'TLS' if secure else 'plain'} on 127.0.0.1, "
@@ -195,11 +261,12 @@ async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as temporary:
         data_dir = Path(temporary)
         token = add_technician(data_dir, "Bench")
-        tls_args = () if secure else ("--no-tls",)
-        relay, relay_url, _ = start_relay_process(
-            data_dir, *tls_args, *NO_LIMITS, "--max-sessions", str(args.sessions + 100)
-        )
-        echo, echo_url = start_echo_process(data_dir, secure)
+        relay_args = (
+            *(() if secure else ("--no-tls",)), *NO_LIMITS,
+            "--max-sessions", str(args.sessions + 100),
+        )  # fmt: skip
+        relay, relay_url, _ = start_relay_process(data_dir, *relay_args)
+        echo, echo_url, _ = start_echo_process(data_dir, secure)
         try:
             for size in MESSAGE_SIZES:
                 count = max(16, args.megabytes * 1024 * 1024 // size)
@@ -212,16 +279,41 @@ async def run(args: argparse.Namespace) -> None:
                     f"throughput {size // 1024:>5} KiB messages: relay {best_relay:7.1f} MB/s, "
                     f"bare echo {best_echo:7.1f} MB/s -> {100 * best_relay / best_echo:5.1f} %"
                 )
-            grown, per_session = await memory_per_session(
-                relay_url, token, relay.pid, args.sessions
-            )
-            print(
-                f"memory: {args.sessions} idle paired sessions ({2 * args.sessions} connections)"
-                f" grew the relay by {grown / 1024:.1f} MiB -> {per_session:.1f} KiB per session"
-            )
         finally:
             stop_relay_process(relay)
             stop_echo_process(echo)
+        # Memory in fresh processes: memory freed by the throughput runs would otherwise be
+        # reused by the new connections and hide their cost.
+        relay, relay_url, _ = start_relay_process(data_dir, *relay_args)
+        try:
+            grown, per_session = await memory_per_session(
+                relay_url, token, relay.pid, args.sessions
+            )
+        finally:
+            stop_relay_process(relay)
+        print(
+            f"memory: {args.sessions} idle paired sessions ({2 * args.sessions} connections)"
+            f" grew the relay by {grown / 1024:.1f} MiB -> {per_session:.1f} KiB per session"
+        )
+        echo, echo_url, bare_port = start_echo_process(data_dir, secure)
+        try:
+            per_echo_pair = await memory_per_connection_pair(
+                echo.pid, args.sessions, lambda: open_ws(echo_url)
+            )
+        finally:
+            stop_echo_process(echo)
+        echo, echo_url, bare_port = start_echo_process(data_dir, secure)
+        try:
+            per_bare_pair = await memory_per_connection_pair(
+                echo.pid, args.sessions, lambda: open_bare(bare_port, secure)
+            )
+        finally:
+            stop_echo_process(echo)
+        print(
+            f"memory for scale, per two idle connections: bare websockets echo"
+            f" {per_echo_pair:.1f} KiB; bare asyncio {'TLS' if secure else 'TCP'} (no"
+            f" websockets) {per_bare_pair:.1f} KiB"
+        )
 
 
 def main() -> None:

@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     )
     log = EventLog(json_lines=args.log_json)
     if ssl_context is not None:
-        tls.shrink_tls_read_buffers(tls.TLS_READ_BUFFER_BYTES)
+        tls.share_tls_read_buffers()
     try:
         asyncio.run(_serve(config, log, listen, fingerprint))
     except OSError as error:

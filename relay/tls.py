@@ -7,6 +7,8 @@ import datetime
 import ipaddress
 import os
 import ssl
+import sys
+import threading
 from pathlib import Path
 
 from cryptography import x509
@@ -88,15 +90,37 @@ def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
     return context
 
 
-# asyncio's TLS layer gives every connection a 256 KiB read buffer, written at creation
-# (so resident): 512 KiB per paired session, idle or not. A TLS record carries at most
-# 16 KiB, so reading one record's worth at a time costs more reads per frame update but
-# saves most of that memory (measured in benchmarks/relay.py: forwarding stays above 70 %
-# of a bare echo).
-TLS_READ_BUFFER_BYTES = 16 * 1024
+# asyncio's TLS layer gives every connection its own 256 KiB read buffer, written at
+# creation (so resident): half a megabyte per paired session, idle or not. The buffer only
+# lives from the socket read to the copy into the TLS object, both inside one callback of the
+# event loop, so one buffer per thread serves every connection of that thread's loop. (Not on
+# Windows: its proactor loop reads into the buffer in the background, so there each
+# connection keeps its own.)
+_per_thread = threading.local()
 
 
-def shrink_tls_read_buffers(size: int = TLS_READ_BUFFER_BYTES) -> None:
-    """Set the per-connection TLS read buffer of this process's asyncio (call before serving;
-    affects every TLS connection in the process)."""
-    asyncio.sslproto.SSLProtocol.max_size = size
+def _shared_read_buffer(protocol: asyncio.sslproto.SSLProtocol) -> bytearray:
+    buffer = getattr(_per_thread, "buffer", None)
+    if buffer is None:
+        buffer = _per_thread.buffer = bytearray(protocol.max_size)
+        _per_thread.view = memoryview(buffer)
+    return buffer
+
+
+def _shared_read_view(protocol: asyncio.sslproto.SSLProtocol) -> memoryview:
+    _shared_read_buffer(protocol)
+    return _per_thread.view
+
+
+def _ignore(protocol: asyncio.sslproto.SSLProtocol, value: object) -> None:
+    """asyncio assigns a private buffer at creation; it is dropped in favour of the shared one."""
+
+
+def share_tls_read_buffers() -> None:
+    """Let every TLS connection of this process read through one buffer per thread (call
+    before serving; affects every asyncio TLS connection in the process)."""
+    if sys.platform == "win32":
+        return
+    protocol = asyncio.sslproto.SSLProtocol
+    protocol._ssl_buffer = property(_shared_read_buffer, _ignore)
+    protocol._ssl_buffer_view = property(_shared_read_view, _ignore)
