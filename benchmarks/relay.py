@@ -91,9 +91,7 @@ async def echo_server(data_dir: Path, secure: bool) -> None:
         cert, key = tls.ensure_self_signed(data_dir)
         context = tls.server_context(cert, key)
         tls.share_tls_read_buffers()  # as the relay does
-    bare = await asyncio.get_running_loop().create_server(
-        BareEcho, "127.0.0.1", 0, ssl=context
-    )
+    bare = await asyncio.get_running_loop().create_server(BareEcho, "127.0.0.1", 0, ssl=context)
     bare_port = bare.sockets[0].getsockname()[1]
 
     async def echo(websocket: ServerConnection) -> None:
@@ -106,9 +104,7 @@ async def echo_server(data_dir: Path, secure: bool) -> None:
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 
-def start_echo_process(
-    data_dir: Path, secure: bool
-) -> tuple[subprocess.Popen[str], str, int]:
+def start_echo_process(data_dir: Path, secure: bool) -> tuple[subprocess.Popen[str], str, int]:
     """The echo process, its websockets URL and the port of its bare TLS echo."""
     command = [sys.executable, __file__, "--echo-server", str(data_dir)]
     if not secure:
