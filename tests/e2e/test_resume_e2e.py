@@ -21,16 +21,16 @@ from host_agent.texts import Texts
 from protocol import messages
 from relay.ledger import Ledger
 from tests.e2e.test_recording_e2e import outcomes_in
-from tests.support.relay import free_port, running_relay, start_relay_process, stop_relay_process
+from tests.support.relay import free_port, start_relay_process, stop_relay_process
 from tests.support.resume_sessions import (
     WAIT_SECONDS,
     CountingBackend,
     assert_recordings_agree,
     live_session,
     session_rows,
+    session_through_proxy,
     wait_for_host_resumed,
 )
-from tests.support.tcp_proxy import tcp_proxy
 from viewer.client import Phase
 
 # ---- the tests ---------------------------------------------------------------------------
@@ -40,17 +40,7 @@ async def test_a_cut_host_connection_resumes_and_both_recordings_stay_one_chain(
     tmp_path: Path,
 ) -> None:
     CountingBackend.injected = []
-    async with (
-        running_relay(tmp_path / "relay") as relay,
-        tcp_proxy(relay.port) as proxy,
-        live_session(
-            tmp_path,
-            relay.data_dir,
-            relay.fingerprint,
-            host_url=proxy.url("wss"),
-            viewer_url=relay.url,
-        ) as live,  # fmt: skip
-    ):
+    async with session_through_proxy(tmp_path, cut="host") as (relay, proxy, live):
         await live.client.send(messages.PointerMove(5, 5))
         await live.watch.frames_beyond(2)
         await proxy.cut()
@@ -82,17 +72,7 @@ async def test_a_cut_host_connection_resumes_and_both_recordings_stay_one_chain(
 
 
 async def test_both_connections_cut_at_once_resume_too(tmp_path: Path) -> None:
-    async with (
-        running_relay(tmp_path / "relay") as relay,
-        tcp_proxy(relay.port) as proxy,
-        live_session(
-            tmp_path,
-            relay.data_dir,
-            relay.fingerprint,
-            host_url=proxy.url("wss"),
-            viewer_url=proxy.url("wss"),
-        ) as live,  # fmt: skip
-    ):
+    async with session_through_proxy(tmp_path, cut="both") as (relay, proxy, live):
         await live.watch.frames_beyond(2)
         await proxy.cut()
         await wait_for_host_resumed(live)
@@ -144,16 +124,10 @@ async def test_a_restarted_relay_takes_the_session_back(tmp_path: Path, how: str
 
 async def test_the_kill_switch_during_a_reconnect_means_nothing_resumes(tmp_path: Path) -> None:
     CountingBackend.injected = []
-    async with (
-        running_relay(tmp_path / "relay", resume_grace_seconds=2.0) as relay,
-        tcp_proxy(relay.port) as proxy,
-        live_session(
-            tmp_path,
-            relay.data_dir,
-            relay.fingerprint,
-            host_url=proxy.url("wss"),
-            viewer_url=relay.url,
-        ) as live,  # fmt: skip
+    async with session_through_proxy(tmp_path, cut="host", resume_grace_seconds=2.0) as (
+        relay,
+        proxy,
+        live,
     ):
         await live.watch.frames_beyond(1)
         proxy.refuse()  # the customer's network stays down
@@ -181,17 +155,7 @@ async def test_the_kill_switch_during_a_reconnect_means_nothing_resumes(tmp_path
 async def test_the_customer_ending_while_the_technician_reconnects_ends_it_for_both(
     tmp_path: Path,
 ) -> None:
-    async with (
-        running_relay(tmp_path / "relay") as relay,
-        tcp_proxy(relay.port) as proxy,
-        live_session(
-            tmp_path,
-            relay.data_dir,
-            relay.fingerprint,
-            host_url=relay.url,
-            viewer_url=proxy.url("wss"),
-        ) as live,  # fmt: skip
-    ):
+    async with session_through_proxy(tmp_path, cut="viewer") as (relay, proxy, live):
         await live.watch.frames_beyond(1)
         proxy.refuse()
         await proxy.cut()
@@ -214,17 +178,7 @@ async def test_the_customer_ending_while_the_technician_reconnects_ends_it_for_b
 async def test_a_consent_change_while_the_technician_is_away_reaches_both_after_the_resume(
     tmp_path: Path,
 ) -> None:
-    async with (
-        running_relay(tmp_path / "relay") as relay,
-        tcp_proxy(relay.port) as proxy,
-        live_session(
-            tmp_path,
-            relay.data_dir,
-            relay.fingerprint,
-            host_url=relay.url,
-            viewer_url=proxy.url("wss"),
-        ) as live,  # fmt: skip
-    ):
+    async with session_through_proxy(tmp_path, cut="viewer") as (relay, proxy, live):
         await live.watch.frames_beyond(1)
         proxy.refuse()
         await proxy.cut()

@@ -16,14 +16,13 @@ from protocol.resume import resume_secret, verifier_for
 from relay.client import open_link
 from relay.ledger import Ledger
 from relay.pairing import RelaySession, SessionState, Side
-from tests.support.relay import revoke_technician, running_relay
+from tests.support.relay import revoke_technician
 from tests.support.resume_sessions import (
     TECHNICIAN,
-    live_session,
     session_rows,
+    session_through_proxy,
     wait_for_host_resumed,
 )
-from tests.support.tcp_proxy import tcp_proxy
 from viewer.client import Phase
 from viewer.outcome import ExitStatus
 
@@ -41,17 +40,7 @@ async def attempt_resume(url: str, fingerprint: str | None, path: str, resume: c
 async def test_a_wrong_or_stale_secret_is_refused_and_the_real_side_still_resumes(
     tmp_path: Path,
 ) -> None:
-    async with (
-        running_relay(tmp_path / "relay") as relay,
-        tcp_proxy(relay.port) as proxy,
-        live_session(
-            tmp_path,
-            relay.data_dir,
-            relay.fingerprint,
-            host_url=proxy.url("wss"),
-            viewer_url=relay.url,
-        ) as live,  # fmt: skip
-    ):
+    async with session_through_proxy(tmp_path, cut="host") as (relay, proxy, live):
         session = live.agent._session  # noqa: SLF001 - the test plays a thief with its keys
         assert session is not None and session.keys is not None
         number = session.session_number
@@ -88,16 +77,10 @@ async def test_a_wrong_or_stale_secret_is_refused_and_the_real_side_still_resume
 
 
 async def test_a_revoked_technician_cannot_resume(tmp_path: Path) -> None:
-    async with (
-        running_relay(tmp_path / "relay", resume_grace_seconds=2.0) as relay,
-        tcp_proxy(relay.port) as proxy,
-        live_session(
-            tmp_path,
-            relay.data_dir,
-            relay.fingerprint,
-            host_url=relay.url,
-            viewer_url=proxy.url("wss"),
-        ) as live,  # fmt: skip
+    async with session_through_proxy(tmp_path, cut="viewer", resume_grace_seconds=2.0) as (
+        relay,
+        proxy,
+        live,
     ):
         revoke_technician(relay.data_dir, TECHNICIAN)
         proxy.refuse()

@@ -34,7 +34,8 @@ from protocol.recording_verify import verify
 from relay.ledger import Ledger
 from tests.e2e.test_recording_e2e import checkpoints_in
 from tests.host_agent.harness import UiRecorder
-from tests.support.relay import add_technician
+from tests.support.relay import RelayInfo, add_technician, running_relay
+from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 from viewer.client import ClientSettings, Phase, StatusChanged, ViewerClient
 from viewer.evidence import EvidenceSettings, SessionEvidence
 from viewer.outcome import Outcome
@@ -185,6 +186,26 @@ async def live_session(
                 await asyncio.gather(*tasks, return_exceptions=True)
         for task in tasks:
             task.cancel()
+
+
+@contextlib.asynccontextmanager
+async def session_through_proxy(
+    tmp_path: Path, *, cut: str, **relay_options: float
+) -> AsyncIterator[tuple[RelayInfo, TcpProxy, Live]]:
+    """A live session on a fresh relay, with the side `cut` names ("host", "viewer" or
+    "both") connected through a TCP proxy the test can cut."""
+    async with (
+        running_relay(tmp_path / "relay", **relay_options) as relay,
+        tcp_proxy(relay.port) as proxy,
+        live_session(
+            tmp_path,
+            relay.data_dir,
+            relay.fingerprint,
+            host_url=proxy.url("wss") if cut in ("host", "both") else relay.url,
+            viewer_url=proxy.url("wss") if cut in ("viewer", "both") else relay.url,
+        ) as live,  # fmt: skip
+    ):
+        yield relay, proxy, live
 
 
 def gaps_in(path: Path) -> list[str]:
