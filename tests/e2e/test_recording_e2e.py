@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -308,9 +309,14 @@ def test_a_rewritten_end_record_fails_against_the_ledger_while_the_original_veri
         assert untouched.returncode == 0, untouched.stderr
 
 
+# Room left on the small disk for the host's recording: its header and a few updates.
+FULL_DISK_ROOM_BYTES = 16 * 1024
+
+
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 200 KiB tmpfs: the host's recording fills it within the first frames."""
+    """A folder on a 200 KiB tmpfs already filled but for FULL_DISK_ROOM_BYTES: the host's
+    recording fills it within the first updates, however small they are encoded."""
     mount_point = tmp_path / "small-disk"
     mount_point.mkdir()
     mounted = subprocess.run(
@@ -321,7 +327,13 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
     if mounted.returncode != 0:
         pytest.skip("mounting a tmpfs needs root")
     try:
-        yield mount_point
+        free = os.statvfs(mount_point)
+        (mount_point / "filler").write_bytes(
+            bytes(free.f_bavail * free.f_frsize - FULL_DISK_ROOM_BYTES)
+        )
+        recordings = mount_point / "recordings"
+        recordings.mkdir()
+        yield recordings
     finally:
         subprocess.run(["umount", str(mount_point)], check=True, timeout=30)
 
