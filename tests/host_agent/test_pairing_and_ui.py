@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -125,5 +127,33 @@ async def test_tk_window_shows_code_question_and_indicator(on_display):
         window.end_session()
         assert agent.killed
     finally:
+        with contextlib.suppress(tkinter.TclError):
+            root.destroy()
+
+
+async def test_tk_window_is_woken_by_events_instead_of_polling(on_display):
+    tkinter = pytest.importorskip("tkinter")
+    from host_agent.ui_tk import HostWindow
+
+    class FakeAgent:
+        settings = AgentSettings("wss://127.0.0.1:1")
+
+    root = tkinter.Tk()
+    window = HostWindow(root, Texts("en"), "Terms", FakeAgent())  # type: ignore[arg-type]
+    try:
+        # Nothing wakes Tk periodically but the once-a-second indicator refresh.
+        scheduled = root.tk.splitlist(root.tk.call("after", "info"))
+        scripts = [str(root.tk.call("after", "info", name)) for name in scheduled]
+        assert not any("_poll" in script for script in scripts), scripts
+        line = "Technician clicks at (640, 300)"
+        sender = threading.Thread(target=window.notify_threadsafe, args=(ui.ActivityLine(line),))
+        sender.start()
+        sender.join()
+        deadline = time.monotonic() + 5
+        while not window.log.get("end").endswith(line):
+            assert time.monotonic() < deadline, "the event never reached the window"
+            root.tk.dooneevent(tkinter._tkinter.ALL_EVENTS)  # blocks until an event
+    finally:
+        window.close()
         with contextlib.suppress(tkinter.TclError):
             root.destroy()
