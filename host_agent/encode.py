@@ -37,9 +37,10 @@ WEBP_LOSSLESS_QUALITY = 0
 PALETTE_MAX_PIXELS = 64 * 64
 PALETTE_DEFLATE_LEVEL = 6
 # A region of any size with 2 to FEW_COLOURS colours goes as a palette; its colours are
-# looked for in every FEW_COLOURS_SAMPLE_STEP-th pixel of every FEW_COLOURS_SAMPLE_STEP-th row.
+# looked for in every FEW_COLOURS_SAMPLE_STEP-th pixel (row after row: a step prime to the
+# periods of stipples and checks, so the sample does not see only one of their colours).
 FEW_COLOURS = 4
-FEW_COLOURS_SAMPLE_STEP = 4
+FEW_COLOURS_SAMPLE_STEP = 13
 
 
 def classify(pixels: np.ndarray, *, lossless_only: bool = False, palette: bool = False) -> Codec:
@@ -109,7 +110,9 @@ def few_colour_palette(pixels: np.ndarray) -> bytes | None:
     regions: the colours come from a sparse sample (no sort of every pixel), then one compare
     per colour checks that they are all there is."""
     values = as_pixels(pixels) & 0x00FFFFFF
-    colours = np.unique(values[::FEW_COLOURS_SAMPLE_STEP, ::FEW_COLOURS_SAMPLE_STEP])
+    if np.unique(values[0, ::FEW_COLOURS_SAMPLE_STEP]).size > FEW_COLOURS:
+        return None  # the first row alone rules out a photo
+    colours = np.unique(values.ravel()[::FEW_COLOURS_SAMPLE_STEP])
     if not 2 <= colours.size <= FEW_COLOURS:
         return None
     indices = np.zeros(values.shape, dtype=np.uint8)
@@ -156,7 +159,10 @@ def encode_rect(
 ) -> Tile:
     pixels = frame[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width]
     codec = classify(pixels, lossless_only=lossless_only, palette=palette)
-    data = few_colour_palette(pixels) if palette and codec is Codec.WEBP_LOSSLESS else None
+    # A stipple or checked pattern has no equal neighbours and looks like a photo to
+    # classify(); its few colours still make it a palette.
+    lossy_or_webp = codec in (Codec.WEBP_LOSSLESS, Codec.JPEG)
+    data = few_colour_palette(pixels) if palette and lossy_or_webp else None
     if data is not None:
         codec = Codec.PALETTE
     return Tile(

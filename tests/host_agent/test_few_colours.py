@@ -44,7 +44,7 @@ def test_blocks_on_a_backdrop_are_a_small_lossless_palette_tile() -> None:
 def test_a_colour_the_sample_misses_is_still_found() -> None:
     frame = backdrop(256, 256)
     frame[0:128, :, :3] = (255, 255, 255)
-    frame[201, 201, :3] = (0, 0, 255)  # off the 4-pixel sample grid: not in the sample
+    frame[201, 202, :3] = (0, 0, 255)  # one pixel: not in the sample (every 13th pixel)
     assert few_colour_palette(frame) is None
     tile = encode_rect(frame, Rect(0, 0, 256, 256), 80, palette=True)
     assert tile.codec is Codec.WEBP_LOSSLESS
@@ -102,3 +102,13 @@ def test_stacked_rectangles_still_cover_every_changed_pixel_and_nothing_twice() 
         covered[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width] += 1
     assert not (mask & (covered == 0)).any()
     assert covered.max() == 1
+
+
+def test_a_large_stipple_is_a_palette_not_a_jpeg() -> None:
+    frame = backdrop(128, 256)
+    frame[::2, ::2, :3] = (255, 255, 255)
+    frame[1::2, 1::2, :3] = (255, 255, 255)  # a checkerboard: no pixel equals its neighbour
+    tile = encode_rect(frame, Rect(0, 0, 256, 128), 80, palette=True)
+    assert tile.codec is Codec.PALETTE
+    assert np.array_equal(decode_tile(tile), rgb_of(frame))
+    assert encode_rect(frame, Rect(0, 0, 256, 128), 80).codec is Codec.JPEG  # without palettes
