@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -71,7 +72,8 @@ class Fernwartung:
     def attach(self, display: Display, stack: ExitStack, workdir: Path) -> Attached:
         capture = Capture(wire_source="TCP bytes of the viewer's relay connection (counting proxy)")
         data_dir = workdir / "relay-data"
-        data_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(data_dir, ignore_errors=True)  # a fresh ledger each run (same names)
+        data_dir.mkdir(parents=True)
         token = _add_technician(data_dir, workdir)
         relay, relay_port, fingerprint = _start_relay(data_dir, workdir, stack)
         proxy = CountingProxy(relay_port, capture.wire)
