@@ -1,11 +1,14 @@
 """Host pipeline speed on a real Xvfb (1920x1080): capture + diff + encode per update.
 
-    python3 benchmarks/host.py [--seconds 5] [--codecs]
+    python3 benchmarks/host.py [--seconds 5] [--codecs] [--scenarios video,video-peer]
 
 Scenarios: a still screen; typing into a terminal (xterm, 10 characters/s via xdotool);
 a log scrolling in xterm at 50 lines/s; a full-screen animation (a Tk canvas changing
-colour every 15 ms: flat colour, so fill tiles) and a photo-like 1280x720 "video"
-(gradients changing 30 times a second on a fixed schedule: H.264). The pipeline runs
+colour every 15 ms: flat colour, so fill tiles); a photo-like 1280x720 "video"
+(gradients changing 30 times a second on a fixed schedule: H.264) and "video-peer", the
+peer benchmark's clip (benchmarks/peer/imagery.py: a 1280x720 landscape of 1/f noise
+under a smooth sky, panning, 30 frames/s, centred on the screen), which is harder to
+compress and to recognise as video than the gradients. The pipeline runs
 as the agent runs it: driven by X DAMAGE, paced to at most 60 updates/s, to a viewer that
 announced copies, video and palette tiles (no network, no flow-control limit). Prints ms
 of capture+diff+encode per update (p50, p95), updates/s, KB/s of encoded payload, screen
@@ -34,7 +37,8 @@ LOG_LINES_PER_SECOND = 50
 VIDEO_PICTURES_PER_SECOND = 30
 
 
-def run_pipeline(seconds: float) -> dict[str, float]:
+def run_pipeline(seconds: float, kept: list | None = None) -> dict[str, float]:
+    """Run the pipeline for `seconds`; updates that carry video are appended to `kept`."""
     from host_agent.capture import MssSource
     from host_agent.pipeline import FramePipeline
     from protocol import messages
@@ -53,13 +57,19 @@ def run_pipeline(seconds: float) -> dict[str, float]:
     grabs_before = sources[0].grabs
     cpu_before = time.process_time()
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        update = pipeline.produce(80)
+    pointer = pipeline.pointer()
+    while (left := end - time.monotonic()) > 0:
+        # As the agent waits: until an update or a pointer move is to be sent.
+        change = pipeline.next_change(80, pointer, timeout_seconds=left)
+        update, pointer = change.update, change.pointer
         if update is not None:
             # Work only: the capture time is taken once the damage has arrived.
             work = time.time() - update.capture_time
             changed += 1
-            sizes += len(messages.encode(update.message(changed)))
+            message = update.message(changed)
+            sizes += len(messages.encode(message))
+            if kept is not None and update.video:
+                kept.append(message)
             times.append(work * 1000)
             delay = FRAME_INTERVAL_SECONDS - work
             if delay > 0:
@@ -130,6 +140,59 @@ def scenario_video(env: dict[str, str], seconds: float) -> dict[str, float]:
     return _with_client(env, seconds, [sys.executable, __file__, "--video-source"])
 
 
+def scenario_video_peer(env: dict[str, str], seconds: float) -> dict[str, float]:
+    command = [sys.executable, "-m", "benchmarks.peer.workload", "video",
+               "--display", env["DISPLAY"], "--events", os.devnull]  # fmt: skip
+    kept: list = []
+    result = _with_client(env, seconds, command, kept)
+    result.update(peer_clip_psnr(kept))
+    return result
+
+
+def peer_clip_psnr(updates: list) -> dict[str, float]:
+    """PSNR of the decoded video pictures against the peer clip (after the timed run).
+
+    Which of the clip's frames a capture holds is not known, so each picture is compared
+    with the frame it matches best (on every 8th pixel), then in full.
+    """
+    import numpy as np
+
+    from benchmarks.peer.imagery import VIDEO_HEIGHT, VIDEO_WIDTH, video_frames
+    from benchmarks.peer.workload import SCREEN_HEIGHT, SCREEN_WIDTH, VIDEO_LOOP_FRAMES
+    from viewer.video_decode import VideoDecoders
+
+    left, top = (SCREEN_WIDTH - VIDEO_WIDTH) // 2, (SCREEN_HEIGHT - VIDEO_HEIGHT) // 2
+    clip = np.stack([
+        np.frombuffer(frame, dtype=np.uint8).reshape(VIDEO_HEIGHT, VIDEO_WIDTH, 4)[..., 2::-1]
+        for frame in video_frames(VIDEO_LOOP_FRAMES)
+    ]).astype(np.int16)  # fmt: skip
+    decoders = VideoDecoders()
+    scores = []
+    for update in updates:
+        for packet in update.video:
+            picture = decoders.decode(packet)
+            if picture is None:
+                continue
+            # The part of the picture that shows the clip.
+            x0, y0 = max(packet.x, left), max(packet.y, top)
+            x1 = min(packet.x + packet.width, left + VIDEO_WIDTH)
+            y1 = min(packet.y + packet.height, top + VIDEO_HEIGHT)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            shown = np.asarray(picture)[
+                y0 - packet.y : y1 - packet.y, x0 - packet.x : x1 - packet.x
+            ]
+            frames = clip[:, y0 - top : y1 - top, x0 - left : x1 - left]
+            sample = np.abs(frames[:, ::8, ::8] - shown[::8, ::8]).mean(axis=(1, 2, 3))
+            best = frames[int(sample.argmin())]
+            error = np.mean((best - shown.astype(np.int16)).astype(np.float64) ** 2)
+            scores.append(99.0 if error == 0 else 10 * np.log10(255.0**2 / error))
+    if not scores:
+        return {}
+    return {"psnr_mean_db": float(np.mean(scores)), "psnr_min_db": float(np.min(scores)),
+            "pictures": float(len(scores))}  # fmt: skip
+
+
 def _with_x_client(env: dict[str, str], seconds: float, mode: str) -> dict[str, float]:
     return _with_client(
         env, seconds, [sys.executable, str(REPO / "tests/host_agent/x_client.py"), mode]
@@ -170,12 +233,14 @@ def show_video() -> None:
     root.mainloop()
 
 
-def _with_client(env: dict[str, str], seconds: float, command: list[str]) -> dict[str, float]:
-    client = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+def _with_client(
+    env: dict[str, str], seconds: float, command: list[str], kept: list | None = None
+) -> dict[str, float]:
+    client = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True, cwd=REPO)
     assert client.stdout is not None
     client.stdout.readline()
     try:
-        return run_pipeline(seconds)
+        return run_pipeline(seconds, kept)
     finally:
         client.kill()
         client.wait()
@@ -212,12 +277,28 @@ def codecs() -> None:
             print(f"  {name:5} {label:17} {len(buffer.getvalue()):7d} B  {best * 1000:5.2f} ms")
 
 
+SCENARIOS = {
+    "still": scenario_still,
+    "typing": scenario_typing,
+    "scroll": scenario_scroll,
+    "animation": scenario_animation,
+    "video": scenario_video,
+    "video-peer": scenario_video_peer,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--codecs", action="store_true", help="also measure the codec choice")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
+                        help="comma-separated, from: " + ", ".join(SCENARIOS))  # fmt: skip
     parser.add_argument("--video-source", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    chosen = [name.strip() for name in args.scenarios.split(",") if name.strip()]
+    for name in chosen:
+        if name not in SCENARIOS:
+            parser.error(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
     if args.video_source:
         show_video()
         return
@@ -232,19 +313,18 @@ def main() -> None:
             f"{'scenario':10} {'ms p50':>7} {'ms p95':>7} {'updates/s':>9} {'KB/s':>9} "
             f"{'grabs/s':>8} {'CPU %':>6}"
         )
-        for name, scenario in (
-            ("still", scenario_still),
-            ("typing", scenario_typing),
-            ("scroll", scenario_scroll),
-            ("animation", scenario_animation),
-            ("video", scenario_video),
-        ):
-            result = scenario(env, args.seconds)
+        for name in chosen:
+            result = SCENARIOS[name](env, args.seconds)
             print(
                 f"{name:10} {result['ms_p50']:7.1f} {result['ms_p95']:7.1f} "
                 f"{result['frames_per_second']:9.1f} {result['bytes_per_second'] / 1024:9.1f} "
                 f"{result['grabs_per_second']:8.1f} {result['cpu_percent']:6.1f}"
             )
+            if "psnr_mean_db" in result:
+                print(
+                    f"{'':10} video PSNR against the clip: mean {result['psnr_mean_db']:.1f} dB,"
+                    f" lowest {result['psnr_min_db']:.1f} dB, {result['pictures']:.0f} pictures"
+                )
     finally:
         stop_process(process)
 

@@ -196,7 +196,7 @@ class HostAgent(ResumeMixin, EndingMixin):
         finally:
             if self.gate is not None:
                 self.gate.end()
-            await asyncio.get_running_loop().run_in_executor(self._executor, self.pipeline.close)
+            await self._in_capture_thread(self.pipeline.close)
             self._executor.shutdown(wait=False)
         return self.exit_status
 
@@ -234,6 +234,9 @@ class HostAgent(ResumeMixin, EndingMixin):
         return monitor
 
     async def _in_capture_thread(self, function, *args):  # type: ignore[no-untyped-def]
+        """Run `function` in the capture thread, waking it first: on a still screen it may
+        be waiting for a change with no time limit."""
+        self.pipeline.wake()
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     async def _register(self, why_new: str | None) -> None:
@@ -494,6 +497,7 @@ class HostAgent(ResumeMixin, EndingMixin):
         else:
             self._stream_generation += 1
             self._sharing.clear()
+            self.pipeline.wake()  # the capture in flight ends now, not at the next change
         assert self._monitor is not None
         tariff = self.tariff
         self._notify(
@@ -610,7 +614,11 @@ class HostAgent(ResumeMixin, EndingMixin):
             step = self.flow.step
             started = loop.time()
             generation = self._stream_generation
-            update, pointer = await self._in_capture_thread(self._capture, step.jpeg_quality)
+            # Waits in the capture thread until there is something to send (or a wake).
+            change = await loop.run_in_executor(
+                self._executor, self.pipeline.next_change, step.jpeg_quality, self._last_pointer
+            )
+            update, pointer = change.update, change.pointer
             discard = (
                 generation != self._stream_generation  # paused or switched while capturing
                 or not self._sharing.is_set()
@@ -630,9 +638,6 @@ class HostAgent(ResumeMixin, EndingMixin):
             delay = step.frame_interval_seconds - (loop.time() - started)
             if delay > 0:
                 await asyncio.sleep(delay)  # pacing to the frame rate, not waiting for an event
-
-    def _capture(self, jpeg_quality: int) -> tuple[PreparedUpdate | None, tuple[int, int] | None]:
-        return self.pipeline.produce(jpeg_quality), self.pipeline.pointer()
 
     async def _send_update(self, update: PreparedUpdate) -> None:
         seq = self.flow.on_sent(update.size_bytes, time.monotonic())

@@ -5,8 +5,9 @@ capture thread. `grab()` returns the monitor's pixels as an (height, width, 4) u
 array, the layout mss delivers and the damage detector compares as uint32.
 
 Optional, for damage-driven capture: `grab_region(rect)` (part of the monitor) and
-`damage_watcher()` (X DAMAGE events, or None where there are none: then the pipeline
-polls). The synthetic source has neither and is polled.
+`damage_watcher()` (X DAMAGE events, and XInput 2 pointer motion where the server has it,
+or None where there is no DAMAGE: then the pipeline polls). The synthetic source has
+neither and is polled.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ class MssSource:
         return np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
 
     def damage_watcher(self) -> DamageWatcher | None:
-        """DAMAGE events of this X screen (root coordinates), or None without the extension."""
+        """DAMAGE events and pointer motion of this X screen (root coordinates), or None
+        without the DAMAGE extension."""
         try:
             return DamageWatcher()
         except DamageUnavailable:

@@ -4,10 +4,15 @@ It runs in the capture thread; sending under flow control is the streaming task'
 (agent.py, flow.py). Each stage is a module of its own:
 - detect: X DAMAGE events (damage/xdamage.py) say where to look; with no events nothing is
   grabbed or compared. Where DAMAGE is missing (the synthetic screen, other platforms) the
-  whole screen is grabbed and compared each time (polling).
+  whole screen is grabbed and compared each time (polling). XInput 2 motion events say
+  when to ask where the pointer is. `next_change` sleeps until one of these, a `wake`
+  from another thread, or a deadline of the pipeline's own (a lossless follow-up, the end
+  of a video region, the occasional pointer check), so an idle desktop costs about one
+  wakeup a second.
 - capture: only the box around the damage is grabbed into the current picture.
-- scroll: a vertical move inside the changed box becomes a copy (damage/scroll.py); the
-  copy is applied to the reference, so only what it does not explain is sent as pixels.
+- scroll: a block that moved inside the changed box (a scroll: damage/scroll.py; a dragged
+  window, in any direction: damage/move.py) becomes a copy; the copy is applied to the
+  reference, so only what it does not explain is sent as pixels.
   An active video region is not searched: its pixels go to the encoder anyway.
 - video: a hot, photo-like region becomes an H.264 stream (video.py).
 - rectangles, classify, encode: tight boxes of changed pixels (damage/tiles.py), one codec
@@ -28,31 +33,32 @@ from dataclasses import dataclass
 import numpy as np
 
 from host_agent.capture import Monitor, ScreenSource
-from host_agent.damage import scroll
+from host_agent.damage import move as moves
 from host_agent.damage import tiles as damage
 from host_agent.damage.tiles import TILE_PIXELS, Rect
+from host_agent.damage.xdamage import DamageWatcher
 from host_agent.encode import encode_rect
 from host_agent.video import (
     VIDEO_IDLE_SECONDS,
-    VIDEO_MAX_FLAT_SHARE,
-    VIDEO_MIN_SIDE_PIXELS,
-    VIDEO_SAME_REGION_OVERLAP,
     HotTiles,
     VideoEncoder,
     crf_for,
-    even_rect,
-    flat_share,
-    overlap,
     prepare_video,
+    same_region,
+    video_region,
 )
 from protocol import messages
 from protocol.messages import Codec, CopyRect, Tile, VideoPacket
 
 # A region sent lossy (JPEG, video) is sent again losslessly once it has been still this long.
 LOSSLESS_AFTER_SECONDS = 1.0
-# How long one produce() waits for DAMAGE before it returns None (the caller's loop then
-# also refreshes the pointer, so this bounds the pointer's delay on a still screen).
+# How long produce() waits for DAMAGE by default before it returns None.
 DAMAGE_WAIT_SECONDS = 0.05
+# With XInput 2 motion events the pointer is still asked this often: a warp onto a window
+# whose client takes motion events makes no event this agent can see.
+POINTER_CHECK_SECONDS = 1.0
+# Without them (an X server with DAMAGE but no XInput 2) it is asked this often.
+POINTER_POLL_SECONDS = 0.05
 # A changed box at least this large is first checked for being one colour (one fill tile).
 ONE_FILL_MIN_PIXELS = 256 * 256
 # Encoded size of a copy in the update (six small integers), for flow-control accounting.
@@ -93,6 +99,17 @@ class PreparedUpdate:
         )
 
 
+Pointer = tuple[int, int] | None  # relative to the shared monitor; None: elsewhere
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What `next_change` found: an update to send (or None) and where the pointer is."""
+
+    update: PreparedUpdate | None
+    pointer: Pointer
+
+
 @dataclass(slots=True)
 class _VideoStream:
     number: int
@@ -108,7 +125,11 @@ class FramePipeline:
     def __init__(self, make_source: Callable[[], ScreenSource]) -> None:
         self._make_source = make_source
         self._source: ScreenSource | None = None
-        self._watcher = None  # DamageWatcher | None, opened with the source
+        self._watcher: DamageWatcher | None = None  # opened with the source
+        self._damage: list[Rect] = []  # seen by the watcher, not yet grabbed (root coordinates)
+        self._pointer: Pointer = None
+        self._pointer_asked_at = -float("inf")  # monotonic
+        self._pointer_stale = True  # moved (or another monitor) since it was last asked
         self._frame: np.ndarray | None = None  # the screen as last grabbed
         self._reference: np.ndarray | None = None  # the screen as the viewer has it
         self._lossy: np.ndarray | None = None  # per tile: shows JPEG or video artefacts now
@@ -119,8 +140,8 @@ class FramePipeline:
         self._video: _VideoStream | None = None
         self._next_stream = 0
 
-    # All methods below run in the capture thread, except request_full and
-    # accept_capabilities, which only set a value the capture thread reads.
+    # All methods below run in the capture thread, except wake, request_full and
+    # accept_capabilities, which only set a value the capture thread reads and wake it.
 
     def open(self) -> Monitor:
         if self._source is None:
@@ -141,34 +162,138 @@ class FramePipeline:
     def select(self, number: int) -> Monitor:
         assert self._source is not None
         monitor = self._source.select(number)
+        self._pointer_stale = True
         self.request_full()
         return monitor
+
+    def wake(self) -> None:
+        """From any thread: end the capture thread's wait in `next_change` (or its next
+        one), so it takes up other work (another monitor, the end of the session)."""
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.wake()
 
     def request_full(self) -> None:
         """The next update covers the whole screen (after consent, resume or on request),
         and a video region restarts with a key frame."""
         self._full_requested = True
+        self.wake()
 
     def accept_capabilities(self, capabilities: Iterable[str]) -> None:
         """What the viewer announced in its Hello: copies, video, palette tiles. A change in
         what may be sent starts over with a full update."""
         announced = frozenset(capabilities)
         rich = frozenset(messages.RICH_CAPABILITIES)
-        if announced & rich != self._capabilities & rich:
-            self._full_requested = True
+        changed = announced & rich != self._capabilities & rich
         self._capabilities = announced
+        if changed:
+            self.request_full()
 
-    def pointer(self) -> tuple[int, int] | None:
+    def pointer(self) -> Pointer:
+        """Where the pointer is. Asked from the screen only when it may have moved (a motion
+        event, another monitor), when the check is due, or always when it is polled."""
         assert self._source is not None
-        return self._source.pointer()
+        now = time.monotonic()
+        if self._pointer_stale or now >= self._pointer_due():
+            self._pointer = self._source.pointer()
+            self._pointer_asked_at = now
+            self._pointer_stale = False
+        return self._pointer
 
-    def produce(self, jpeg_quality: int, now: float | None = None) -> PreparedUpdate | None:
-        """Capture what changed and return it as an update (None: nothing to send).
+    def _pointer_due(self) -> float:
+        if self._watcher is None:
+            return self._pointer_asked_at  # polled: every time
+        if self._watcher.pointer_events:
+            return self._pointer_asked_at + POINTER_CHECK_SECONDS
+        return self._pointer_asked_at + POINTER_POLL_SECONDS
 
-        With DAMAGE this waits up to DAMAGE_WAIT_SECONDS for the screen to change.
+    def next_change(
+        self, jpeg_quality: int, pointer_shown: Pointer, timeout_seconds: float | None = None
+    ) -> Change:
+        """Wait until there is something to send, and return it: an update, or a pointer
+        position other than `pointer_shown` (the one the viewer has). Also returns, with
+        neither, when woken (`wake`) or after `timeout_seconds` (None: no limit).
+
+        Without DAMAGE this is one poll: it returns at once, the caller paces.
         """
         assert self._source is not None
-        if self._full_requested or self._reference is None:
+        if self._watcher is None:
+            return Change(self.produce(jpeg_quality), self.pointer())
+        end = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+        while True:
+            woken = False
+            if not self._full_due():
+                woken = self._watch(self._sleep_seconds(end), until_pointer_moves=True)
+            update = self._produce(jpeg_quality, None)
+            pointer = self.pointer()
+            if update is not None or pointer != pointer_shown or woken:
+                return Change(update, pointer)
+            if end is not None and time.monotonic() >= end:
+                return Change(None, pointer)
+
+    def produce(
+        self,
+        jpeg_quality: int,
+        now: float | None = None,
+        timeout_seconds: float = DAMAGE_WAIT_SECONDS,
+    ) -> PreparedUpdate | None:
+        """Capture what changed and return it as an update (None: nothing to send).
+
+        With DAMAGE this first waits up to `timeout_seconds` for the screen to change (or
+        for a `wake`); pointer motion does not end the wait.
+        """
+        assert self._source is not None
+        if self._watcher is not None and not self._full_due():
+            self._watch(timeout_seconds, until_pointer_moves=False)
+        return self._produce(jpeg_quality, now)
+
+    # -- detect: when to look -------------------------------------------------------------
+
+    def _full_due(self) -> bool:
+        return self._full_requested or self._reference is None
+
+    def _watch(self, timeout_seconds: float | None, *, until_pointer_moves: bool) -> bool:
+        """Sleep until damage, a wake, pointer motion (if asked) or the timeout; collects
+        the damage for `_produce`. True when woken."""
+        assert self._watcher is not None
+        end = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+        while True:
+            left = None if end is None else max(0.0, end - time.monotonic())
+            seen = self._watcher.wait(left)
+            self._damage.extend(seen.rects)
+            self._pointer_stale = self._pointer_stale or seen.pointer_moved
+            if seen.rects or seen.woken or (until_pointer_moves and seen.pointer_moved):
+                return seen.woken
+            if end is not None and time.monotonic() >= end:
+                return False
+
+    def _sleep_seconds(self, end: float | None) -> float:
+        """How long `next_change` may sleep without an event: until the caller's end or
+        the pipeline's next deadline of its own (the pointer check at the latest)."""
+        deadlines = [self._pointer_due(), *self._work_due()]
+        if end is not None:
+            deadlines.append(end)
+        return max(0.0, min(deadlines) - time.monotonic())
+
+    def _work_due(self) -> list[float]:
+        """When work falls due with no change on the screen: a lossy region to send again
+        losslessly, the video region to end."""
+        due = []
+        if self._video is not None:
+            due.append(self._video.last_change + VIDEO_IDLE_SECONDS)
+        if self._lossy is not None and self._changed_at is not None and self._lossy.any():
+            lossy = self._lossy.copy()
+            if self._video is not None:
+                lossy[_tile_slices(self._video.rect)] = False
+            if lossy.any():
+                due.append(float(self._changed_at[lossy].min()) + LOSSLESS_AFTER_SECONDS)
+        return due
+
+    # -- produce: capture and the stages after it -----------------------------------------
+
+    def _produce(self, jpeg_quality: int, now: float | None) -> PreparedUpdate | None:
+        assert self._source is not None
+        if self._full_due():
             return self._produce_full(now)
         damaged = self._damaged_box()
         now = time.monotonic() if now is None else now
@@ -192,7 +317,7 @@ class FramePipeline:
             capture_time, width, height, tuple(tiles), tuple(copies), tuple(video)
         )
 
-    # -- detect and capture ---------------------------------------------------------------
+    # -- capture ------------------------------------------------------------------------
 
     def _damaged_box(self) -> Rect | None:
         """The tile-aligned box to grab (None: nothing changed)."""
@@ -201,7 +326,7 @@ class FramePipeline:
         if self._watcher is None:
             return Rect(0, 0, width, height)
         bounds = self._source.monitor.bounds
-        rects = self._watcher.wait(DAMAGE_WAIT_SECONDS)
+        rects, self._damage = self._damage, []
         left, top, right, bottom = width, height, 0, 0
         for rect in rects:
             x, y = rect.x - bounds.left, rect.y - bounds.top
@@ -239,7 +364,10 @@ class FramePipeline:
         if messages.CAPABILITY_VIDEO_H264 in self._capabilities:
             prepare_video()
         if self._watcher is not None:
-            self._watcher.wait(0.0)  # damage from before this grab is covered by it
+            # Damage from before this grab is covered by it; pointer motion is kept.
+            seen = self._watcher.wait(0.0)
+            self._pointer_stale = self._pointer_stale or seen.pointer_moved
+            self._damage = []
         now = time.monotonic() if now is None else now
         capture_time = time.time()
         frame = self._source.grab()
@@ -288,7 +416,7 @@ class FramePipeline:
                 if changed is None:
                     continue
                 changed = Rect(changed.x + box.x, changed.y + box.y, changed.width, changed.height)
-                move = scroll.find_move(reference, frame, changed)
+                move = moves.find_copy(reference, frame, changed)
                 if move is not None:
                     copies.append(self._apply_move(move, now))
                     moved = True
@@ -354,20 +482,21 @@ class FramePipeline:
         box_dirty[top:bottom, left:right] = False
         return box_dirty
 
-    def _apply_move(self, move: scroll.Move, now: float) -> CopyRect:
+    def _apply_move(self, move: moves.Move, now: float) -> CopyRect:
         """Apply a move to the reference as the viewer will; returns the copy to send."""
         assert self._reference is not None and self._lossy is not None
         assert self._changed_at is not None
-        columns = slice(move.x, move.x + move.width)
-        source = self._reference[move.src_y : move.src_y + move.height, columns].copy()
-        self._reference[move.dst_y : move.dst_y + move.height, columns] = source
+        source = self._reference[
+            move.src_y : move.src_y + move.height, move.src_x : move.src_x + move.width
+        ].copy()
+        self._reference[move.y : move.y + move.height, move.x : move.x + move.width] = source
         # Artefacts travel with the pixels: the destination is lossy where the source was.
-        source_tiles = _tile_slices(Rect(move.x, move.src_y, move.width, move.height))
+        source_tiles = _tile_slices(move.source)
         target_tiles = _tile_slices(move.destination)
         if self._lossy[source_tiles].any():
             self._lossy[target_tiles] = True
             self._changed_at[target_tiles] = now
-        return CopyRect(move.x, move.src_y, move.x, move.dst_y, move.width, move.height)
+        return CopyRect(move.src_x, move.src_y, move.x, move.y, move.width, move.height)
 
     # -- video ----------------------------------------------------------------------------
 
@@ -382,13 +511,13 @@ class FramePipeline:
         crf = crf_for(jpeg_quality)
         if stream is not None and (
             now - stream.last_change > VIDEO_IDLE_SECONDS
-            or (hot is not None and overlap(hot, stream.rect) < VIDEO_SAME_REGION_OVERLAP)
-            or stream.encoder.crf != crf
+            or (hot is not None and not same_region(hot, stream.rect))
+            or stream.encoder.restarts_for(crf)
         ):
             self._stop_video()
             stream = None
         if stream is None and hot is not None:
-            stream = self._start_video(even_rect(hot), crf, now)
+            stream = self._start_video(hot, crf, now)
         if stream is None:
             return None
         region = _tile_slices(stream.rect)
@@ -407,15 +536,12 @@ class FramePipeline:
         self._reference[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width] = pixels
         return VideoPacket(stream.number, rect.x, rect.y, rect.width, rect.height, keyframe, data)
 
-    def _start_video(self, rect: Rect, crf: int, now: float) -> _VideoStream | None:
-        assert self._frame is not None
-        if rect.width < VIDEO_MIN_SIDE_PIXELS or rect.height < VIDEO_MIN_SIDE_PIXELS:
-            return None
-        values = damage.as_pixels(self._frame)[
-            rect.y : rect.y + rect.height, rect.x : rect.x + rect.width
-        ]
-        if flat_share(values) > VIDEO_MAX_FLAT_SHARE:
-            return None  # a flat animation or text: rectangles do better
+    def _start_video(self, hot: Rect, crf: int, now: float) -> _VideoStream | None:
+        assert self._frame is not None and self._reference is not None
+        frame, reference = damage.as_pixels(self._frame), damage.as_pixels(self._reference)
+        rect = video_region(frame, reference, hot)
+        if rect is None:
+            return None  # too small, or a flat animation or text: rectangles do better
         stream = _VideoStream(
             self._next_stream, rect, VideoEncoder(rect.width, rect.height, crf), now
         )

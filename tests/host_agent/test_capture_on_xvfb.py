@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from host_agent import pipeline
 from host_agent.capture import MssSource
 from host_agent.flow import FRAME_WINDOW
 from host_agent.inject import NoInjectionBackend
+from protocol.messages import Cursor
+from tests.conftest import Display
+from tests.host_agent.conftest import mouse_location, move_mouse
 from tests.host_agent.harness import host_session
 
 # JPEG tolerance: on photo-like regions (JPEG q80, a gradient with +-6 noise) the mean
@@ -20,6 +25,8 @@ from tests.host_agent.harness import host_session
 # screen has been still for LOSSLESS_AFTER_SECONDS the JPEG regions are re-sent losslessly.
 JPEG_MEAN_ERROR_LEVELS = 6.0
 NO_FRAME_WAIT_SECONDS = 2.0
+# Longer than the test: a pointer position that arrives came with an event, not a check.
+NO_POINTER_CHECK_SECONDS = 3600.0
 
 
 def draw_pattern(path: Path) -> np.ndarray:
@@ -92,6 +99,30 @@ async def test_still_screen_sends_no_frames(relay, x_client, tmp_path):
         with pytest.raises(TimeoutError):
             await viewer.next_frame(timeout=NO_FRAME_WAIT_SECONDS)
         assert running.agent.frames_sent == 1
+
+
+def move_mouse_by(display: Display, dx: int, dy: int) -> None:
+    """A relative move through XTEST, as a mouse's would come (xdotool mousemove warps)."""
+    subprocess.run(
+        ["xdotool", "mousemove_relative", str(dx), str(dy)],
+        env=display.env(),
+        check=True,
+        timeout=10,
+    )
+
+
+async def test_pointer_moves_reach_the_viewer_without_polling(relay, on_display, monkeypatch):
+    monkeypatch.setattr(pipeline, "POINTER_CHECK_SECONDS", NO_POINTER_CHECK_SECONDS)
+    await asyncio.to_thread(move_mouse, on_display, 300, 200)
+    async with host_session(relay, lambda: MssSource(1), NoInjectionBackend) as running:
+        viewer = running.viewer
+        await viewer.next_frame()
+        for _ in range(3):
+            await asyncio.to_thread(move_mouse_by, on_display, 25, 15)
+            where = await asyncio.to_thread(mouse_location, on_display)
+            async with asyncio.timeout(NO_FRAME_WAIT_SECONDS * 5):
+                while await viewer.next_of(Cursor) != Cursor(*where, visible=True):
+                    pass  # a position on the way there
 
 
 def resident_bytes() -> int:

@@ -1,20 +1,33 @@
-"""Damage-driven capture on a real X server: an idle screen costs nothing, a key costs bytes."""
+"""Damage-driven capture on a real X server: an idle screen costs nothing, a key costs bytes,
+and pointer moves arrive as events, not by polling."""
 
 from __future__ import annotations
 
 import subprocess
+import sys
+import threading
 import time
 
 import numpy as np
 import pytest
 
+from host_agent import pipeline as pipeline_module
 from host_agent.capture import MssSource
-from host_agent.pipeline import FramePipeline
+from host_agent.damage.xdamage import DamageWatcher
+from host_agent.pipeline import Change, FramePipeline, Pointer
 from protocol import messages
+from tests.conftest import Display
+from tests.host_agent.conftest import X_CLIENT, mouse_location
 from viewer.framebuffer import Framebuffer
 
 IDLE_SECONDS = 3.0
 WAIT_SECONDS = 10.0
+# Longer than any test: a pointer position that arrives came with an event, not a check.
+NO_POINTER_CHECK_SECONDS = 3600.0
+QUICK_POINTER_CHECK_SECONDS = 0.2
+# On a still screen the capture thread wakes for the pointer check only: IDLE_SECONDS of
+# it are about IDLE_SECONDS / POINTER_CHECK_SECONDS wakeups (polling every 50 ms were 60).
+IDLE_WAKEUPS_ALLOWED = int(IDLE_SECONDS / pipeline_module.POINTER_CHECK_SECONDS) + 2
 # One typed character in xterm's default bitmap font: the glyph's 6x13 cell and the cursor
 # block moving to the next cell, one 12x13 box of two colours: 1 header byte + 2 colours
 # (6 bytes) + 13 rows of 2 bytes of 1-bit indices = 33 bytes. Allow 48 for a third colour.
@@ -25,13 +38,18 @@ TYPED_UPDATE_MAX_BYTES = 100
 
 
 class Counting(MssSource):
-    """The real capture, remembered so the test can count its grabs."""
+    """The real capture, remembered so the test can count its grabs and wakeups."""
 
     made: list[Counting] = []
 
     def __init__(self) -> None:
         super().__init__(1)
+        self.watcher: DamageWatcher | None = None
         Counting.made.append(self)
+
+    def damage_watcher(self) -> DamageWatcher | None:
+        self.watcher = super().damage_watcher()
+        return self.watcher
 
 
 @pytest.fixture
@@ -72,6 +90,90 @@ def test_an_idle_screen_sends_nothing_and_grabs_nothing_for_three_seconds(pipeli
         updates += pipeline.produce(80) is not None
     assert updates == 0
     assert source.grabs == grabs_before
+
+
+def test_an_idle_screen_wakes_the_capture_thread_only_for_the_pointer_check(pipeline):
+    framebuffer = Framebuffer()
+    settle(pipeline, framebuffer)
+    (source,) = Counting.made
+    assert source.watcher is not None and source.watcher.pointer_events
+    shown = pipeline.pointer()
+    grabs_before, wakeups_before = source.grabs, source.watcher.wakeups
+    # As the agent waits: until something is to be sent; here nothing is, for IDLE_SECONDS.
+    change = pipeline.next_change(80, shown, timeout_seconds=IDLE_SECONDS)
+    assert change == Change(None, shown)
+    assert source.grabs == grabs_before
+    assert source.watcher.wakeups - wakeups_before <= IDLE_WAKEUPS_ALLOWED
+
+
+def next_pointer(pipe: FramePipeline, shown: Pointer) -> Pointer:
+    """Wait as the agent does until the pipeline reports a pointer other than `shown`."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while (left := deadline - time.monotonic()) > 0:
+        change = pipe.next_change(80, shown, timeout_seconds=left)
+        if change.pointer != shown:
+            return change.pointer
+    raise AssertionError(f"no pointer move reached the pipeline within {WAIT_SECONDS} s")
+
+
+def xdotool(display: Display, *args: str) -> None:
+    subprocess.run(["xdotool", *args], env=display.env(), check=True, timeout=WAIT_SECONDS)
+
+
+def test_pointer_moves_made_with_xdotool_reach_the_pipeline_as_events(
+    pipeline, fresh_xvfb, monkeypatch
+):
+    monkeypatch.setattr(pipeline_module, "POINTER_CHECK_SECONDS", NO_POINTER_CHECK_SECONDS)
+    settle(pipeline, Framebuffer())
+    (source,) = Counting.made
+    assert source.watcher is not None and source.watcher.pointer_events  # not polled
+    shown = pipeline.pointer()
+    # Relative moves go through XTEST, as a mouse's (and the agent's own injection) do:
+    # XInput 2 raw motion.
+    for _ in range(3):
+        xdotool(fresh_xvfb, "mousemove_relative", "37", "21")
+        shown = next_pointer(pipeline, shown)
+        assert shown == mouse_location(fresh_xvfb)
+    # A warp onto the root window (nothing else is on this screen): XInput 2 motion there.
+    xdotool(fresh_xvfb, "mousemove", "900", "500")
+    assert next_pointer(pipeline, shown) == (900, 500)
+
+
+def test_a_warp_that_raises_no_event_is_found_by_the_pointer_check(
+    pipeline, fresh_xvfb, monkeypatch
+):
+    # A full-screen Tk window takes motion events itself, so a warp over it reaches no
+    # other client: only the occasional check finds it.
+    monkeypatch.setattr(pipeline_module, "POINTER_CHECK_SECONDS", QUICK_POINTER_CHECK_SECONDS)
+    window = subprocess.Popen(
+        [sys.executable, str(X_CLIENT), "entry"], env=fresh_xvfb.env(), stdout=subprocess.PIPE
+    )
+    try:
+        assert window.stdout is not None and window.stdout.readline().strip() == b"ready"
+        settle(pipeline, Framebuffer())
+        shown = pipeline.pointer()
+        target = (640, 360) if shown != (640, 360) else (641, 361)
+        xdotool(fresh_xvfb, "mousemove", str(target[0]), str(target[1]))
+        assert next_pointer(pipeline, shown) == target
+    finally:
+        window.kill()
+        window.wait(WAIT_SECONDS)
+
+
+def test_wake_ends_a_wait_that_has_no_time_limit(pipeline, monkeypatch):
+    monkeypatch.setattr(pipeline_module, "POINTER_CHECK_SECONDS", NO_POINTER_CHECK_SECONDS)
+    settle(pipeline, Framebuffer())
+    shown = pipeline.pointer()
+    results: list[Change] = []
+    waiting = threading.Thread(
+        target=lambda: results.append(pipeline.next_change(80, shown)), daemon=True
+    )
+    waiting.start()
+    pipeline.wake()  # before or during the wait: either way it ends
+    waiting.join(WAIT_SECONDS)
+    assert results == [Change(None, shown)]
+    pipeline.close()
+    pipeline.wake()  # after close: nothing to wake, and no error
 
 
 def test_a_character_typed_into_xterm_is_one_small_update(pipeline, fresh_xvfb):
