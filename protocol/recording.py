@@ -80,7 +80,7 @@ import math
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import msgpack
 
@@ -142,14 +142,21 @@ class RecordKind(enum.IntEnum):
     END = 6
 
 
+_ONE_BYTE = tuple(bytes((value,)) for value in range(0x80))
+
 TRAFFIC_KINDS = {
     RecordKind.HOST_TO_VIEWER: Direction.HOST_TO_VIEWER,
     RecordKind.VIEWER_TO_HOST: Direction.VIEWER_TO_HOST,
 }
+_KIND_BYTES = {direction: _ONE_BYTE[kind] for kind, direction in TRAFFIC_KINDS.items()}
 
 
 def encode_varint(value: int) -> bytes:
     """An unsigned LEB128 number, shortest form."""
+    if value < 0x80:
+        return _ONE_BYTE[value]
+    if value < 0x4000:
+        return bytes((value & 0x7F | 0x80, value >> 7))
     out = bytearray()
     while value >= 0x80:
         out.append(value & 0x7F | 0x80)
@@ -330,23 +337,37 @@ class Chains:
 
     def extend(self, record_bytes: bytes, kind: RecordKind, payload: bytes) -> None:
         """Advance over one record: all its bytes, and its payload (just before the CRC)."""
-        self.file_records += 1
-        link = hashlib.sha256(self.file_head)
         direction = TRAFFIC_KINDS.get(kind)
         if direction is None:
-            link.update(record_bytes)
+            self.extend_local(record_bytes)
         else:
-            # The traffic head stands for the payload in the file chain: hashed once, not twice.
-            count, head = self.traffic[direction]
-            step = hashlib.sha256(head)
-            step.update(payload)
-            traffic_head = step.digest()
-            self.traffic[direction] = (count + 1, traffic_head)
-            view = memoryview(record_bytes)
-            link.update(view[: len(view) - len(payload) - CRC.size])
-            link.update(traffic_head)
-            link.update(view[-CRC.size :])
-        self.file_head = link.digest()
+            framing = record_bytes[: len(record_bytes) - len(payload) - CRC.size]
+            self.extend_message(direction, framing, payload, record_bytes[-CRC.size :])
+
+    def extend_local(self, record_bytes: bytes) -> None:
+        """Advance over a local record (not a message), all its bytes."""
+        self._count_record()
+        self.file_head = hashlib.sha256(self.file_head + record_bytes).digest()
+
+    def extend_message(
+        self, direction: Direction, framing: bytes, payload: bytes, checksum: bytes
+    ) -> None:
+        """Advance over a message record given as its framing, payload and CRC."""
+        self._count_record()
+        count, head = self.traffic[direction]
+        step = hashlib.sha256(head)
+        step.update(payload)
+        traffic_head = step.digest()
+        self.traffic[direction] = (count + 1, traffic_head)
+        # The traffic head stands for the payload in the file chain: hashed once, not twice.
+        self.file_head = hashlib.sha256(
+            b"".join((self.file_head, framing, traffic_head, checksum))
+        ).digest()
+
+    def _count_record(self) -> None:
+        if self.file_records >= MAX_RECORDS:
+            raise ProtocolError(f"a recording holds at most {MAX_RECORDS} records")
+        self.file_records += 1
 
     def messages(self, direction: Direction) -> int:
         """How many messages of `direction` are recorded."""
@@ -382,6 +403,11 @@ class CheckpointWritten:
     file_head: bytes
 
 
+# A message record as (framing, payload, CRC): written with one gathered write, so the
+# payload, the bulk of the file, is not copied on its way there.
+RecordPieces = tuple[bytes, bytes, bytes]
+
+
 class WriterState(enum.Enum):
     NEW = "new"
     RECORDING = "recording"
@@ -400,6 +426,8 @@ class RecordingWriter:
         self._header_block = encode_header_block(header)
         self._chains = Chains(header, self._header_block)
         self._last_milliseconds = milliseconds(header.start_time)
+        self._outgoing = outgoing(header.side)
+        self._incoming = incoming(header.side)
         self.state = WriterState.NEW
 
     def header_bytes(self) -> bytes:
@@ -409,11 +437,19 @@ class RecordingWriter:
 
     def sent(self, time: float, plaintext: bytes) -> bytes:
         """Record a message this side is about to seal and send."""
-        return self._message(outgoing(self.header.side), time, plaintext)
+        return b"".join(self.sent_pieces(time, plaintext))
 
     def received(self, time: float, plaintext: bytes) -> bytes:
         """Record a message from the peer (`Received.plaintext`) before acting on it."""
-        return self._message(incoming(self.header.side), time, plaintext)
+        return b"".join(self.received_pieces(time, plaintext))
+
+    def sent_pieces(self, time: float, plaintext: bytes) -> RecordPieces:
+        """`sent`, as the pieces to write in one gathered write (the payload is not copied)."""
+        return self._message(self._outgoing, time, plaintext)
+
+    def received_pieces(self, time: float, plaintext: bytes) -> RecordPieces:
+        """`received`, as the pieces to write in one gathered write."""
+        return self._message(self._incoming, time, plaintext)
 
     def input_outcome(
         self, time: float, message_index: int, applied: bool, reason: str = ""
@@ -421,7 +457,7 @@ class RecordingWriter:
         """Host: the input in viewer->host message `message_index` (from 0) was applied."""
         if self.header.side is not Role.HOST:
             raise ProtocolError("only the host applies input")
-        if message_index >= self._chains.traffic[Direction.VIEWER_TO_HOST][0]:
+        if message_index >= self._chains.messages(Direction.VIEWER_TO_HOST):
             raise ProtocolError("an input outcome must follow the input it concerns")
         return self._append(
             RecordKind.INPUT_OUTCOME, time, _pack(InputOutcome(message_index, applied, reason))
@@ -430,7 +466,7 @@ class RecordingWriter:
     def checkpoint(self, time: float) -> CheckpointWritten:
         """A CHECKPOINT record, and the Checkpoint message to send right after."""
         data = self._append(RecordKind.CHECKPOINT, time, _pack(self._chains.heads()))
-        records, head = self._chains.traffic[outgoing(self.header.side)]
+        records, head = self._chains.traffic[self._outgoing]
         message = Checkpoint(records=records, head=head)
         plaintext = encode(message)
         data += self.sent(time, plaintext)
@@ -458,27 +494,62 @@ class RecordingWriter:
         if self.state is not state:
             raise ProtocolError(f"cannot {event} a recording in state '{self.state.value}'")
 
-    def _message(self, direction: Direction, time: float, plaintext: bytes) -> bytes:
-        if len(plaintext) > MAX_MESSAGE_BYTES:
+    def _message(self, direction: Direction, time: float, plaintext: bytes) -> RecordPieces:
+        # Every message passes here, most often between two frame decodes that have pushed
+        # this code and its data out of the caches, where each call costs many times what
+        # it costs in a loop: hence `milliseconds`, `_framing` and the short varints written
+        # out. The payload is read once for its CRC and once for its traffic head, and is
+        # never copied.
+        size = len(plaintext)
+        if (
+            size > MAX_MESSAGE_BYTES
+            or self.state is not WriterState.RECORDING
+            or not 0.0 <= time <= MAX_TIMESTAMP  # NaN too
+        ):
+            self._refuse(size, time)
+        chains = self._chains
+        if size > 1 and plaintext[1] == Checkpoint.TYPE:  # a first look, as message_type()
+            check_traffic_checkpoint(chains, direction, plaintext)
+        now = round(time * 1000)
+        sequence = chains.file_records + 1
+        step = now - self._last_milliseconds
+        step = step * 2 if step >= 0 else -step * 2 - 1  # zigzag
+        body = (
+            _KIND_BYTES[direction]
+            + (_ONE_BYTE[sequence] if sequence < 0x80 else encode_varint(sequence))
+            + (_ONE_BYTE[step] if step < 0x80 else encode_varint(step))
+        )
+        length = len(body) + size
+        framing = (_ONE_BYTE[length] if length < 0x80 else encode_varint(length)) + body
+        checksum = CRC.pack(zlib.crc32(plaintext, zlib.crc32(framing)))
+        chains.extend_message(direction, framing, plaintext, checksum)
+        self._last_milliseconds = now
+        return framing, plaintext, checksum
+
+    def _refuse(self, size: int, time: float) -> NoReturn:
+        """Why `_message` cannot record this message (kept off its path)."""
+        if size > MAX_MESSAGE_BYTES:
             raise ProtocolError(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
         self._expect(WriterState.RECORDING, "record a message in")
-        check_traffic_checkpoint(self._chains, direction, plaintext)
-        return self._append(RecordKind(direction.value), time, plaintext)
+        raise ValueError("a record's time is seconds since the epoch")
 
     def _append(self, kind: RecordKind, time: float, payload: bytes) -> bytes:
+        """A whole record; local records come this way, messages take `_message`."""
         self._expect(WriterState.RECORDING, f"add a {kind.name.lower()} record to")
+        framing, now = self._framing(kind, time, len(payload))
+        record = framing + payload
+        record += CRC.pack(zlib.crc32(record))
+        self._chains.extend(record, kind, payload)
+        self._last_milliseconds = now
+        return record
+
+    def _framing(self, kind: int, time: float, payload_bytes: int) -> tuple[bytes, int]:
+        """The next record's length, kind, sequence number and time step; its time in ms."""
         now = milliseconds(time)
         sequence = self._chains.file_records + 1
-        if sequence > MAX_RECORDS:
-            raise ProtocolError(f"a recording holds at most {MAX_RECORDS} records")
-        body_prefix = (
+        body = (
             bytes((kind,))
             + encode_varint(sequence)
             + encode_varint(zigzag(now - self._last_milliseconds))
         )
-        prefix = encode_varint(len(body_prefix) + len(payload)) + body_prefix
-        checksum = CRC.pack(zlib.crc32(payload, zlib.crc32(prefix)))
-        record = b"".join((prefix, payload, checksum))
-        self._chains.extend(record, kind, payload)
-        self._last_milliseconds = now
-        return record
+        return encode_varint(len(body) + payload_bytes) + body, now

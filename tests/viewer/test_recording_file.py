@@ -1,5 +1,6 @@
 import errno
 import io
+import os
 import stat
 
 import pytest
@@ -62,6 +63,56 @@ def test_a_crash_leaves_a_file_that_verifies_up_to_its_last_record(tmp_path):
     assert result.verified_bytes == len(data) == recording.bytes_written
     assert result.records == recording.heads().file_records
     recording.abandon()
+
+
+def test_each_message_reaches_the_file_with_one_system_call(tmp_path, monkeypatch):
+    gathered = []
+    real_writev = os.writev
+
+    def counting_writev(descriptor, pieces):  # type: ignore[no-untyped-def]
+        gathered.append(sum(map(len, pieces)))
+        return real_writev(descriptor, pieces)
+
+    monkeypatch.setattr(os, "writev", counting_writev)
+    recording = RecordingFile.create(tmp_path, header(Role.VIEWER))
+    header_bytes = recording.bytes_written
+    record_a_little(recording, frames=3)  # a Hello, three frame updates, three acks
+    assert len(gathered) == 7
+    assert sum(gathered) == recording.bytes_written - header_bytes
+    # In the file already (for the OS to keep should this process die), before any close.
+    assert recording.path.stat().st_size == recording.bytes_written
+    recording.close(START + 10, "done")
+    assert verify(recording.path.read_bytes()).intact
+
+
+def test_a_short_gathered_write_is_completed_before_the_next_record(tmp_path, monkeypatch):
+    def short_writev(descriptor, pieces):  # type: ignore[no-untyped-def]
+        data = b"".join(pieces)
+        return os.write(descriptor, data[: max(1, len(data) // 3)])
+
+    monkeypatch.setattr(os, "writev", short_writev)
+    recording = RecordingFile.create(tmp_path, header(Role.VIEWER))
+    record_a_little(recording, frames=3)
+    recording.close(START + 10, "done")
+    data = recording.path.read_bytes()
+    assert len(data) == recording.bytes_written
+    assert verify(data).intact
+
+
+def test_a_disk_full_during_a_gathered_write_stops_the_recording_for_good(tmp_path, monkeypatch):
+    recording = RecordingFile.create(tmp_path, header(Role.VIEWER))
+
+    def full(descriptor, pieces):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "writev", full)
+    with pytest.raises(RecordingFailed, match="disk is full"):
+        record_a_little(recording)
+    monkeypatch.undo()
+    with pytest.raises(RecordingFailed, match="disk is full"):
+        recording.sent(START + 50, messages.encode(messages.Ack(99)))
+    recording.abandon()
+    assert verify(recording.path.read_bytes()).problem is Problem.CUT
 
 
 def test_a_full_disk_at_the_start_is_a_clear_recording_failure():
