@@ -201,17 +201,9 @@ class RecordReader:
             raise self._altered(f"{where} has an impossible length ({error})", number) from None
         if not MIN_BODY_BYTES <= length <= MAX_RECORD_BYTES:
             raise self._altered(f"{where} has an impossible length", number)
-        rest = self._read(length + CRC.size)
-        if len(rest) < length + CRC.size:
-            raise self._cut(number)
-        framed = length_bytes + rest[:length]
-        if CRC.unpack(rest[length:])[0] != zlib.crc32(framed):
-            raise self._altered(f"{where} is altered (checksum)", number)
+        framed, checksum = self._checked_body(length_bytes, length, where, number)
         kind_number = framed[len(length_bytes)]
-        try:
-            kind = RecordKind(kind_number)
-        except ValueError:
-            raise self._altered(f"{where} has an unknown kind {kind_number}", number) from None
+        kind = self._kind(kind_number, where, number)
         try:
             sequence, after = decode_varint(
                 framed, len(length_bytes) + 1, MAX_SEQUENCE_VARINT_BYTES, "sequence number"
@@ -222,7 +214,7 @@ class RecordReader:
         now = self._last_milliseconds + unzigzag(step)
         if not 0 <= now <= MAX_TIMESTAMP * 1000:
             raise self._altered(f"{where} has an impossible time", number)
-        data = framed + rest[length:]
+        data = framed + checksum
         record = Record(number, self.offset, sequence, now / 1000, kind, data, payload_offset)
         self._position = number
         self._last_milliseconds = now
@@ -240,26 +232,38 @@ class RecordReader:
         (length,) = _FORMAT_1_LENGTH.unpack(length_bytes)
         if not _FORMAT_1_PREFIX.size <= length <= MAX_RECORD_BYTES:
             raise self._altered(f"{where} has an impossible length", number)
-        rest = self._read(length + CRC.size)
-        if len(rest) < length + CRC.size:
-            raise self._cut(number)
-        framed = length_bytes + rest[:length]
-        if CRC.unpack(rest[length:])[0] != zlib.crc32(framed):
-            raise self._altered(f"{where} is altered (checksum)", number)
+        framed, checksum = self._checked_body(length_bytes, length, where, number)
         sequence, time, kind_number = _FORMAT_1_PREFIX.unpack_from(framed, len(length_bytes))
         if not (math.isfinite(time) and 0.0 <= time <= MAX_TIMESTAMP):
             raise self._altered(f"{where} has an impossible time", number)
-        try:
-            kind = RecordKind(kind_number)
-        except ValueError:
-            raise self._altered(f"{where} has an unknown kind {kind_number}", number) from None
+        kind = self._kind(kind_number, where, number)
         payload_offset = len(length_bytes) + _FORMAT_1_PREFIX.size
         record = Record(
-            number, self.offset, sequence, time, kind, framed + rest[length:], payload_offset
+            number, self.offset, sequence, time, kind, framed + checksum, payload_offset
         )
         self._position = number
         self.offset = self._cursor
         return record
+
+    def _checked_body(
+        self, length_bytes: bytes, length: int, where: str, number: int
+    ) -> tuple[bytes, bytes]:
+        """Read a record's `length` bytes after its length field and its CRC; the framed
+        bytes (length field included, which the CRC covers) and the CRC's bytes."""
+        rest = self._read(length + CRC.size)
+        if len(rest) < length + CRC.size:
+            raise self._cut(number)
+        framed = length_bytes + rest[:length]
+        checksum = rest[length:]
+        if CRC.unpack(checksum)[0] != zlib.crc32(framed):
+            raise self._altered(f"{where} is altered (checksum)", number)
+        return framed, checksum
+
+    def _kind(self, kind_number: int, where: str, number: int) -> RecordKind:
+        try:
+            return RecordKind(kind_number)
+        except ValueError:
+            raise self._altered(f"{where} has an unknown kind {kind_number}", number) from None
 
     def _altered(self, message: str, number: int) -> RecordingDamaged:
         return RecordingDamaged(Damage.ALTERED, message, number, self.offset)
