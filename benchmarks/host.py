@@ -204,18 +204,13 @@ def show_video() -> None:
     30 Hz schedule (each deadline from the start, so drawing time does not add up)."""
     import tkinter as tk
 
-    import numpy as np
+    from tests.host_agent.x_client import gradient_pictures
 
     root = tk.Tk()
     root.overrideredirect(True)
     root.geometry(f"{root.winfo_screenwidth()}x{root.winfo_screenheight()}+0+0")
     root.configure(bg="white", cursor="none")
-    y, x = np.mgrid[0:720, 0:1280]
-    pictures = []
-    for shift in range(0, 240, 8):
-        pixels = np.stack([(x + shift) % 256, (y + 2 * shift) % 256, (x + y) // 8 % 256], -1)
-        ppm = b"P6 1280 720 255\n" + pixels.astype(np.uint8).tobytes()
-        pictures.append(tk.PhotoImage(data=ppm, format="PPM"))
+    pictures = [tk.PhotoImage(data=ppm, format="PPM") for ppm in gradient_pictures()]
     label = tk.Label(root, image=pictures[0], borderwidth=0)
     label.place(x=0, y=0)
     shown = [0]

@@ -17,6 +17,18 @@ ENTRY_X, ENTRY_Y = 200, 150
 ENTRY_WIDTH, ENTRY_HEIGHT = 400, 40
 
 
+def gradient_pictures() -> list[bytes]:
+    """The video source's 30 photo-like 1280x720 pictures, as PPM."""
+    import numpy as np
+
+    y, x = np.mgrid[0:720, 0:1280]
+    pictures = []
+    for shift in range(0, 240, 8):
+        pixels = np.stack([(x + shift) % 256, (y + 2 * shift) % 256, (x + y) // 8 % 256], -1)
+        pictures.append(b"P6 1280 720 255\n" + pixels.astype(np.uint8).tobytes())
+    return pictures
+
+
 def say(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
@@ -54,14 +66,7 @@ def main() -> None:
 
         tick()
     elif mode == "video":
-        import numpy as np
-
-        y, x = np.mgrid[0:720, 0:1280]
-        frames = []
-        for shift in range(0, 240, 8):
-            pixels = np.stack([(x + shift) % 256, (y + 2 * shift) % 256, (x + y) // 8 % 256], -1)
-            ppm = b"P6 1280 720 255\n" + pixels.astype(np.uint8).tobytes()
-            frames.append(tk.PhotoImage(data=ppm, format="PPM"))
+        frames = [tk.PhotoImage(data=ppm, format="PPM") for ppm in gradient_pictures()]
         label = tk.Label(root, image=frames[0], borderwidth=0)
         label.place(x=0, y=0)
         index = [0]
