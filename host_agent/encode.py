@@ -158,13 +158,24 @@ def encode_rect(
     palette: bool = False,
 ) -> Tile:
     pixels = frame[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width]
-    codec = classify(pixels, lossless_only=lossless_only, palette=palette)
-    # A stipple or checked pattern has no equal neighbours and looks like a photo to
-    # classify(); its few colours still make it a palette.
-    lossy_or_webp = codec in (Codec.WEBP_LOSSLESS, Codec.JPEG)
-    data = few_colour_palette(pixels) if palette and lossy_or_webp else None
-    if data is not None:
+    # What classify() would choose, each pixel sorted at most once: 2 to FEW_COLOURS
+    # colours (text, UI, but also a stipple, which classify() alone would take for a photo)
+    # are found without a sort; only then does a small region get its colours sorted.
+    values = as_pixels(pixels)
+    data = None
+    if (values == values.flat[0]).all():
+        codec = Codec.FILL
+    elif palette and (data := few_colour_palette(pixels)) is not None:
         codec = Codec.PALETTE
+    elif palette and values.size <= PALETTE_MAX_PIXELS:
+        colours, indices = np.unique(values & 0x00FFFFFF, return_inverse=True)
+        if colours.size <= MAX_PALETTE_COLOURS:
+            codec = Codec.PALETTE
+            data = _palette_bytes(colours, indices.reshape(values.shape).astype(np.uint8))
+        else:
+            codec = classify(pixels, lossless_only=lossless_only)
+    else:
+        codec = classify(pixels, lossless_only=lossless_only)
     return Tile(
         x=rect.x,
         y=rect.y,

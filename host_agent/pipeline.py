@@ -63,6 +63,9 @@ POINTER_POLL_SECONDS = 0.05
 ONE_FILL_MIN_PIXELS = 256 * 256
 # Encoded size of a copy in the update (six small integers), for flow-control accounting.
 COPY_BYTES = 12
+# A hot box found not to be video (scrolling text, say) is looked at again only after this
+# long, unless it changes: judging it costs a scan of its pixels on every capture.
+VIDEO_RETRY_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,7 @@ class FramePipeline:
         self._hot = HotTiles()
         self._video: _VideoStream | None = None
         self._next_stream = 0
+        self._not_video: tuple[Rect, float] | None = None  # hot box judged not video, until
 
     # All methods below run in the capture thread, except wake, request_full and
     # accept_capabilities, which only set a value the capture thread reads and wake it.
@@ -402,7 +406,6 @@ class FramePipeline:
         if not mask.any():
             return
         if messages.CAPABILITY_COPY in self._capabilities:
-            moved = False
             for top, left, bottom, right in damage.clusters(self._scroll_tiles(box, mask)):
                 if len(copies) == messages.MAX_COPIES_PER_UPDATE:
                     break
@@ -419,9 +422,13 @@ class FramePipeline:
                 move = moves.find_copy(reference, frame, changed)
                 if move is not None:
                     copies.append(self._apply_move(move, now))
-                    moved = True
-            if moved:
-                mask = frame[rows, columns] != reference[rows, columns]
+                    # The copy was verified pixel for pixel: its destination is sent.
+                    sent = _clip(move.destination, box)
+                    if sent is not None:
+                        mask[
+                            sent.y - box.y : sent.y - box.y + sent.height,
+                            sent.x - box.x : sent.x - box.x + sent.width,
+                        ] = False
         height, width = frame.shape
         dirty = np.zeros(self._lossy.shape, dtype=bool)
         top, left = box.y // TILE_PIXELS, box.x // TILE_PIXELS
@@ -457,7 +464,12 @@ class FramePipeline:
             moved = Rect(rect.x + box.x, rect.y + box.y, rect.width, rect.height)
             tiles.append(self._encode(moved, jpeg_quality))
         self._note_lossy(tiles)
-        self._reference[rows, columns] = self._frame[rows, columns]
+        # The viewer now has the new pixels: the copies' destinations (equal already, see
+        # above), the video region (taken by _video_packet) and the tiles, which cover
+        # every other changed pixel; the rest of the box did not change.
+        for tile in tiles:
+            tile_rows, tile_columns = _tile_area(tile)
+            self._reference[tile_rows, tile_columns] = self._frame[tile_rows, tile_columns]
 
     def _scroll_tiles(self, box: Rect, mask: np.ndarray) -> np.ndarray:
         """The changed tiles of the box to look for moves in: not those of the video region,
@@ -516,8 +528,10 @@ class FramePipeline:
         ):
             self._stop_video()
             stream = None
-        if stream is None and hot is not None:
+        if stream is None and hot is not None and not self._judged_not_video(hot, now):
             stream = self._start_video(hot, crf, now)
+            if stream is None:
+                self._not_video = (hot, now + VIDEO_RETRY_SECONDS)
         if stream is None:
             return None
         region = _tile_slices(stream.rect)
@@ -535,6 +549,12 @@ class FramePipeline:
         assert self._reference is not None
         self._reference[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width] = pixels
         return VideoPacket(stream.number, rect.x, rect.y, rect.width, rect.height, keyframe, data)
+
+    def _judged_not_video(self, hot: Rect, now: float) -> bool:
+        if self._not_video is None:
+            return False
+        judged, until = self._not_video
+        return judged == hot and now < until
 
     def _start_video(self, hot: Rect, crf: int, now: float) -> _VideoStream | None:
         assert self._frame is not None and self._reference is not None
@@ -588,7 +608,7 @@ class FramePipeline:
         ]
         assert self._reference is not None
         for tile in tiles:
-            rows, columns = slice(tile.y, tile.y + tile.height), slice(tile.x, tile.x + tile.width)
+            rows, columns = _tile_area(tile)
             self._reference[rows, columns] = self._frame[rows, columns]
         self._lossy &= ~still_lossy
         return tiles
@@ -609,6 +629,11 @@ def _tile_slices(rect: Rect) -> tuple[slice, slice]:
         slice(rect.y // TILE_PIXELS, -(-(rect.y + rect.height) // TILE_PIXELS)),
         slice(rect.x // TILE_PIXELS, -(-(rect.x + rect.width) // TILE_PIXELS)),
     )
+
+
+def _tile_area(tile: Tile) -> tuple[slice, slice]:
+    """The pixels a tile covers, as slices of the frame."""
+    return slice(tile.y, tile.y + tile.height), slice(tile.x, tile.x + tile.width)
 
 
 def _clip(rect: Rect, box: Rect) -> Rect | None:

@@ -12,6 +12,7 @@ rectangles instead.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,9 +46,17 @@ class Move:
 
 def row_hashes(block: np.ndarray) -> np.ndarray:
     """One int64 per row of a (rows, columns) uint32 block, from every HASH_COLUMN_STEP-th
-    column: a quarter of the bytes to hash; rows equal by it are compared in full later."""
-    sample = np.ascontiguousarray(block[:, ::HASH_COLUMN_STEP])
-    return np.fromiter((hash(row.tobytes()) for row in sample), dtype=np.int64, count=len(block))
+    column: a quarter of the bytes to hash; rows equal by it are compared in full later.
+    The hash is the sum of those pixels times random odd 64-bit weights (wrapping): one
+    matrix product for the whole block, where a hash per row cost a Python call each."""
+    sample = block[:, ::HASH_COLUMN_STEP].astype(np.uint64)
+    return (sample @ _weights(sample.shape[1])).view(np.int64)
+
+
+@functools.lru_cache(maxsize=8)
+def _weights(count: int) -> np.ndarray:
+    weights = np.random.default_rng(count).integers(0, 2**63, size=count, dtype=np.uint64)
+    return weights * np.uint64(2) + np.uint64(1)
 
 
 def find_move(reference: np.ndarray, frame: np.ndarray, box: Rect) -> Move | None:

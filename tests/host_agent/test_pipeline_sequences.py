@@ -1,0 +1,96 @@
+"""Any sequence of screen changes (scrolls, moved windows, filled boxes, new text) reaches
+the viewer pixel for pixel, update after update: the pipeline's picture of what the viewer
+has (its reference) never drifts, however copies, fills and tiles mix in one update."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from host_agent.pipeline import FramePipeline
+from protocol import messages
+from tests.host_agent.screens import SetSource, rgb, text_lines
+from viewer.framebuffer import Framebuffer
+
+HEIGHT, WIDTH = 256, 384
+WHITE, BLACK = 0xFFFFFFFF, 0xFF000000
+COLOURS = (0xFF1E3C5A, 0xFFC8C8C8, 0xFF204080, 0xFFF0E0D0)
+GLYPHS = text_lines(40, seed=11)
+
+
+def bgra(picture: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(picture).view(np.uint8).reshape(*picture.shape, 4)
+
+
+def write_text(screen: np.ndarray, line: int, x: int, y: int) -> None:
+    glyphs = GLYPHS[line % len(GLYPHS)][:, : WIDTH - x]
+    glyphs = glyphs[: HEIGHT - y]
+    screen[y : y + glyphs.shape[0], x : x + glyphs.shape[1]][glyphs] = BLACK
+
+
+def scroll(screen: np.ndarray, top: int, bottom: int, rows: int, line: int) -> None:
+    """Rows [top, bottom) move up by `rows`; the strip uncovered gets a new line of text."""
+    screen[top : bottom - rows] = screen[top + rows : bottom].copy()
+    screen[bottom - rows : bottom] = WHITE
+    write_text(screen, line, 4, max(top, bottom - rows))
+
+
+def move(screen: np.ndarray, x: int, y: int, width: int, height: int, dx: int, dy: int) -> None:
+    """A window at (x, y) moves by (dx, dy) over a plain background (clipped to the screen)."""
+    window = screen[y : y + height, x : x + width].copy()
+    screen[y : y + height, x : x + width] = COLOURS[1]
+    new_x, new_y = min(max(0, x + dx), WIDTH - width), min(max(0, y + dy), HEIGHT - height)
+    screen[new_y : new_y + height, new_x : new_x + width] = window
+
+
+changes = st.one_of(
+    st.tuples(st.just("scroll"), st.integers(0, 100), st.integers(120, HEIGHT),
+              st.integers(1, 40), st.integers(0, 99)),
+    st.tuples(st.just("move"), st.integers(0, 200), st.integers(0, 120), st.integers(64, 180),
+              st.integers(40, 130), st.integers(-40, 40), st.integers(-30, 30)),
+    st.tuples(st.just("fill"), st.integers(0, WIDTH - 1), st.integers(0, HEIGHT - 1),
+              st.integers(1, 200), st.integers(1, 200), st.sampled_from(COLOURS)),
+    st.tuples(st.just("text"), st.integers(0, 99), st.integers(0, WIDTH - 20),
+              st.integers(0, HEIGHT - 10)),
+)  # fmt: skip
+
+
+def apply(screen: np.ndarray, change: tuple) -> None:
+    kind, *args = change
+    if kind == "scroll":
+        top, bottom, rows, line = args
+        scroll(screen, top, bottom, min(rows, bottom - top - 1), line)
+    elif kind == "move":
+        x, y, width, height, dx, dy = args
+        move(screen, x, y, min(width, WIDTH - x), min(height, HEIGHT - y), dx, dy)
+    elif kind == "fill":
+        x, y, width, height, colour = args
+        screen[y : y + height, x : x + width] = colour
+    else:
+        line, x, y = args
+        write_text(screen, line, x, y)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(changes, min_size=1, max_size=3), min_size=1, max_size=8))
+def test_every_update_leaves_the_viewer_with_the_host_s_pixels(updates):
+    screen = np.full((HEIGHT, WIDTH), WHITE, dtype=np.uint32)
+    for row in range(12):
+        write_text(screen, row, 4, 4 + row * 20)
+    screen[:, 300:] = COLOURS[0]
+    source = SetSource(bgra(screen))
+    pipeline = FramePipeline(lambda: source)
+    pipeline.open()
+    pipeline.accept_capabilities(messages.RICH_CAPABILITIES)
+    framebuffer = Framebuffer()
+    framebuffer.apply(pipeline.produce(80, now=0.0).message(1))
+    assert np.array_equal(np.asarray(framebuffer.snapshot()), rgb(source.frame))
+    for number, batch in enumerate(updates, start=2):
+        for change in batch:
+            apply(screen, change)
+        source.frame = bgra(screen)
+        update = pipeline.produce(80, now=number / 30)
+        if update is not None:
+            framebuffer.apply(messages.decode(messages.encode(update.message(number))))
+        assert np.array_equal(np.asarray(framebuffer.snapshot()), rgb(source.frame)), number
