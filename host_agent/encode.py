@@ -6,6 +6,8 @@ tile is 31 KB as JPEG q75 but 188 KB as lossless WebP. One typed character of xt
 bitmap font (about 12x13 pixels, two colours) is 60 bytes as lossless WebP (its container
 alone is ~40) but 26 bytes as a 1-bit palette. So, in this order:
 - one colour -> FILL (3 bytes);
+- a background and at most MAX_SOLID_RECTS solid rectangles -> RECTS, if the viewer
+  announced it (a moving block: 14 bytes where a 1-bit palette took about 40);
 - a small rectangle (at most PALETTE_MAX_PIXELS) of at most MAX_PALETTE_COLOURS colours
   -> PALETTE (indices packed to 1/2/4 bits, deflated when that is shorter), if the viewer
   announced it;
@@ -21,6 +23,7 @@ The share of pixels equal to their left neighbour separates text/UI from photo c
 from __future__ import annotations
 
 import io
+import struct
 import zlib
 
 import numpy as np
@@ -41,6 +44,13 @@ PALETTE_DEFLATE_LEVEL = 6
 # periods of stipples and checks, so the sample does not see only one of their colours).
 FEW_COLOURS = 4
 FEW_COLOURS_SAMPLE_STEP = 13
+# A region that is a background and at most MAX_SOLID_RECTS solid rectangles goes as a
+# rects tile (3 bytes and 11 per rectangle): a moving block is 14 bytes, as a 1-bit
+# palette about 40 (measured on the peer benchmark's animation).
+MAX_SOLID_RECTS = 16
+# Two rectangles or fewer: shorter than any palette of a region worth a rects tile.
+SURELY_SHORTER_RECTS_BYTES = 3 + 2 * 11
+_RECT = struct.Struct(">3B4H")
 
 
 def classify(pixels: np.ndarray, *, lossless_only: bool = False, palette: bool = False) -> Codec:
@@ -126,6 +136,55 @@ def few_colour_palette(pixels: np.ndarray) -> bytes | None:
     return _palette_bytes(colours, indices)
 
 
+def solid_rects(pixels: np.ndarray) -> bytes | None:
+    """Codec.RECTS bytes of a region that is one background colour and at most
+    MAX_SOLID_RECTS solid rectangles on it, and not longer than as a palette (a typed
+    glyph is a dozen one-pixel rectangles but 20 bytes as a 1-bit palette); or None."""
+    data = _solid_rects(pixels)
+    if data is None or len(data) <= SURELY_SHORTER_RECTS_BYTES:
+        return data
+    palette = few_colour_palette(pixels)
+    return data if palette is None or len(data) < len(palette) else None
+
+
+def _solid_rects(pixels: np.ndarray) -> bytes | None:
+    """Codec.RECTS bytes of a region that is one background colour and at most
+    MAX_SOLID_RECTS solid rectangles on it, or None. The region is cut into bands of equal
+    rows (one compare of each row with the next); each band's runs of colour continue the
+    rectangles of the band above or start new ones."""
+    values = as_pixels(pixels) & 0x00FFFFFF
+    height, width = values.shape
+    breaks = np.flatnonzero((values[1:] != values[:-1]).any(axis=1)) + 1
+    if breaks.size > 2 * MAX_SOLID_RECTS:
+        return None  # text, a photo: far too many different rows
+    colours, counts = np.unique(values.ravel()[::FEW_COLOURS_SAMPLE_STEP], return_counts=True)
+    background = int(colours[np.argmax(counts)])
+    done: list[tuple[int, int, int, int, int]] = []  # colour, x, y, width, height
+    open_runs: dict[tuple[int, int, int], int] = {}  # (x, end, colour) -> first row
+    for top in [0, *breaks.tolist()]:
+        row = values[top]
+        edges = [0, *(np.flatnonzero(row[1:] != row[:-1]) + 1).tolist(), width]
+        runs = {
+            (start, end, colour)
+            for start, end in zip(edges[:-1], edges[1:], strict=True)
+            if (colour := int(row[start])) != background
+        }
+        for run in [run for run in open_runs if run not in runs]:
+            start, end, colour = run
+            first = open_runs.pop(run)
+            done.append((colour, start, first, end - start, top - first))
+        for run in runs:
+            open_runs.setdefault(run, top)
+        if len(done) + len(open_runs) > MAX_SOLID_RECTS:
+            return None
+    for (start, end, colour), first in open_runs.items():
+        done.append((colour, start, first, end - start, height - first))
+    return background.to_bytes(3, "big") + b"".join(
+        _RECT.pack(colour >> 16, (colour >> 8) & 255, colour & 255, x, y, w, h)
+        for colour, x, y, w, h in done
+    )
+
+
 def _palette_bytes(colours: np.ndarray, indices: np.ndarray) -> bytes:
     """Header, RGB colours and packed (deflated when shorter) indices of a palette tile."""
     bits = palette_bits(colours.size)
@@ -156,6 +215,7 @@ def encode_rect(
     *,
     lossless_only: bool = False,
     palette: bool = False,
+    rects: bool = False,
 ) -> Tile:
     pixels = frame[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width]
     # What classify() would choose, each pixel sorted at most once: 2 to FEW_COLOURS
@@ -165,6 +225,8 @@ def encode_rect(
     data = None
     if (values == values.flat[0]).all():
         codec = Codec.FILL
+    elif rects and (data := solid_rects(pixels)) is not None:
+        codec = Codec.RECTS
     elif palette and (data := few_colour_palette(pixels)) is not None:
         codec = Codec.PALETTE
     elif palette and values.size <= PALETTE_MAX_PIXELS:

@@ -37,7 +37,7 @@ from host_agent.damage import move as moves
 from host_agent.damage import tiles as damage
 from host_agent.damage.tiles import TILE_PIXELS, Rect
 from host_agent.damage.xdamage import DamageWatcher
-from host_agent.encode import encode_rect
+from host_agent.encode import encode_rect, solid_rects
 from host_agent.video import (
     VIDEO_IDLE_SECONDS,
     HotTiles,
@@ -406,15 +406,9 @@ class FramePipeline:
         if not mask.any():
             return
         if messages.CAPABILITY_COPY in self._capabilities:
-            for top, left, bottom, right in damage.clusters(self._scroll_tiles(box, mask)):
+            for cluster in _cluster_rects(self._scroll_tiles(box, mask), box):
                 if len(copies) == messages.MAX_COPIES_PER_UPDATE:
                     break
-                cluster = Rect(
-                    left * TILE_PIXELS,
-                    top * TILE_PIXELS,
-                    min(box.width, right * TILE_PIXELS) - left * TILE_PIXELS,
-                    min(box.height, bottom * TILE_PIXELS) - top * TILE_PIXELS,
-                )
                 changed = damage.tighten(cluster, mask)
                 if changed is None:
                     continue
@@ -460,6 +454,11 @@ class FramePipeline:
                         jpeg_quality,
                     )
                 )
+        if messages.CAPABILITY_RECTS in self._capabilities and box_dirty.any():
+            solid = self._solid_clusters(box, box_dirty, mask)
+            if solid:
+                tiles.extend(solid)
+                box_dirty = damage.tiles_of(mask)
         for rect in damage.rectangles(box_dirty, box.height, box.width, mask):
             moved = Rect(rect.x + box.x, rect.y + box.y, rect.width, rect.height)
             tiles.append(self._encode(moved, jpeg_quality))
@@ -470,6 +469,26 @@ class FramePipeline:
         for tile in tiles:
             tile_rows, tile_columns = _tile_area(tile)
             self._reference[tile_rows, tile_columns] = self._frame[tile_rows, tile_columns]
+
+    def _solid_clusters(self, box: Rect, box_dirty: np.ndarray, mask: np.ndarray) -> list[Tile]:
+        """One rects tile for each group of changed tiles whose changed box is a background
+        and a few solid rectangles (blocks moving over a backdrop, a button, a menu): one
+        tile where the tile grid would cut it into several. What they cover leaves `mask`."""
+        assert self._frame is not None
+        tiles = []
+        for cluster in _cluster_rects(box_dirty, box):
+            changed = damage.tighten(cluster, mask)
+            if changed is None:
+                continue
+            x, y = changed.x + box.x, changed.y + box.y
+            data = solid_rects(self._frame[y : y + changed.height, x : x + changed.width])
+            if data is None:
+                continue
+            tiles.append(Tile(x, y, changed.width, changed.height, Codec.RECTS, data))
+            mask[changed.y : changed.y + changed.height, changed.x : changed.x + changed.width] = (
+                False
+            )
+        return tiles
 
     def _scroll_tiles(self, box: Rect, mask: np.ndarray) -> np.ndarray:
         """The changed tiles of the box to look for moves in: not those of the video region,
@@ -584,6 +603,7 @@ class FramePipeline:
             jpeg_quality,
             lossless_only=lossless_only,
             palette=messages.CAPABILITY_PALETTE in self._capabilities,
+            rects=messages.CAPABILITY_RECTS in self._capabilities,
         )
 
     def _note_lossy(self, tiles: list[Tile]) -> None:
@@ -629,6 +649,20 @@ def _tile_slices(rect: Rect) -> tuple[slice, slice]:
         slice(rect.y // TILE_PIXELS, -(-(rect.y + rect.height) // TILE_PIXELS)),
         slice(rect.x // TILE_PIXELS, -(-(rect.x + rect.width) // TILE_PIXELS)),
     )
+
+
+def _cluster_rects(box_tiles: np.ndarray, box: Rect) -> list[Rect]:
+    """The pixel boxes (relative to `box`) of the groups of touching changed tiles of
+    `box`, largest first."""
+    return [
+        Rect(
+            left * TILE_PIXELS,
+            top * TILE_PIXELS,
+            min(box.width, right * TILE_PIXELS) - left * TILE_PIXELS,
+            min(box.height, bottom * TILE_PIXELS) - top * TILE_PIXELS,
+        )
+        for top, left, bottom, right in damage.clusters(box_tiles)
+    ]
 
 
 def _tile_area(tile: Tile) -> tuple[slice, slice]:

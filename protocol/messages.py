@@ -40,6 +40,11 @@ MAX_VIDEO_PACKET_BYTES = 4 * 1024 * 1024
 # Most colours a palette tile may carry, and the flag bit saying its indices are deflated.
 MAX_PALETTE_COLOURS = 16
 PALETTE_DEFLATED_FLAG = 0x80
+# A rects tile: its background colour (RGB), then per rectangle its colour (RGB) and
+# x, y, width, height inside the tile (u16 each, big-endian), painted in order.
+RECTS_BACKGROUND_BYTES = 3
+RECTS_ENTRY_BYTES = 11
+MAX_RECTS_PER_TILE = 64
 MAX_CHAT_CHARS = 2000
 MAX_REASON_CHARS = 500
 MAX_SEQUENCE = 2**63 - 1
@@ -65,14 +70,23 @@ class Codec(enum.Enum):
     # 1 byte header (colour count - 1, plus PALETTE_DEFLATED_FLAG), the colours as RGB,
     # then row-major indices packed at 1, 2 or 4 bits (rows padded to whole bytes).
     PALETTE = "palette"
+    # A background colour and up to MAX_RECTS_PER_TILE solid rectangles on it (VNC's RRE):
+    # moving blocks, buttons, menus. Layout: see RECTS_ENTRY_BYTES.
+    RECTS = "rects"
 
 
 # What a viewer announces in Hello.capabilities to receive the richer updates; a host
 # sends them only to a viewer that announced them.
 CAPABILITY_PALETTE = "tiles.palette"
+CAPABILITY_RECTS = "tiles.rects"
 CAPABILITY_COPY = "copy"
 CAPABILITY_VIDEO_H264 = "video.h264"
-RICH_CAPABILITIES = (CAPABILITY_PALETTE, CAPABILITY_COPY, CAPABILITY_VIDEO_H264)
+RICH_CAPABILITIES = (
+    CAPABILITY_PALETTE,
+    CAPABILITY_RECTS,
+    CAPABILITY_COPY,
+    CAPABILITY_VIDEO_H264,
+)
 
 
 class ConsentLevel(enum.Enum):
@@ -114,6 +128,13 @@ class Tile:
             raise ProtocolError("a tile reaches beyond the largest screen supported")
         if self.codec is Codec.FILL and len(self.data) != 3:
             raise ProtocolError("a fill tile carries exactly 3 bytes of colour")
+        if self.codec is Codec.RECTS:
+            entries, rest = divmod(len(self.data) - RECTS_BACKGROUND_BYTES, RECTS_ENTRY_BYTES)
+            if entries < 0 or rest or entries > MAX_RECTS_PER_TILE:
+                raise ProtocolError(
+                    f"a rects tile carries a colour and 0 to {MAX_RECTS_PER_TILE} "
+                    f"rectangles of {RECTS_ENTRY_BYTES} bytes"
+                )
 
 
 @dataclass(frozen=True, slots=True)

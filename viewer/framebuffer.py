@@ -9,6 +9,7 @@ video regions), and each tile codec one decoder in `TILE_DECODERS`.
 from __future__ import annotations
 
 import io
+import struct
 import threading
 import zlib
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from viewer.video_decode import VideoDecoders
 # Refuse decompression bombs: a tile never holds more pixels than the largest screen.
 MAX_TILE_PIXELS = messages.MAX_SCREEN_PIXELS * messages.MAX_SCREEN_PIXELS
 BACKGROUND_RGB = (0, 0, 0)
+_RECT = struct.Struct(">4H")  # x, y, width, height of a rectangle in a rects tile
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +114,28 @@ def _decode_palette(tile: messages.Tile) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(pixels), "RGB")
 
 
+def _decode_rects(tile: messages.Tile) -> Image.Image:
+    # The length was checked with the tile (messages.Tile): a colour and whole entries.
+    data = tile.data
+    start = messages.RECTS_BACKGROUND_BYTES
+    pixels = np.empty((tile.height, tile.width, 3), dtype=np.uint8)
+    pixels[:, :] = np.frombuffer(data[:start], dtype=np.uint8)
+    for offset in range(start, len(data), messages.RECTS_ENTRY_BYTES):
+        colour = np.frombuffer(data[offset : offset + 3], dtype=np.uint8)
+        x, y, width, height = _RECT.unpack_from(data, offset + 3)
+        if width == 0 or height == 0 or x + width > tile.width or y + height > tile.height:
+            raise ProtocolError("a rects tile names a rectangle outside the tile")
+        pixels[y : y + height, x : x + width] = colour
+    return Image.fromarray(pixels, "RGB")
+
+
 TILE_DECODERS: dict[messages.Codec, Callable[[messages.Tile], Image.Image]] = {
     messages.Codec.FILL: _decode_fill,
     messages.Codec.JPEG: _decode_compressed,
     messages.Codec.WEBP_LOSSLESS: _decode_compressed,
     messages.Codec.PNG: _decode_compressed,
     messages.Codec.PALETTE: _decode_palette,
+    messages.Codec.RECTS: _decode_rects,
 }
 
 

@@ -19,11 +19,14 @@ def frame_updates(draw):
     for _ in range(draw(st.integers(0, 4))):
         x, y = draw(st.integers(0, width - 1)), draw(st.integers(0, height - 1))
         codec = draw(st.sampled_from(m.Codec))
-        data = (
-            draw(st.binary(min_size=3, max_size=3))
-            if codec is m.Codec.FILL
-            else draw(st.binary(max_size=64))
-        )
+        if codec is m.Codec.FILL:
+            data = draw(st.binary(min_size=3, max_size=3))
+        elif codec is m.Codec.RECTS:
+            rects = draw(st.integers(0, 3))
+            size = m.RECTS_BACKGROUND_BYTES + rects * m.RECTS_ENTRY_BYTES
+            data = draw(st.binary(min_size=size, max_size=size))
+        else:
+            data = draw(st.binary(max_size=64))
         tiles.append(
             m.Tile(
                 x, y, draw(st.integers(1, width - x)), draw(st.integers(1, height - y)), codec, data

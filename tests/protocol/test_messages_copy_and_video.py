@@ -78,7 +78,7 @@ def test_malformed_copies_and_video_packets_are_refused(index, value, why):
 
 def test_a_palette_tile_is_a_tile_codec_of_its_own():
     assert m.Codec("palette") is m.Codec.PALETTE
-    assert set(m.RICH_CAPABILITIES) == {"tiles.palette", "copy", "video.h264"}
+    assert set(m.RICH_CAPABILITIES) == {"tiles.palette", "tiles.rects", "copy", "video.h264"}
 
 
 @st.composite
