@@ -50,6 +50,8 @@ FEW_COLOURS_SAMPLE_STEP = 13
 MAX_SOLID_RECTS = 16
 # Two rectangles or fewer: shorter than any palette of a region worth a rects tile.
 SURELY_SHORTER_RECTS_BYTES = 3 + 2 * 11
+# Text and photos are ruled out on every SOLID_SAMPLE_STEP-th column first.
+SOLID_SAMPLE_STEP = 8
 _RECT = struct.Struct(">3B4H")
 
 
@@ -152,11 +154,15 @@ def _solid_rects(pixels: np.ndarray) -> bytes | None:
     MAX_SOLID_RECTS solid rectangles on it, or None. The region is cut into bands of equal
     rows (one compare of each row with the next); each band's runs of colour continue the
     rectangles of the band above or start new ones."""
-    values = as_pixels(pixels) & 0x00FFFFFF
+    raw = as_pixels(pixels)
+    sample = raw[:, ::SOLID_SAMPLE_STEP]
+    if np.count_nonzero((sample[1:] != sample[:-1]).any(axis=1)) > 2 * MAX_SOLID_RECTS:
+        return None  # text, a photo: far too many different rows, seen in a few columns
+    values = raw & 0x00FFFFFF
     height, width = values.shape
     breaks = np.flatnonzero((values[1:] != values[:-1]).any(axis=1)) + 1
     if breaks.size > 2 * MAX_SOLID_RECTS:
-        return None  # text, a photo: far too many different rows
+        return None
     colours, counts = np.unique(values.ravel()[::FEW_COLOURS_SAMPLE_STEP], return_counts=True)
     background = int(colours[np.argmax(counts)])
     done: list[tuple[int, int, int, int, int]] = []  # colour, x, y, width, height

@@ -405,24 +405,32 @@ class FramePipeline:
         mask = frame[rows, columns] != reference[rows, columns]
         if not mask.any():
             return
-        if messages.CAPABILITY_COPY in self._capabilities:
-            for cluster in _cluster_rects(self._scroll_tiles(box, mask), box):
-                if len(copies) == messages.MAX_COPIES_PER_UPDATE:
-                    break
-                changed = damage.tighten(cluster, mask)
-                if changed is None:
-                    continue
-                changed = Rect(changed.x + box.x, changed.y + box.y, changed.width, changed.height)
+        copy = messages.CAPABILITY_COPY in self._capabilities
+        solid = messages.CAPABILITY_RECTS in self._capabilities
+        for cluster in _cluster_rects(self._scroll_tiles(box, mask), box) if copy or solid else ():
+            changed = damage.tighten(cluster, mask)
+            if changed is None:
+                continue
+            changed = Rect(changed.x + box.x, changed.y + box.y, changed.width, changed.height)
+            # A backdrop with a few blocks on it (moving or not) is one small rects tile;
+            # anything else may have moved.
+            tile = self._solid_tile(changed) if solid else None
+            if tile is not None:
+                tiles.append(tile)
+                sent = changed
+            elif copy and len(copies) < messages.MAX_COPIES_PER_UPDATE:
                 move = moves.find_copy(reference, frame, changed)
-                if move is not None:
-                    copies.append(self._apply_move(move, now))
-                    # The copy was verified pixel for pixel: its destination is sent.
-                    sent = _clip(move.destination, box)
-                    if sent is not None:
-                        mask[
-                            sent.y - box.y : sent.y - box.y + sent.height,
-                            sent.x - box.x : sent.x - box.x + sent.width,
-                        ] = False
+                if move is None:
+                    continue
+                copies.append(self._apply_move(move, now))
+                sent = _clip(move.destination, box)  # verified pixel for pixel
+            else:
+                continue
+            if sent is not None:  # the viewer will have these pixels
+                mask[
+                    sent.y - box.y : sent.y - box.y + sent.height,
+                    sent.x - box.x : sent.x - box.x + sent.width,
+                ] = False
         height, width = frame.shape
         dirty = np.zeros(self._lossy.shape, dtype=bool)
         top, left = box.y // TILE_PIXELS, box.x // TILE_PIXELS
@@ -454,11 +462,6 @@ class FramePipeline:
                         jpeg_quality,
                     )
                 )
-        if messages.CAPABILITY_RECTS in self._capabilities and box_dirty.any():
-            solid = self._solid_clusters(box, box_dirty, mask)
-            if solid:
-                tiles.extend(solid)
-                box_dirty = damage.tiles_of(mask)
         for rect in damage.rectangles(box_dirty, box.height, box.width, mask):
             moved = Rect(rect.x + box.x, rect.y + box.y, rect.width, rect.height)
             tiles.append(self._encode(moved, jpeg_quality))
@@ -470,25 +473,14 @@ class FramePipeline:
             tile_rows, tile_columns = _tile_area(tile)
             self._reference[tile_rows, tile_columns] = self._frame[tile_rows, tile_columns]
 
-    def _solid_clusters(self, box: Rect, box_dirty: np.ndarray, mask: np.ndarray) -> list[Tile]:
-        """One rects tile for each group of changed tiles whose changed box is a background
-        and a few solid rectangles (blocks moving over a backdrop, a button, a menu): one
-        tile where the tile grid would cut it into several. What they cover leaves `mask`."""
+    def _solid_tile(self, rect: Rect) -> Tile | None:
+        """A rects tile of `rect` if it is a backdrop and a few solid blocks."""
         assert self._frame is not None
-        tiles = []
-        for cluster in _cluster_rects(box_dirty, box):
-            changed = damage.tighten(cluster, mask)
-            if changed is None:
-                continue
-            x, y = changed.x + box.x, changed.y + box.y
-            data = solid_rects(self._frame[y : y + changed.height, x : x + changed.width])
-            if data is None:
-                continue
-            tiles.append(Tile(x, y, changed.width, changed.height, Codec.RECTS, data))
-            mask[changed.y : changed.y + changed.height, changed.x : changed.x + changed.width] = (
-                False
-            )
-        return tiles
+        pixels = self._frame[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width]
+        data = solid_rects(pixels)
+        if data is None:
+            return None
+        return Tile(rect.x, rect.y, rect.width, rect.height, Codec.RECTS, data)
 
     def _scroll_tiles(self, box: Rect, mask: np.ndarray) -> np.ndarray:
         """The changed tiles of the box to look for moves in: not those of the video region,
