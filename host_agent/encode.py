@@ -121,7 +121,12 @@ def few_colour_palette(pixels: np.ndarray) -> bytes | None:
     """Codec.PALETTE bytes of a region of 2 to FEW_COLOURS colours, or None. Cheap for large
     regions: the colours come from a sparse sample (no sort of every pixel), then one compare
     per colour checks that they are all there is."""
-    values = as_pixels(pixels) & 0x00FFFFFF
+    return _few_colour_palette(as_pixels(pixels))
+
+
+def _few_colour_palette(raw: np.ndarray) -> bytes | None:
+    """few_colour_palette of (rows, columns) uint32 pixels."""
+    values = raw & 0x00FFFFFF
     if np.unique(values[0, ::FEW_COLOURS_SAMPLE_STEP]).size > FEW_COLOURS:
         return None  # the first row alone rules out a photo
     colours = np.unique(values.ravel()[::FEW_COLOURS_SAMPLE_STEP])
@@ -138,23 +143,23 @@ def few_colour_palette(pixels: np.ndarray) -> bytes | None:
     return _palette_bytes(colours, indices)
 
 
-def solid_rects(pixels: np.ndarray) -> bytes | None:
-    """Codec.RECTS bytes of a region that is one background colour and at most
-    MAX_SOLID_RECTS solid rectangles on it, and not longer than as a palette (a typed
-    glyph is a dozen one-pixel rectangles but 20 bytes as a 1-bit palette); or None."""
-    data = _solid_rects(pixels)
+def solid_rects(raw: np.ndarray) -> bytes | None:
+    """Codec.RECTS bytes of a region ((rows, columns) uint32 pixels, a view will do) that is
+    one background colour and at most MAX_SOLID_RECTS solid rectangles on it, and not longer
+    than as a palette (a typed glyph is a dozen one-pixel rectangles but 20 bytes as a 1-bit
+    palette); or None."""
+    data = _solid_rects(raw)
     if data is None or len(data) <= SURELY_SHORTER_RECTS_BYTES:
         return data
-    palette = few_colour_palette(pixels)
+    palette = _few_colour_palette(raw)
     return data if palette is None or len(data) < len(palette) else None
 
 
-def _solid_rects(pixels: np.ndarray) -> bytes | None:
+def _solid_rects(raw: np.ndarray) -> bytes | None:
     """Codec.RECTS bytes of a region that is one background colour and at most
     MAX_SOLID_RECTS solid rectangles on it, or None. The region is cut into bands of equal
     rows (one compare of each row with the next); each band's runs of colour continue the
     rectangles of the band above or start new ones."""
-    raw = as_pixels(pixels)
     sample = raw[:, ::SOLID_SAMPLE_STEP]
     if np.count_nonzero((sample[1:] != sample[:-1]).any(axis=1)) > 2 * MAX_SOLID_RECTS:
         return None  # text, a photo: far too many different rows, seen in a few columns
@@ -231,7 +236,7 @@ def encode_rect(
     data = None
     if (values == values.flat[0]).all():
         codec = Codec.FILL
-    elif rects and (data := solid_rects(pixels)) is not None:
+    elif rects and (data := solid_rects(values)) is not None:
         codec = Codec.RECTS
     elif palette and (data := few_colour_palette(pixels)) is not None:
         codec = Codec.PALETTE

@@ -476,8 +476,8 @@ class FramePipeline:
     def _solid_tile(self, rect: Rect) -> Tile | None:
         """A rects tile of `rect` if it is a backdrop and a few solid blocks."""
         assert self._frame is not None
-        pixels = self._frame[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width]
-        data = solid_rects(pixels)
+        pixels = damage.as_pixels(self._frame)
+        data = solid_rects(pixels[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width])
         if data is None:
             return None
         return Tile(rect.x, rect.y, rect.width, rect.height, Codec.RECTS, data)

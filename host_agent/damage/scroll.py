@@ -90,13 +90,18 @@ def _best_shift(old_hashes: np.ndarray, new_hashes: np.ndarray) -> int | None:
     wanted = new_hashes[changed]
     lower = np.searchsorted(sorted_hashes, wanted, side="left")
     upper = np.searchsorted(sorted_hashes, wanted, side="right")
-    proposals = []
-    for row, low, high in zip(changed.tolist(), lower.tolist(), upper.tolist(), strict=True):
-        if 0 < high - low <= MAX_ROW_REPEATS:
-            proposals.extend(int(order[k]) - row for k in range(low, high))
-    if not proposals:
+    counts = upper - lower
+    rare = (counts > 0) & (counts <= MAX_ROW_REPEATS)
+    counts = counts[rare]
+    total = int(counts.sum())
+    if total == 0:
         return None
-    candidates, votes = np.unique(np.asarray(proposals), return_counts=True)
+    # Each rare changed row proposes a shift to every old row with its content: old rows
+    # order[lower .. upper) for it, all at once.
+    within = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    sources = order[np.repeat(lower[rare], counts) + within]
+    proposals = sources - np.repeat(changed[rare], counts)
+    candidates, votes = np.unique(proposals, return_counts=True)
     keep = candidates != 0
     candidates, votes = candidates[keep], votes[keep]
     best_first = np.argsort(votes)[::-1][:MAX_SHIFT_CANDIDATES]

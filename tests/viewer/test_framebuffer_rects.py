@@ -66,7 +66,7 @@ def test_blocks_on_a_backdrop_decode_to_the_exact_pixels(blocks):
     for x, y, width, height, colour in blocks:
         picture[y : y + height, x : x + width] = colour
     frame = picture.view(np.uint8).reshape(48, 96, 4)
-    data = solid_rects(frame)
+    data = solid_rects(picture)
     if data is None:  # more rectangles than a rects tile takes, or a palette is shorter
         assert len(blocks) > 1
         return
@@ -77,7 +77,7 @@ def test_blocks_on_a_backdrop_decode_to_the_exact_pixels(blocks):
 def test_text_is_no_rects_tile():
     rng = np.random.default_rng(4)
     glyphs = np.where(rng.random((13, 60)) < 0.35, 0xFF000000, 0xFFFFFFFF).astype(np.uint32)
-    assert solid_rects(glyphs.view(np.uint8).reshape(13, 60, 4)) is None
+    assert solid_rects(glyphs) is None
     assert MAX_SOLID_RECTS < messages.MAX_RECTS_PER_TILE
 
 
