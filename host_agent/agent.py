@@ -44,9 +44,10 @@ from host_agent.inbox import (
     Stop,
 )
 from host_agent.inject import Bounds, InputBackend, InputGate
-from host_agent.pipeline import FramePipeline, PreparedUpdate
+from host_agent.pipeline import FramePipeline
 from host_agent.reconnect import GIVE_UP_AFTER_SECONDS, LinkState, ResumeMixin
 from host_agent.texts import Texts
+from host_agent.updates import PreparedUpdate
 from protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS, control, messages
 from protocol.billing import Tariff
 from protocol.codes import Code, new_code

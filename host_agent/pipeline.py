@@ -14,11 +14,12 @@ It runs in the capture thread; sending under flow control is the streaming task'
   window, in any direction: damage/move.py) becomes a copy; the copy is applied to the
   reference, so only what it does not explain is sent as pixels.
   An active video region is not searched: its pixels go to the encoder anyway.
-- video: a hot, photo-like region becomes an H.264 stream (video.py).
+- video: a hot, photo-like region becomes an H.264 stream (video_stage.py, video.py).
 - rectangles, classify, encode: tight boxes of changed pixels (damage/tiles.py), one codec
   each (encode.py).
-The reference is the picture the viewer has (the frame last sent), so changes made while
-the flow-control window was full merge into the next update.
+The reference is the picture the viewer has (the frame last sent; picture.py), so changes
+made while the flow-control window was full merge into the next update. What is sent goes
+out as a PreparedUpdate (updates.py).
 
 Copies, video packets and palette tiles go only to a viewer that announced them
 (`accept_capabilities`); to others the pipeline sends plain `FrameUpdate`s.
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,20 +38,13 @@ from host_agent.damage import tiles as damage
 from host_agent.damage.tiles import TILE_PIXELS, Rect
 from host_agent.damage.xdamage import DamageWatcher
 from host_agent.encode import encode_rect, solid_rects
-from host_agent.video import (
-    VIDEO_IDLE_SECONDS,
-    HotTiles,
-    VideoEncoder,
-    crf_for,
-    prepare_video,
-    same_region,
-    video_region,
-)
+from host_agent.picture import ViewerPicture
+from host_agent.updates import Change, Pointer, PreparedUpdate
+from host_agent.video import prepare_video
+from host_agent.video_stage import VideoStage
 from protocol import messages
 from protocol.messages import Codec, CopyRect, Tile, VideoPacket
 
-# A region sent lossy (JPEG, video) is sent again losslessly once it has been still this long.
-LOSSLESS_AFTER_SECONDS = 1.0
 # How long produce() waits for DAMAGE by default before it returns None.
 DAMAGE_WAIT_SECONDS = 0.05
 # With XInput 2 motion events the pointer is still asked this often: a warp onto a window
@@ -61,65 +54,6 @@ POINTER_CHECK_SECONDS = 1.0
 POINTER_POLL_SECONDS = 0.05
 # A changed box at least this large is first checked for being one colour (one fill tile).
 ONE_FILL_MIN_PIXELS = 256 * 256
-# Encoded size of a copy in the update (six small integers), for flow-control accounting.
-COPY_BYTES = 12
-# A hot box found not to be video (scrolling text, say) is looked at again only after this
-# long, unless it changes: judging it costs a scan of its pixels on every capture.
-VIDEO_RETRY_SECONDS = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedUpdate:
-    """A frame update ready to be numbered and sent."""
-
-    capture_time: float  # host wall clock, seconds since the epoch
-    width: int
-    height: int
-    tiles: tuple[Tile, ...]
-    copies: tuple[CopyRect, ...] = ()
-    video: tuple[VideoPacket, ...] = ()
-
-    @property
-    def size_bytes(self) -> int:
-        return (
-            sum(len(tile.data) for tile in self.tiles)
-            + sum(len(packet.data) for packet in self.video)
-            + COPY_BYTES * len(self.copies)
-        )
-
-    def message(self, seq: int) -> messages.FrameUpdate:
-        """The message to send as update `seq`: a FrameUpdate, extended when it must be."""
-        if not self.copies and not self.video:
-            return messages.FrameUpdate(seq, self.capture_time, self.width, self.height, self.tiles)
-        return messages.ExtendedFrameUpdate(
-            seq,
-            self.capture_time,
-            self.width,
-            self.height,
-            self.tiles,
-            self.copies,
-            self.video,
-        )
-
-
-Pointer = tuple[int, int] | None  # relative to the shared monitor; None: elsewhere
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """What `next_change` found: an update to send (or None) and where the pointer is."""
-
-    update: PreparedUpdate | None
-    pointer: Pointer
-
-
-@dataclass(slots=True)
-class _VideoStream:
-    number: int
-    rect: Rect
-    encoder: VideoEncoder
-    last_change: float
-    keyframe_due: bool = True
 
 
 class FramePipeline:
@@ -134,15 +68,10 @@ class FramePipeline:
         self._pointer_asked_at = -float("inf")  # monotonic
         self._pointer_stale = True  # moved (or another monitor) since it was last asked
         self._frame: np.ndarray | None = None  # the screen as last grabbed
-        self._reference: np.ndarray | None = None  # the screen as the viewer has it
-        self._lossy: np.ndarray | None = None  # per tile: shows JPEG or video artefacts now
-        self._changed_at: np.ndarray | None = None  # per tile: monotonic time of last change
+        self._picture: ViewerPicture | None = None  # the screen as the viewer has it
         self._full_requested = True
         self._capabilities: frozenset[str] = frozenset()
-        self._hot = HotTiles()
-        self._video: _VideoStream | None = None
-        self._next_stream = 0
-        self._not_video: tuple[Rect, float] | None = None  # hot box judged not video, until
+        self._video = VideoStage()
 
     # All methods below run in the capture thread, except wake, request_full and
     # accept_capabilities, which only set a value the capture thread reads and wake it.
@@ -254,7 +183,7 @@ class FramePipeline:
     # -- detect: when to look -------------------------------------------------------------
 
     def _full_due(self) -> bool:
-        return self._full_requested or self._reference is None
+        return self._full_requested or self._picture is None
 
     def _watch(self, timeout_seconds: float | None, *, until_pointer_moves: bool) -> bool:
         """Sleep until damage, a wake, pointer motion (if asked) or the timeout; collects
@@ -282,16 +211,10 @@ class FramePipeline:
     def _work_due(self) -> list[float]:
         """When work falls due with no change on the screen: a lossy region to send again
         losslessly, the video region to end."""
-        due = []
-        if self._video is not None:
-            due.append(self._video.last_change + VIDEO_IDLE_SECONDS)
-        if self._lossy is not None and self._changed_at is not None and self._lossy.any():
-            lossy = self._lossy.copy()
-            if self._video is not None:
-                lossy[_tile_slices(self._video.rect)] = False
-            if lossy.any():
-                due.append(float(self._changed_at[lossy].min()) + LOSSLESS_AFTER_SECONDS)
-        return due
+        due = [self._video.idle_due()]
+        if self._picture is not None:
+            due.append(self._picture.lossless_due(self._video.rect))
+        return [when for when in due if when is not None]
 
     # -- produce: capture and the stages after it -----------------------------------------
 
@@ -307,11 +230,12 @@ class FramePipeline:
         video: list[VideoPacket] = []
         if damaged is not None:
             self._grab(damaged)
-            if self._reference is None or self._frame is None:
+            if self._picture is None or self._frame is None:
                 return self._produce_full(now)
             self._changes(damaged, jpeg_quality, now, tiles, copies, video)
-        if self._video is not None and now - self._video.last_change > VIDEO_IDLE_SECONDS:
-            self._stop_video()
+        due = self._video.idle_due()
+        if due is not None and now > due:
+            self._video.stop()
         tiles.extend(self._lossless_again(now))
         if not tiles and not copies and not video:
             return None
@@ -350,7 +274,7 @@ class FramePipeline:
         if (box.x, box.y, box.width, box.height) == (0, 0, width, height):
             frame = self._source.grab()
             if frame.shape != self._frame.shape:
-                self._reference = None  # the screen changed size: a full update follows
+                self._picture = None  # the screen changed size: a full update follows
             self._frame = frame
             return
         grab_region = getattr(self._source, "grab_region", None)
@@ -376,15 +300,12 @@ class FramePipeline:
         capture_time = time.time()
         frame = self._source.grab()
         height, width = frame.shape[:2]
-        grid = damage.tile_grid(height, width)
         self._frame = frame
-        self._reference = frame.copy()
-        self._lossy = np.zeros(grid, dtype=bool)
-        self._changed_at = np.full(grid, now)
-        self._stop_video()  # a video region restarts with a key frame (HotTiles stay warm)
-        rects = damage.tiles_to_rects(np.ones(grid, dtype=bool), height, width)
+        self._picture = ViewerPicture(frame, now)
+        self._video.stop()  # a video region restarts with a key frame
+        rects = damage.tiles_to_rects(np.ones(self._picture.grid, dtype=bool), height, width)
         tiles = [self._encode(rect, 80) for rect in rects]
-        self._note_lossy(tiles)
+        self._picture.mark_lossy(tiles)
         return PreparedUpdate(capture_time, width, height, tuple(tiles))
 
     # -- what changed inside the grabbed box ----------------------------------------------
@@ -398,9 +319,9 @@ class FramePipeline:
         copies: list[CopyRect],
         video: list[VideoPacket],
     ) -> None:
-        assert self._frame is not None and self._reference is not None
-        assert self._lossy is not None and self._changed_at is not None
-        frame, reference = damage.as_pixels(self._frame), damage.as_pixels(self._reference)
+        assert self._frame is not None and self._picture is not None
+        picture = self._picture
+        frame, reference = damage.as_pixels(self._frame), picture.pixels
         rows, columns = slice(box.y, box.y + box.height), slice(box.x, box.x + box.width)
         mask = frame[rows, columns] != reference[rows, columns]
         if not mask.any():
@@ -422,7 +343,7 @@ class FramePipeline:
                 move = moves.find_copy(reference, frame, changed)
                 if move is None:
                     continue
-                copies.append(self._apply_move(move, now))
+                copies.append(picture.apply_move(move, now))
                 sent = _clip(move.destination, box)  # verified pixel for pixel
             else:
                 continue
@@ -431,17 +352,20 @@ class FramePipeline:
                     sent.y - box.y : sent.y - box.y + sent.height,
                     sent.x - box.x : sent.x - box.x + sent.width,
                 ] = False
-        height, width = frame.shape
-        dirty = np.zeros(self._lossy.shape, dtype=bool)
+        dirty = np.zeros(picture.grid, dtype=bool)
         top, left = box.y // TILE_PIXELS, box.x // TILE_PIXELS
         box_dirty = damage.tiles_of(mask)
         dirty[top : top + box_dirty.shape[0], left : left + box_dirty.shape[1]] = box_dirty
-        self._changed_at[dirty] = now
-        self._hot.observe(dirty, now)
-        packet = self._video_packet(dirty, jpeg_quality, now)
+        picture.changed(dirty, now)
+        self._video.observe(dirty, now)
+        packet = None
+        if messages.CAPABILITY_VIDEO_H264 in self._capabilities:
+            packet = self._video.packet(self._frame, reference, dirty, jpeg_quality, now)
         if packet is not None:
             video.append(packet)
-            inside = _clip(Rect(packet.x, packet.y, packet.width, packet.height), box)
+            streamed = Rect(packet.x, packet.y, packet.width, packet.height)
+            picture.took_video(self._frame, streamed)
+            inside = _clip(streamed, box)
             if inside is not None:
                 mask[
                     inside.y - box.y : inside.y - box.y + inside.height,
@@ -465,13 +389,10 @@ class FramePipeline:
         for rect in damage.rectangles(box_dirty, box.height, box.width, mask):
             moved = Rect(rect.x + box.x, rect.y + box.y, rect.width, rect.height)
             tiles.append(self._encode(moved, jpeg_quality))
-        self._note_lossy(tiles)
         # The viewer now has the new pixels: the copies' destinations (equal already, see
-        # above), the video region (taken by _video_packet) and the tiles, which cover
-        # every other changed pixel; the rest of the box did not change.
-        for tile in tiles:
-            tile_rows, tile_columns = _tile_area(tile)
-            self._reference[tile_rows, tile_columns] = self._frame[tile_rows, tile_columns]
+        # above), the video region (taken above) and the tiles, which cover every other
+        # changed pixel; the rest of the box did not change.
+        picture.took_tiles(self._frame, tiles)
 
     def _solid_tile(self, rect: Rect) -> Tile | None:
         """A rects tile of `rect` if it is a backdrop and a few solid blocks."""
@@ -487,7 +408,7 @@ class FramePipeline:
         whose pixels go to the video encoder anyway (hashing them is the costliest part of
         a video frame, and a copy there would only be overwritten)."""
         box_dirty = damage.tiles_of(mask)
-        if self._video is None:
+        if self._video.rect is None:
             return box_dirty
         inside = _clip(self._video.rect, box)
         if inside is None:
@@ -505,86 +426,6 @@ class FramePipeline:
         box_dirty[top:bottom, left:right] = False
         return box_dirty
 
-    def _apply_move(self, move: moves.Move, now: float) -> CopyRect:
-        """Apply a move to the reference as the viewer will; returns the copy to send."""
-        assert self._reference is not None and self._lossy is not None
-        assert self._changed_at is not None
-        source = self._reference[
-            move.src_y : move.src_y + move.height, move.src_x : move.src_x + move.width
-        ].copy()
-        self._reference[move.y : move.y + move.height, move.x : move.x + move.width] = source
-        # Artefacts travel with the pixels: the destination is lossy where the source was.
-        source_tiles = _tile_slices(move.source)
-        target_tiles = _tile_slices(move.destination)
-        if self._lossy[source_tiles].any():
-            self._lossy[target_tiles] = True
-            self._changed_at[target_tiles] = now
-        return CopyRect(move.src_x, move.src_y, move.x, move.y, move.width, move.height)
-
-    # -- video ----------------------------------------------------------------------------
-
-    def _video_packet(self, dirty: np.ndarray, jpeg_quality: int, now: float) -> VideoPacket | None:
-        """The next packet of the video region, starting or ending the stream as needed."""
-        if messages.CAPABILITY_VIDEO_H264 not in self._capabilities:
-            return None
-        assert self._frame is not None and self._lossy is not None
-        height, width = self._frame.shape[:2]
-        hot = self._hot.hot_box(height, width)
-        stream = self._video
-        crf = crf_for(jpeg_quality)
-        if stream is not None and (
-            now - stream.last_change > VIDEO_IDLE_SECONDS
-            or (hot is not None and not same_region(hot, stream.rect))
-            or stream.encoder.restarts_for(crf)
-        ):
-            self._stop_video()
-            stream = None
-        if stream is None and hot is not None and not self._judged_not_video(hot, now):
-            stream = self._start_video(hot, crf, now)
-            if stream is None:
-                self._not_video = (hot, now + VIDEO_RETRY_SECONDS)
-        if stream is None:
-            return None
-        region = _tile_slices(stream.rect)
-        if not dirty[region].any():
-            return None
-        rect = stream.rect
-        pixels = self._frame[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width]
-        data, keyframe = stream.encoder.encode(pixels, stream.keyframe_due)
-        if not data or (stream.keyframe_due and not keyframe):
-            self._stop_video()  # the encoder did not deliver: these pixels go as tiles
-            return None
-        stream.keyframe_due = False
-        stream.last_change = now
-        self._lossy[region] = True
-        assert self._reference is not None
-        self._reference[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width] = pixels
-        return VideoPacket(stream.number, rect.x, rect.y, rect.width, rect.height, keyframe, data)
-
-    def _judged_not_video(self, hot: Rect, now: float) -> bool:
-        if self._not_video is None:
-            return False
-        judged, until = self._not_video
-        return judged == hot and now < until
-
-    def _start_video(self, hot: Rect, crf: int, now: float) -> _VideoStream | None:
-        assert self._frame is not None and self._reference is not None
-        frame, reference = damage.as_pixels(self._frame), damage.as_pixels(self._reference)
-        rect = video_region(frame, reference, hot)
-        if rect is None:
-            return None  # too small, or a flat animation or text: rectangles do better
-        stream = _VideoStream(
-            self._next_stream, rect, VideoEncoder(rect.width, rect.height, crf), now
-        )
-        self._next_stream = (self._next_stream + 1) % (messages.MAX_VIDEO_STREAM + 1)
-        self._video = stream
-        return stream
-
-    def _stop_video(self) -> None:
-        if self._video is not None:
-            self._video.encoder.close()
-            self._video = None
-
     # -- encoding and the lossless follow-up ------------------------------------------------
 
     def _encode(self, rect: Rect, jpeg_quality: int, *, lossless_only: bool = False) -> Tile:
@@ -598,19 +439,11 @@ class FramePipeline:
             rects=messages.CAPABILITY_RECTS in self._capabilities,
         )
 
-    def _note_lossy(self, tiles: list[Tile]) -> None:
-        assert self._lossy is not None
-        for tile in tiles:
-            if tile.codec is Codec.JPEG:
-                self._lossy[_tile_slices(Rect(tile.x, tile.y, tile.width, tile.height))] = True
-
     def _lossless_again(self, now: float) -> list[Tile]:
         """Lossy regions that have been still for LOSSLESS_AFTER_SECONDS, now lossless."""
-        if self._lossy is None or self._changed_at is None or self._frame is None:
+        if self._picture is None or self._frame is None:
             return []
-        still_lossy = self._lossy & (now - self._changed_at >= LOSSLESS_AFTER_SECONDS)
-        if self._video is not None:
-            still_lossy[_tile_slices(self._video.rect)] = False
+        still_lossy = self._picture.still_lossy(now, self._video.rect)
         if not still_lossy.any():
             return []
         height, width = self._frame.shape[:2]
@@ -618,29 +451,18 @@ class FramePipeline:
             self._encode(rect, 80, lossless_only=True)
             for rect in damage.tiles_to_rects(still_lossy, height, width)
         ]
-        assert self._reference is not None
-        for tile in tiles:
-            rows, columns = _tile_area(tile)
-            self._reference[rows, columns] = self._frame[rows, columns]
-        self._lossy &= ~still_lossy
+        self._picture.took_tiles(self._frame, tiles)
+        self._picture.made_lossless(still_lossy)
         return tiles
 
     def close(self) -> None:
-        self._stop_video()
+        self._video.stop()
         if self._watcher is not None:
             self._watcher.close()
             self._watcher = None
         if self._source is not None:
             self._source.close()
             self._source = None
-
-
-def _tile_slices(rect: Rect) -> tuple[slice, slice]:
-    """The tiles a pixel rectangle touches, as slices of the tile grid."""
-    return (
-        slice(rect.y // TILE_PIXELS, -(-(rect.y + rect.height) // TILE_PIXELS)),
-        slice(rect.x // TILE_PIXELS, -(-(rect.x + rect.width) // TILE_PIXELS)),
-    )
 
 
 def _cluster_rects(box_tiles: np.ndarray, box: Rect) -> list[Rect]:
@@ -655,11 +477,6 @@ def _cluster_rects(box_tiles: np.ndarray, box: Rect) -> list[Rect]:
         )
         for top, left, bottom, right in damage.clusters(box_tiles)
     ]
-
-
-def _tile_area(tile: Tile) -> tuple[slice, slice]:
-    """The pixels a tile covers, as slices of the frame."""
-    return slice(tile.y, tile.y + tile.height), slice(tile.x, tile.x + tile.width)
 
 
 def _clip(rect: Rect, box: Rect) -> Rect | None:

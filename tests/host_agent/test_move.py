@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from host_agent.damage import move
 from host_agent.damage.tiles import Rect
-from host_agent.pipeline import LOSSLESS_AFTER_SECONDS, FramePipeline
+from host_agent.picture import LOSSLESS_AFTER_SECONDS
+from host_agent.pipeline import FramePipeline
 from protocol import messages
 from tests.host_agent.screens import SetSource, rgb, text_lines
 from viewer.framebuffer import Framebuffer

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from host_agent.capture import MssSource
-from host_agent.pipeline import LOSSLESS_AFTER_SECONDS, FramePipeline, PreparedUpdate
+from host_agent.picture import LOSSLESS_AFTER_SECONDS
+from host_agent.pipeline import FramePipeline
+from host_agent.updates import PreparedUpdate
 from protocol import messages
 from tests.conftest import Display
 from viewer.framebuffer import Framebuffer

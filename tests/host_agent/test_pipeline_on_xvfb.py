@@ -14,7 +14,8 @@ import pytest
 from host_agent import pipeline as pipeline_module
 from host_agent.capture import MssSource
 from host_agent.damage.xdamage import DamageWatcher
-from host_agent.pipeline import Change, FramePipeline, Pointer
+from host_agent.pipeline import FramePipeline
+from host_agent.updates import Change, Pointer
 from protocol import messages
 from tests.conftest import Display
 from tests.host_agent.conftest import X_CLIENT, mouse_location

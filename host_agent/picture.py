@@ -1,0 +1,105 @@
+"""The screen as the viewer has it (the reference), and which of its tiles show lossy
+artefacts since when.
+
+The pipeline compares each capture with the reference, so what it sends is exactly what
+the viewer lacks, and changes made while the flow-control window was full merge into the
+next update. Whatever the viewer is sent (a copy, a tile, a video packet) is applied here
+the same way. A region sent lossy (JPEG, H.264) is sent again losslessly once it has been
+still for LOSSLESS_AFTER_SECONDS.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from host_agent.damage import tiles as damage
+from host_agent.damage.move import Move
+from host_agent.damage.tiles import TILE_PIXELS, Rect
+from protocol.messages import Codec, CopyRect, Tile
+
+LOSSLESS_AFTER_SECONDS = 1.0
+
+
+class ViewerPicture:
+    """The reference picture (BGRA, as grabbed) and, per tile, lossy or not and when it
+    last changed (monotonic seconds)."""
+
+    def __init__(self, frame: np.ndarray, now: float) -> None:
+        self.reference = frame.copy()
+        grid = damage.tile_grid(*frame.shape[:2])
+        self._lossy = np.zeros(grid, dtype=bool)
+        self._changed_at = np.full(grid, now)
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """The reference as a (rows, columns) uint32 view."""
+        return damage.as_pixels(self.reference)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return self._lossy.shape
+
+    def changed(self, dirty: np.ndarray, now: float) -> None:
+        """Tiles (a boolean grid) that changed on the screen at `now`."""
+        self._changed_at[dirty] = now
+
+    def apply_move(self, move: Move, now: float) -> CopyRect:
+        """Apply a move as the viewer will; returns the copy to send."""
+        source = self.reference[
+            move.src_y : move.src_y + move.height, move.src_x : move.src_x + move.width
+        ].copy()
+        self.reference[move.y : move.y + move.height, move.x : move.x + move.width] = source
+        # Artefacts travel with the pixels: the destination is lossy where the source was.
+        target_tiles = tile_slices(move.destination)
+        if self._lossy[tile_slices(move.source)].any():
+            self._lossy[target_tiles] = True
+            self._changed_at[target_tiles] = now
+        return CopyRect(move.src_x, move.src_y, move.x, move.y, move.width, move.height)
+
+    def took_tiles(self, frame: np.ndarray, tiles: list[Tile]) -> None:
+        """The viewer gets these tiles of `frame`; JPEG ones leave their tiles lossy."""
+        for tile in tiles:
+            rows, columns = slice(tile.y, tile.y + tile.height), slice(tile.x, tile.x + tile.width)
+            self.reference[rows, columns] = frame[rows, columns]
+        self.mark_lossy(tiles)
+
+    def mark_lossy(self, tiles: list[Tile]) -> None:
+        """JPEG tiles leave their tiles lossy."""
+        for tile in tiles:
+            if tile.codec is Codec.JPEG:
+                self._lossy[tile_slices(Rect(tile.x, tile.y, tile.width, tile.height))] = True
+
+    def took_video(self, frame: np.ndarray, rect: Rect) -> None:
+        """The viewer gets `rect` of `frame` as video: lossy."""
+        rows, columns = slice(rect.y, rect.y + rect.height), slice(rect.x, rect.x + rect.width)
+        self.reference[rows, columns] = frame[rows, columns]
+        self._lossy[tile_slices(rect)] = True
+
+    def still_lossy(self, now: float, video: Rect | None) -> np.ndarray:
+        """Tiles lossy and still for LOSSLESS_AFTER_SECONDS, outside the video region."""
+        still = self._lossy & (now - self._changed_at >= LOSSLESS_AFTER_SECONDS)
+        if video is not None:
+            still[tile_slices(video)] = False
+        return still
+
+    def made_lossless(self, tiles: np.ndarray) -> None:
+        self._lossy &= ~tiles
+
+    def lossless_due(self, video: Rect | None) -> float | None:
+        """When the next lossy tile outside the video region is due to go losslessly."""
+        if not self._lossy.any():
+            return None
+        lossy = self._lossy.copy()
+        if video is not None:
+            lossy[tile_slices(video)] = False
+        if not lossy.any():
+            return None
+        return float(self._changed_at[lossy].min()) + LOSSLESS_AFTER_SECONDS
+
+
+def tile_slices(rect: Rect) -> tuple[slice, slice]:
+    """The tiles a pixel rectangle touches, as slices of the tile grid."""
+    return (
+        slice(rect.y // TILE_PIXELS, -(-(rect.y + rect.height) // TILE_PIXELS)),
+        slice(rect.x // TILE_PIXELS, -(-(rect.x + rect.width) // TILE_PIXELS)),
+    )
