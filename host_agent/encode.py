@@ -50,8 +50,10 @@ FEW_COLOURS_SAMPLE_STEP = 13
 MAX_SOLID_RECTS = 16
 # Two rectangles or fewer: shorter than any palette of a region worth a rects tile.
 SURELY_SHORTER_RECTS_BYTES = 3 + 2 * 11
-# Text and photos are ruled out on every SOLID_SAMPLE_STEP-th column first.
-SOLID_SAMPLE_STEP = 8
+# Text and photos are ruled out on every SOLID_SAMPLE_ROWS-th row and SOLID_SAMPLE_COLUMNS-th
+# column first: each break between two sampled rows is at least one between full rows.
+SOLID_SAMPLE_ROWS = 4
+SOLID_SAMPLE_COLUMNS = 8
 _RECT = struct.Struct(">3B4H")
 
 
@@ -160,9 +162,9 @@ def _solid_rects(raw: np.ndarray) -> bytes | None:
     MAX_SOLID_RECTS solid rectangles on it, or None. The region is cut into bands of equal
     rows (one compare of each row with the next); each band's runs of colour continue the
     rectangles of the band above or start new ones."""
-    sample = raw[:, ::SOLID_SAMPLE_STEP]
+    sample = raw[::SOLID_SAMPLE_ROWS, ::SOLID_SAMPLE_COLUMNS]
     if np.count_nonzero((sample[1:] != sample[:-1]).any(axis=1)) > 2 * MAX_SOLID_RECTS:
-        return None  # text, a photo: far too many different rows, seen in a few columns
+        return None  # text, a photo: far too many different rows, seen in a sample
     values = raw & 0x00FFFFFF
     height, width = values.shape
     breaks = np.flatnonzero((values[1:] != values[:-1]).any(axis=1)) + 1
