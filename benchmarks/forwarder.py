@@ -25,7 +25,9 @@ from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 from protocol import control  # noqa: E402
 from relay import tls  # noqa: E402
-from relay.limits import MAX_MESSAGE_BYTES, MAX_QUEUED_FRAMES, WRITE_LIMIT_BYTES  # noqa: E402
+from relay.limits import MAX_MESSAGE_BYTES, WRITE_LIMIT_BYTES  # noqa: E402
+
+MAX_QUEUED_FRAMES = 2  # websockets' receive queue, as the relay on its asyncio server had
 
 
 class Forwarder:

@@ -9,7 +9,9 @@ payload through the server: host -> relay -> viewer for the relay, client -> ech
 for the echo (one server receive and one server send per message in both cases). Memory is
 the relay process's resident set growth divided by the number of idle paired sessions; for
 scale, the same is measured in the echo process for two idle websockets connections and for
-two bare asyncio TLS connections (no websockets), the floor any relay on this stack pays.
+two bare asyncio TLS connections (no websockets). The echo runs on stock asyncio TLS, which
+gives every connection its own 256 KiB read buffer; the relay has its own TLS transport
+(relay/tls_transport.py) reading through one buffer per process.
 """
 
 from __future__ import annotations
@@ -90,7 +92,6 @@ async def echo_server(data_dir: Path, secure: bool) -> None:
     if secure:
         cert, key = tls.ensure_self_signed(data_dir)
         context = tls.server_context(cert, key)
-        tls.share_tls_read_buffers()  # as the relay does
     bare = await asyncio.get_running_loop().create_server(BareEcho, "127.0.0.1", 0, ssl=context)
     bare_port = bare.sockets[0].getsockname()[1]
 

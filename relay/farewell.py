@@ -1,6 +1,6 @@
 """How the relay leaves a connection: close codes, error messages for people, and what
-the remaining side of a session is told, by end reason. Shared by relay/server.py and
-relay/resumption.py."""
+the remaining side of a session is told, by end reason. Shared by relay/server.py,
+relay/sides.py and relay/resumption.py."""
 
 from __future__ import annotations
 

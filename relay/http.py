@@ -7,12 +7,12 @@ import http
 import ipaddress
 from typing import TYPE_CHECKING
 
-from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from relay.limits import RateLimiter
 
 if TYPE_CHECKING:
+    from relay.connection import Connection
     from relay.server import Relay
 
 HOST_PATH = "/v1/host"
@@ -42,29 +42,28 @@ class Gatekeeper:
         self._relay = relay
         self._auth_failures = RateLimiter(relay.limits.auth_failures_per_ip)
 
-    def client_ip(self, connection: ServerConnection) -> str:
+    def client_ip(self, connection: Connection, request: Request) -> str:
         """The peer's address; behind a proxy, the last X-Forwarded-For entry (the one the
         operator's proxy added; earlier entries are whatever the client claimed)."""
-        if self._relay.config.behind_proxy and connection.request is not None:
-            forwarded = connection.request.headers.get_all("X-Forwarded-For")
+        if self._relay.config.behind_proxy:
+            forwarded = request.headers.get_all("X-Forwarded-For")
             if forwarded:
                 candidate = forwarded[-1].split(",")[-1].strip()
                 try:
                     return str(ipaddress.ip_address(candidate))
                 except ValueError:
                     pass
-        address = connection.remote_address
+        transport = connection.transport
+        address = transport.get_extra_info("peername") if transport is not None else None
         return str(address[0]) if address else "unknown"
 
-    def _refuse(self, connection: ServerConnection, status: http.HTTPStatus, text: str) -> Response:
+    def _refuse(self, connection: Connection, status: http.HTTPStatus, text: str) -> Response:
         relay = self._relay
         relay.metrics.connections_refused_http[str(status.value)] += 1
-        relay.log.event("http_refused", status=status.value, ip=self.client_ip(connection))
+        relay.log.event("http_refused", status=status.value, ip=connection.ip)
         return connection.respond(status, text)
 
-    async def process_request(
-        self, connection: ServerConnection, request: Request
-    ) -> Response | None:
+    async def process_request(self, connection: Connection, request: Request) -> Response | None:
         relay = self._relay
         path = request.path.split("?", 1)[0]
         if path == HEALTH_PATH:
@@ -86,7 +85,7 @@ class Gatekeeper:
             return self._refuse(connection, http.HTTPStatus.SERVICE_UNAVAILABLE, "too busy\n")
         if path == HOST_PATH:
             return None
-        ip = self.client_ip(connection)
+        ip = connection.ip
         if self._auth_failures.is_blocked(ip, relay.now()):
             return self._refuse(
                 connection, http.HTTPStatus.TOO_MANY_REQUESTS, "too many refused tokens\n"

@@ -1,9 +1,10 @@
 """The relay's limits: named defaults with units, the settings that override them, and
 the rate limiter that enforces the per-IP and per-token limits with back-off.
 
-Worst-case buffering per connection is bounded by websockets itself: at most
-`max_queued_frames` received frames of at most `max_message_bytes` each, one partial frame,
-and `write_limit_bytes` of outgoing data before a forward waits for the receiver to drain.
+Worst-case buffering per session: one partial message of at most `max_message_bytes` being
+received per side, what one read brings in (a few frames at most), and `write_limit_bytes`
+plus one forwarded message of outgoing data per side; above `write_limit_bytes` the sending
+side is not read until the receiving side drains (relay/connection.py).
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from dataclasses import dataclass, field
 
 # Messages: the client side allows frame updates of 16 MiB plus channel and framing overhead.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024 + 4096
-MAX_QUEUED_FRAMES = 2
 WRITE_LIMIT_BYTES = 64 * 1024
 
 # Sessions and connections (connections without a session are bounded by the handshake
 # timeout; this caps them all).
 MAX_SESSIONS = 5_000
 MAX_CONNECTIONS = 12_000
+MAX_TLS_HANDSHAKES = 512  # in progress at once; connections beyond are closed at accept
 CODE_TTL_SECONDS = 600.0
 
 # Timeouts
@@ -70,10 +71,10 @@ class Limits:
     """Every limit of a running relay; the defaults are the safe ones above."""
 
     max_message_bytes: int = MAX_MESSAGE_BYTES
-    max_queued_frames: int = MAX_QUEUED_FRAMES
     write_limit_bytes: int = WRITE_LIMIT_BYTES
     max_sessions: int = MAX_SESSIONS
     max_connections: int = MAX_CONNECTIONS
+    max_tls_handshakes: int = MAX_TLS_HANDSHAKES
     code_ttl_seconds: float = CODE_TTL_SECONDS
     open_timeout_seconds: float = OPEN_TIMEOUT_SECONDS
     handshake_timeout_seconds: float = HANDSHAKE_TIMEOUT_SECONDS

@@ -140,8 +140,6 @@ def run(args: argparse.Namespace) -> int:
         tariff=tariff,
     )
     log = EventLog(json_lines=args.log_json)
-    if ssl_context is not None:
-        tls.share_tls_read_buffers()
     try:
         asyncio.run(_serve(config, log, listen, fingerprint))
     except OSError as error:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from websockets.asyncio.server import ServerConnection
-
 from protocol import control
 from protocol.control import ErrorCode
+from relay.connection import Connection
 from relay.farewell import FOR_PEOPLE, RESUME_REFUSED_TEXT, refusal
 from relay.ledger import ResumableSession, Technician
 from relay.pairing import Refused, RelaySession, SessionState, Side
@@ -29,7 +28,7 @@ class ResumeSlots:
         session.await_resume(side, self.now(), self.limits.resume_grace_seconds)
         self.metrics.awaiting_resume += 1
         self.log.event("awaiting_resume", session_id=session.ledger_id, side=side.value)
-        await self._notify(session.connection(side.other), control.PeerReconnecting(), close=False)
+        self._notify(session.connection(side.other), control.PeerReconnecting(), close=False)
         self._expire_later(session)
 
     def _expire_later(self: Relay, session: RelaySession) -> None:
@@ -63,14 +62,14 @@ class ResumeSlots:
 
     async def _resume(
         self: Relay,
-        connection: ServerConnection,
+        connection: Connection,
         side: Side,
         message: control.Resume,
         technician: Technician | None,
     ) -> None:
         """A side comes back: check its one-time secret, give it its slot, and when both
         sides are there tell both to switch to the next epoch."""
-        ip = self._client_ip(connection)
+        ip = connection.ip
         if not self._resume_per_ip.allow(ip, self.now()):
             self._refuse_resume("rate_limited", ip, side)
             raise refusal(ErrorCode.RATE_LIMITED, "too many resume attempts; wait a minute")
@@ -101,14 +100,12 @@ class ResumeSlots:
         )
         if replaced is not None:
             # Its old connection was still open here (a half-open TCP): it is replaced.
-            replaced.transport.abort()
+            replaced.abort()
         if not both_back:
-            await self._run_side(session, side, connection, first=control.PeerReconnecting())
+            self._start_side(session, side, connection, first=control.PeerReconnecting())
             return
         resumed = control.Resumed(epoch=session.epoch)
-        await self._run_side(
-            session, side, connection, first=resumed, then_tell=(side.other, resumed)
-        )
+        self._start_side(session, side, connection, first=resumed, then_tell=(side.other, resumed))
 
     def _refuse_resume(self: Relay, reason: str, ip: str, side: Side) -> None:
         self.metrics.resumes_refused[reason] += 1

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio.sslproto
 import datetime
 import ipaddress
 import os
 import ssl
-import sys
-import threading
 from pathlib import Path
 
 from cryptography import x509
@@ -88,39 +85,3 @@ def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
             f"cannot load the certificate and key ({type(error).__name__}); check both files"
         ) from None
     return context
-
-
-# asyncio's TLS layer gives every connection its own 256 KiB read buffer, written at
-# creation (so resident): half a megabyte per paired session, idle or not. The buffer only
-# lives from the socket read to the copy into the TLS object, both inside one callback of the
-# event loop, so one buffer per thread serves every connection of that thread's loop. (Not on
-# Windows: its proactor loop reads into the buffer in the background, so there each
-# connection keeps its own.)
-_per_thread = threading.local()
-
-
-def _shared_read_buffer(protocol: asyncio.sslproto.SSLProtocol) -> bytearray:
-    buffer = getattr(_per_thread, "buffer", None)
-    if buffer is None:
-        buffer = _per_thread.buffer = bytearray(protocol.max_size)
-        _per_thread.view = memoryview(buffer)
-    return buffer
-
-
-def _shared_read_view(protocol: asyncio.sslproto.SSLProtocol) -> memoryview:
-    _shared_read_buffer(protocol)
-    return _per_thread.view
-
-
-def _ignore(protocol: asyncio.sslproto.SSLProtocol, value: object) -> None:
-    """asyncio assigns a private buffer at creation; it is dropped in favour of the shared one."""
-
-
-def share_tls_read_buffers() -> None:
-    """Let every TLS connection of this process read through one buffer per thread (call
-    before serving; affects every asyncio TLS connection in the process)."""
-    if sys.platform == "win32":
-        return
-    protocol = asyncio.sslproto.SSLProtocol
-    protocol._ssl_buffer = property(_shared_read_buffer, _ignore)
-    protocol._ssl_buffer_view = property(_shared_read_view, _ignore)
