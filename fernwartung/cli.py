@@ -53,6 +53,7 @@ def _add_relay(sub: argparse._SubParsersAction) -> None:
         ("--max-message-bytes", int),
         ("--max-sessions", int),
         ("--max-connections", int),
+        ("--max-tls-handshakes", int),
         ("--code-ttl-seconds", float),
         ("--handshake-timeout-seconds", float),
         ("--idle-timeout-seconds", float),

@@ -65,6 +65,7 @@ def limits_from(args: argparse.Namespace) -> Limits:
         "max_message_bytes",
         "max_sessions",
         "max_connections",
+        "max_tls_handshakes",
         "code_ttl_seconds",
         "handshake_timeout_seconds",
         "idle_timeout_seconds",

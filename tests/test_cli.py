@@ -36,3 +36,13 @@ def test_contract_flags_parse():
         ["viewer", "--relay", "wss://127.0.0.1:1", "--code", "482 139 072 261", "--seconds", "3"]
     )
     assert args.code == "482 139 072 261" and args.seconds == 3.0
+
+
+def test_relay_limit_flags_reach_the_limits():
+    from relay.main import limits_from
+
+    args = build_parser().parse_args(
+        ["relay", "--max-connections", "7", "--max-tls-handshakes", "3", "--max-sessions", "2"]
+    )
+    limits = limits_from(args)
+    assert (limits.max_connections, limits.max_tls_handshakes, limits.max_sessions) == (7, 3, 2)
