@@ -83,13 +83,12 @@ async def raw_connect(
 ) -> ClientConnection:
     """A bare websockets client, for clients that misbehave on purpose."""
     headers = {"Authorization": f"Bearer {token}"} if token else None
+    settings: dict[str, object] = {"compression": None, "max_size": None, **options}
     return await connect(
         relay.url + path,
         ssl=insecure_context(),
         additional_headers=headers,
-        compression=None,
-        max_size=None,
-        **options,  # type: ignore[arg-type]
+        **settings,  # type: ignore[arg-type]
     )
 
 

@@ -24,6 +24,7 @@ from tests.relay.conftest import (
     Streamer,
     insecure_context,
     pair,
+    raw_connect,
     receive,
     wait_for,
 )
@@ -222,3 +223,13 @@ async def test_keepalive_pings_reach_idle_clients_and_a_silent_one_is_dropped(
         lambda: any(row["end_reason"] == "host_left" for row in relay.relay.ledger.session_rows()),
         "the silent host's session ended",
     )
+
+
+async def test_per_message_compression_is_never_agreed(relay: RelayInfo, token: str) -> None:
+    """The payload is ciphertext: compression would gain nothing and open the door to
+    compression bombs, so an offer of permessage-deflate is declined."""
+    viewer = await raw_connect(relay, "/v1/viewer", token, compression="deflate")
+    assert viewer.request is not None and viewer.response is not None
+    assert "permessage-deflate" in viewer.request.headers.get("Sec-WebSocket-Extensions", "")
+    assert viewer.response.headers.get("Sec-WebSocket-Extensions") is None
+    await viewer.close()
