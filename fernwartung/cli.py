@@ -54,6 +54,7 @@ def _add_relay(sub: argparse._SubParsersAction) -> None:
         ("--max-sessions", int),
         ("--max-connections", int),
         ("--max-tls-handshakes", int),
+        ("--max-tls-handshakes-per-ip", int),
         ("--code-ttl-seconds", float),
         ("--handshake-timeout-seconds", float),
         ("--idle-timeout-seconds", float),

@@ -21,6 +21,7 @@ WRITE_LIMIT_BYTES = 64 * 1024
 MAX_SESSIONS = 5_000
 MAX_CONNECTIONS = 12_000
 MAX_TLS_HANDSHAKES = 512  # in progress at once; connections beyond are closed at accept
+MAX_TLS_HANDSHAKES_PER_IP = 16  # idem, from one address (a handshake takes milliseconds)
 CODE_TTL_SECONDS = 600.0
 
 # Timeouts
@@ -75,6 +76,7 @@ class Limits:
     max_sessions: int = MAX_SESSIONS
     max_connections: int = MAX_CONNECTIONS
     max_tls_handshakes: int = MAX_TLS_HANDSHAKES
+    max_tls_handshakes_per_ip: int = MAX_TLS_HANDSHAKES_PER_IP
     code_ttl_seconds: float = CODE_TTL_SECONDS
     open_timeout_seconds: float = OPEN_TIMEOUT_SECONDS
     handshake_timeout_seconds: float = HANDSHAKE_TIMEOUT_SECONDS

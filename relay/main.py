@@ -66,6 +66,7 @@ def limits_from(args: argparse.Namespace) -> Limits:
         "max_sessions",
         "max_connections",
         "max_tls_handshakes",
+        "max_tls_handshakes_per_ip",
         "code_ttl_seconds",
         "handshake_timeout_seconds",
         "idle_timeout_seconds",

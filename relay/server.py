@@ -118,6 +118,7 @@ class Relay(ResumeSlots, SessionSides):
                 config.port,
                 config.ssl_context,
                 max_handshakes=self.limits.max_tls_handshakes,
+                max_handshakes_per_ip=self.limits.max_tls_handshakes_per_ip,
             )
         else:
             self._listener = await asyncio.get_running_loop().create_server(

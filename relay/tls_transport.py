@@ -45,12 +45,15 @@ class TlsTransport(asyncio.Transport):
     __slots__ = (
         "_loop", "_server", "_sock", "_fd", "_protocol", "_phase", "_out", "_out_offset",
         "_out_bytes", "_high", "_low", "_writing_paused", "_reading", "_reader_on", "_writer_on",
-        "_read_wants_write", "_write_wants_read",
+        "_read_wants_write", "_write_wants_read", "_ip",
     )  # fmt: skip
 
-    def __init__(self, server: TlsServer, sock: ssl.SSLSocket, protocol: asyncio.Protocol) -> None:
+    def __init__(
+        self, server: TlsServer, sock: ssl.SSLSocket, protocol: asyncio.Protocol, ip: str
+    ) -> None:
         self._loop = server.loop
         self._server = server
+        self._ip = ip
         self._sock: ssl.SSLSocket | None = sock
         self._fd = sock.fileno()
         self._protocol = protocol
@@ -220,7 +223,7 @@ class TlsTransport(asyncio.Transport):
             if self._phase is Phase.HANDSHAKING:
                 sock.do_handshake()
                 self._phase = Phase.OPEN
-                self._server.handshake_done()
+                self._server.handshake_done(self._ip)
                 if self._out is not None:
                     self._flush()
             for _ in range(READS_PER_CALLBACK):
@@ -303,7 +306,7 @@ class TlsTransport(asyncio.Transport):
             return
         was_open = self._phase is not Phase.HANDSHAKING
         if not was_open:
-            self._server.handshake_done()
+            self._server.handshake_done(self._ip)
         self._phase = Phase.CLOSED
         self._update_interest()
         self._sock = None
@@ -315,7 +318,9 @@ class TlsTransport(asyncio.Transport):
 
 class TlsServer:
     """A listening socket whose accepted connections are `TlsTransport`s; at most
-    `max_handshakes` TLS handshakes run at once (further connections are closed at once)."""
+    `max_handshakes` TLS handshakes run at once, and at most `max_handshakes_per_ip` from one
+    address (further connections are closed at once): one address holding connections
+    open without finishing their handshakes cannot lock everyone else out."""
 
     def __init__(
         self,
@@ -324,6 +329,7 @@ class TlsServer:
         context: ssl.SSLContext,
         protocol_factory: Any,
         max_handshakes: int,
+        max_handshakes_per_ip: int,
     ) -> None:
         self.loop = loop
         self.sockets = [listener]
@@ -331,11 +337,16 @@ class TlsServer:
         self._context = context
         self._protocol_factory = protocol_factory
         self._max_handshakes = max_handshakes
+        self._max_handshakes_per_ip = max_handshakes_per_ip
         self.handshakes = 0
+        self._handshakes_by_ip: dict[str, int] = {}
         loop.add_reader(listener.fileno(), self._accept)
 
-    def handshake_done(self) -> None:
+    def handshake_done(self, ip: str) -> None:
         self.handshakes -= 1
+        left = self._handshakes_by_ip.pop(ip) - 1
+        if left:
+            self._handshakes_by_ip[ip] = left
 
     def _accept(self) -> None:
         listener = self._listener
@@ -343,12 +354,14 @@ class TlsServer:
             return
         for _ in range(LISTEN_BACKLOG):
             try:
-                sock, _address = listener.accept()
+                sock, address = listener.accept()
             except _AGAIN:
                 return
             except OSError:
                 return  # out of descriptors, or a connection reset before accept
-            if self.handshakes >= self._max_handshakes:
+            ip = str(address[0])
+            from_ip = self._handshakes_by_ip.get(ip, 0)
+            if self.handshakes >= self._max_handshakes or from_ip >= self._max_handshakes_per_ip:
                 sock.close()
                 continue
             sock.setblocking(False)
@@ -361,7 +374,8 @@ class TlsServer:
                 sock.close()
                 continue
             self.handshakes += 1
-            TlsTransport(self, tls, self._protocol_factory())
+            self._handshakes_by_ip[ip] = from_ip + 1
+            TlsTransport(self, tls, self._protocol_factory(), ip)
 
     def close(self) -> None:
         """Stop accepting (connections already accepted stay)."""
@@ -378,9 +392,15 @@ def start_tls_server(
     context: ssl.SSLContext,
     *,
     max_handshakes: int,
+    max_handshakes_per_ip: int,
 ) -> TlsServer:
     listener = socket.create_server((host, port), backlog=LISTEN_BACKLOG)
     listener.setblocking(False)
     return TlsServer(
-        asyncio.get_running_loop(), listener, context, protocol_factory, max_handshakes
+        asyncio.get_running_loop(),
+        listener,
+        context,
+        protocol_factory,
+        max_handshakes,
+        max_handshakes_per_ip,
     )

@@ -42,7 +42,9 @@ def test_relay_limit_flags_reach_the_limits():
     from relay.main import limits_from
 
     args = build_parser().parse_args(
-        ["relay", "--max-connections", "7", "--max-tls-handshakes", "3", "--max-sessions", "2"]
-    )
+        ["relay", "--max-connections", "7", "--max-tls-handshakes", "3",
+         "--max-tls-handshakes-per-ip", "1", "--max-sessions", "2"]
+    )  # fmt: skip
     limits = limits_from(args)
-    assert (limits.max_connections, limits.max_tls_handshakes, limits.max_sessions) == (7, 3, 2)
+    assert (limits.max_connections, limits.max_tls_handshakes) == (7, 3)
+    assert (limits.max_tls_handshakes_per_ip, limits.max_sessions) == (1, 2)

@@ -116,6 +116,34 @@ async def test_handshakes_beyond_the_cap_are_closed_at_once(tmp_path: Path) -> N
         await session.close()
 
 
+async def test_one_address_cannot_hold_every_handshake_slot(tmp_path: Path) -> None:
+    async with running_relay(
+        tmp_path, max_tls_handshakes_per_ip=2, open_timeout_seconds=60
+    ) as relay:
+        silent = [await asyncio.open_connection("127.0.0.1", relay.port) for _ in range(2)]
+        await wait_for(lambda: relay.relay.connection_count() == 2, "two handshakes waiting")
+        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
+        async with asyncio.timeout(WAIT_SECONDS):
+            with contextlib.suppress(ConnectionError):
+                assert await reader.read() == b""  # a third from that address: closed at once
+        writer.close()
+        # Another address (all of 127/8 is loopback) still gets in.
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", relay.port, ssl=insecure_context(), server_hostname="relay",
+            local_addr=("127.0.0.2", 0),
+        )  # fmt: skip
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n\r\n")
+        async with asyncio.timeout(WAIT_SECONDS):
+            assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+        writer.close()
+        for _, silent_writer in silent:
+            silent_writer.close()
+        await wait_for(lambda: relay.relay.connection_count() == 0, "silent ones gone")
+        token = add_technician(relay.data_dir, "Alice")
+        session = await pair(relay, token)  # and the first address again, once they are gone
+        await session.close()
+
+
 def request_key_update(link: object) -> None:
     """Make the client's TLS send a KeyUpdate that asks the relay to update its key too."""
     ssl_object = link._websocket.transport.get_extra_info("ssl_object")  # type: ignore[attr-defined]
