@@ -144,6 +144,36 @@ async def test_one_address_cannot_hold_every_handshake_slot(tmp_path: Path) -> N
         await session.close()
 
 
+UPGRADE = (
+    b"GET /v1/host HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def test_tls_renegotiation_is_refused(relay: RelayInfo, bystander: Streamer) -> None:
+    """A TLS 1.2 client asking to renegotiate (each costs the relay a new handshake) is
+    refused; openssl s_client asks, as a hostile client would, since Python's ssl cannot."""
+    client = await asyncio.create_subprocess_exec(
+        "openssl", "s_client", "-tls1_2", "-connect", f"127.0.0.1:{relay.port}",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert client.stdin is not None and client.stdout is not None
+    try:
+        async with asyncio.timeout(WAIT_SECONDS):
+            client.stdin.write(UPGRADE)
+            while b"101 Switching Protocols" not in await client.stdout.readline():
+                pass
+            client.stdin.write(b"R\n")  # s_client's command: renegotiate
+            rest = await client.stdout.read()
+        assert b"RENEGOTIATING" in rest and b"no renegotiation" in rest
+    finally:
+        if client.returncode is None:
+            client.kill()
+        await client.wait()
+    await bystander.progressed()
+
+
 def request_key_update(link: object) -> None:
     """Make the client's TLS send a KeyUpdate that asks the relay to update its key too."""
     ssl_object = link._websocket.transport.get_extra_info("ssl_object")  # type: ignore[attr-defined]
