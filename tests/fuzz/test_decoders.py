@@ -26,6 +26,9 @@ TILES = (
     messages.Tile(64, 0, 32, 16, messages.Codec.PNG, b"\x89PNG\r\n\x1a\n" + bytes(40)),
     messages.Tile(1850, 1040, 70, 40, messages.Codec.JPEG, bytes(range(200))),
     messages.Tile(0, 64, 16, 16, messages.Codec.WEBP_LOSSLESS, b"RIFF" + bytes(20)),
+    messages.Tile(
+        16, 64, 8, 4, messages.Codec.RECTS, bytes.fromhex("102030ff00000001000100030002")
+    ),
 )
 MESSAGES = (
     messages.Hello((1, 2), ("tiles", "cursor"), 1920, 1080),

@@ -54,6 +54,17 @@ def test_a_rectangle_outside_its_tile_or_empty_is_refused(entry):
         decode_tile(tile)
 
 
+@given(st.integers(0, 4).flatmap(lambda n: st.binary(min_size=3 + 11 * n, max_size=3 + 11 * n)),
+       st.integers(1, 40), st.integers(1, 40))  # fmt: skip
+def test_any_rects_tile_decodes_to_its_size_or_is_refused(data, width, height):
+    tile = messages.Tile(0, 0, width, height, messages.Codec.RECTS, data)
+    try:
+        image = decode_tile(tile)
+    except ProtocolError:
+        return
+    assert image.size == (width, height)
+
+
 @given(
     blocks=st.lists(
         st.tuples(st.integers(0, 70), st.integers(0, 40), st.integers(1, 40), st.integers(1, 30),
