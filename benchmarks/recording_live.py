@@ -63,6 +63,7 @@ from benchmarks.peer.fernwartung_side import (  # noqa: E402
     _start_host,
     _start_relay,
 )
+from benchmarks.peer.main import choose_names  # noqa: E402
 from benchmarks.peer.phase import _start_workload  # noqa: E402
 from benchmarks.peer.processes import (  # noqa: E402
     LineReader,
@@ -261,14 +262,6 @@ def measure(relay: Relay, screen: Display, viewer_screen: Display | None, ui: st
           f"{statistics.median(o for _, o in rate):.1f}", flush=True)  # fmt: skip
 
 
-def parse_list(parser: argparse.ArgumentParser, text: str, known, what: str) -> list[str]:
-    chosen = [name.strip() for name in text.split(",") if name.strip()]
-    for name in chosen:
-        if name not in known:
-            parser.error(f"unknown {what} {name!r}; choose from {', '.join(known)}")
-    return chosen
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS)
@@ -276,8 +269,8 @@ def main() -> None:
     parser.add_argument("--scenarios", default=DEFAULT_SCENARIOS)
     parser.add_argument("--ui", default=",".join(UIS))
     args = parser.parse_args()
-    scenarios = parse_list(parser, args.scenarios, sorted(SCENARIOS), "scenario")
-    uis = parse_list(parser, args.ui, UIS, "UI")
+    scenarios = choose_names(parser, args.scenarios, sorted(SCENARIOS), "scenario")
+    uis = choose_names(parser, args.ui, UIS, "UI")
     if not args.seconds > 0 or args.rounds < 1:
         parser.error("--seconds must be positive and --rounds at least 1")
     began = time.monotonic()

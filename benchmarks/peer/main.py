@@ -90,14 +90,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR")
     args = parser.parse_args(argv)
     args.out = args.out.resolve()  # children run in their own folders
-    args.scenarios = _choose(parser, args.scenarios, SCENARIOS, "scenario")
-    args.systems = _choose(parser, args.systems, SYSTEM_NAMES, "system")
+    args.scenarios = choose_names(parser, args.scenarios, SCENARIOS, "scenario")
+    args.systems = choose_names(parser, args.systems, SYSTEM_NAMES, "system")
     if not args.seconds > 0:
         parser.error("--seconds must be positive")
     return args
 
 
-def _choose(parser: argparse.ArgumentParser, text: str, known, what: str) -> list[str]:
+def choose_names(parser: argparse.ArgumentParser, text: str, known, what: str) -> list[str]:
+    """The comma-separated names of `text`, each one of `known` (else a usage error)."""
     chosen = [name.strip() for name in text.split(",") if name.strip()]
     for name in chosen:
         if name not in known:

@@ -158,3 +158,11 @@ class Streamer:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         await self.pair.close()
+
+
+@pytest.fixture
+async def bystander(relay: RelayInfo, token: str) -> AsyncIterator[Streamer]:
+    """Another session streaming on the same relay (the module's `relay`), to show that
+    whatever a test does to its own connections leaves everyone else alone."""
+    async with Streamer(await pair(relay, token)) as streamer:
+        yield streamer

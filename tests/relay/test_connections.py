@@ -46,12 +46,6 @@ async def relay(tmp_path: Path) -> AsyncIterator[RelayInfo]:
         yield info
 
 
-@pytest.fixture
-async def bystander(relay: RelayInfo, token: str) -> AsyncIterator[Streamer]:
-    async with Streamer(await pair(relay, token)) as streamer:
-        yield streamer
-
-
 def read_until_closed(port: int) -> bytes:
     """A blocking TLS client asking for /healthz; raises SSLEOFError if the relay closes
     TCP without close_notify (ragged EOFs are not suppressed here)."""

@@ -38,12 +38,6 @@ async def relay(tmp_path: Path) -> AsyncIterator[RelayInfo]:
         yield info
 
 
-@pytest.fixture
-async def bystander(relay: RelayInfo, token: str) -> AsyncIterator[Streamer]:
-    async with Streamer(await pair(relay, token)) as streamer:
-        yield streamer
-
-
 async def error_then_close(websocket) -> tuple[control.Error, int | None, str | None]:  # noqa: ANN001
     async with asyncio.timeout(10):
         error = control.decode(await websocket.recv())
