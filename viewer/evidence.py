@@ -31,13 +31,8 @@ from protocol import control
 from protocol.errors import RecordingFailed
 from protocol.handshake import Role
 from protocol.messages import MAX_REASON_CHARS
-from protocol.recording import (
-    CHAIN_BYTES,
-    CHECKPOINT_INTERVAL_SECONDS,
-    CheckpointWritten,
-    RecordingHeader,
-    outgoing,
-)
+from protocol.recording import CHAIN_BYTES, CHECKPOINT_INTERVAL_SECONDS, RecordingHeader, outgoing
+from protocol.recording_writer import CheckpointWritten
 from viewer.recorder import RecordingFile
 
 # Announced in Hello.capabilities by a side that records and exchanges final checkpoints.

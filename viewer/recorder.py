@@ -1,6 +1,6 @@
 """The recording file of one session, used by the viewer and by the host agent alike.
 
-A thin shell around `protocol.recording.RecordingWriter`: it owns the file, writes each
+A thin shell around `protocol.recording_writer.RecordingWriter`: it owns the file, writes each
 record as soon as it exists, with one system call (no buffering in this process, so a
 crash loses at most the record being written; a message record's framing, payload and
 CRC are gathered by `os.writev`, so the payload is not copied on its way), fsyncs at
@@ -39,15 +39,8 @@ from pathlib import Path
 from typing import BinaryIO, NoReturn
 
 from protocol.errors import RecordingFailed
-from protocol.recording import (
-    CheckpointWritten,
-    Heads,
-    RecordingHeader,
-    RecordingWriter,
-    RecordPieces,
-    incoming,
-    outgoing,
-)
+from protocol.recording import Heads, RecordingHeader, incoming, outgoing
+from protocol.recording_writer import CheckpointWritten, RecordingWriter, RecordPieces
 
 FILE_SUFFIX = ".fwrec"
 FILE_MODE = 0o600  # a recording shows the customer's screen: owner only

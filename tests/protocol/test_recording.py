@@ -19,7 +19,6 @@ from protocol.recording import (
     MAGIC,
     MAX_RECORD_BYTES,
     Chains,
-    RecordingWriter,
     RecordKind,
     decode_local,
     decode_varint,
@@ -32,6 +31,7 @@ from protocol.recording import (
 )
 from protocol.recording_reader import Record, RecordingDamaged, RecordReader, read_recording
 from protocol.recording_verify import LedgerCheckpoint, Problem, verify
+from protocol.recording_writer import RecordingWriter
 from protocol.schema import to_values
 from tests.support.recording_sessions import Session, header, typical_session
 

@@ -15,9 +15,9 @@ from protocol.channel import Direction
 from protocol.errors import ProtocolError
 from protocol.handshake import Role
 from protocol.messages import MAX_MESSAGE_BYTES
-from protocol.recording import RecordingWriter
 from protocol.recording_reader import RecordReader
 from protocol.recording_verify import verify
+from protocol.recording_writer import RecordingWriter
 from tests.support.recording_sessions import START, header
 
 

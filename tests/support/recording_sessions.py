@@ -17,8 +17,9 @@ from protocol import messages
 from protocol.channel import Direction
 from protocol.handshake import Role
 from protocol.messages import Codec, Tile
-from protocol.recording import CheckpointWritten, RecordingHeader, RecordingWriter, outgoing
+from protocol.recording import RecordingHeader, outgoing
 from protocol.recording_verify import LedgerCheckpoint
+from protocol.recording_writer import CheckpointWritten, RecordingWriter
 
 SESSION = "482139"
 START = 1_714_572_000.0

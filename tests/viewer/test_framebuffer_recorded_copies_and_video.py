@@ -8,7 +8,8 @@ from PIL import Image
 from host_agent.pipeline import FramePipeline
 from protocol import messages
 from protocol.handshake import Role
-from protocol.recording import RecordingHeader, RecordingWriter
+from protocol.recording import RecordingHeader
+from protocol.recording_writer import RecordingWriter
 from tests.host_agent.screens import HEIGHT, WIDTH, SetSource, smooth_video, terminal, text_lines
 from viewer.export import export, export_pngs
 from viewer.framebuffer import Framebuffer
