@@ -68,6 +68,12 @@ def classify(pixels: np.ndarray, *, lossless_only: bool = False, palette: bool =
         and np.unique(values & 0x00FFFFFF).size <= MAX_PALETTE_COLOURS
     ):
         return Codec.PALETTE
+    return _lossless_or_jpeg(values, lossless_only)
+
+
+def _lossless_or_jpeg(values: np.ndarray, lossless_only: bool) -> Codec:
+    """Lossless WebP for text and UI (many pixels equal to their left neighbour), JPEG for
+    the photo-like rest, of (rows, columns) uint32 pixels of more than one colour."""
     if lossless_only:
         return Codec.WEBP_LOSSLESS
     if values.shape[1] >= 2:
@@ -112,10 +118,18 @@ def palette_bits(colours: int) -> int:
 
 def encode_palette(pixels: np.ndarray) -> bytes:
     """A region of few colours as Codec.PALETTE bytes (see protocol/messages.py)."""
-    values = as_pixels(pixels) & 0x00FFFFFF
-    colours, indices = np.unique(values, return_inverse=True)
-    if colours.size > MAX_PALETTE_COLOURS:
+    data = _sorted_palette(as_pixels(pixels))
+    if data is None:
         raise ValueError("too many colours for a palette tile")
+    return data
+
+
+def _sorted_palette(values: np.ndarray) -> bytes | None:
+    """Codec.PALETTE bytes of (rows, columns) uint32 pixels, every pixel's colour sorted
+    (costly for large regions), or None for more than MAX_PALETTE_COLOURS colours."""
+    colours, indices = np.unique(values & 0x00FFFFFF, return_inverse=True)
+    if colours.size > MAX_PALETTE_COLOURS:
+        return None
     return _palette_bytes(colours, indices.reshape(values.shape).astype(np.uint8))
 
 
@@ -240,17 +254,10 @@ def encode_rect(
         codec = Codec.FILL
     elif rects and (data := solid_rects(values)) is not None:
         codec = Codec.RECTS
-    elif palette and (data := few_colour_palette(pixels)) is not None:
+    elif palette and (data := _few_or_small_palette(values)) is not None:
         codec = Codec.PALETTE
-    elif palette and values.size <= PALETTE_MAX_PIXELS:
-        colours, indices = np.unique(values & 0x00FFFFFF, return_inverse=True)
-        if colours.size <= MAX_PALETTE_COLOURS:
-            codec = Codec.PALETTE
-            data = _palette_bytes(colours, indices.reshape(values.shape).astype(np.uint8))
-        else:
-            codec = classify(pixels, lossless_only=lossless_only)
     else:
-        codec = classify(pixels, lossless_only=lossless_only)
+        codec = _lossless_or_jpeg(values, lossless_only)
     return Tile(
         x=rect.x,
         y=rect.y,
@@ -259,6 +266,15 @@ def encode_rect(
         codec=codec,
         data=data if data is not None else encode_region(pixels, codec, jpeg_quality),
     )
+
+
+def _few_or_small_palette(values: np.ndarray) -> bytes | None:
+    """Palette bytes of 2 to FEW_COLOURS colours in a region of any size, or of up to
+    MAX_PALETTE_COLOURS in a small one (at most PALETTE_MAX_PIXELS); else None."""
+    data = _few_colour_palette(values)
+    if data is None and values.size <= PALETTE_MAX_PIXELS:
+        data = _sorted_palette(values)
+    return data
 
 
 def decode_tile(tile: Tile) -> np.ndarray:

@@ -338,20 +338,12 @@ class FramePipeline:
             tile = self._solid_tile(changed) if solid else None
             if tile is not None:
                 tiles.append(tile)
-                sent = changed
+                _sent(mask, box, changed)
             elif copy and len(copies) < messages.MAX_COPIES_PER_UPDATE:
                 move = moves.find_copy(reference, frame, changed)
-                if move is None:
-                    continue
-                copies.append(picture.apply_move(move, now))
-                sent = _clip(move.destination, box)  # verified pixel for pixel
-            else:
-                continue
-            if sent is not None:  # the viewer will have these pixels
-                mask[
-                    sent.y - box.y : sent.y - box.y + sent.height,
-                    sent.x - box.x : sent.x - box.x + sent.width,
-                ] = False
+                if move is not None:
+                    copies.append(picture.apply_move(move, now))
+                    _sent(mask, box, move.destination)  # verified pixel for pixel
         dirty = np.zeros(picture.grid, dtype=bool)
         top, left = box.y // TILE_PIXELS, box.x // TILE_PIXELS
         box_dirty = damage.tiles_of(mask)
@@ -365,12 +357,7 @@ class FramePipeline:
             video.append(packet)
             streamed = Rect(packet.x, packet.y, packet.width, packet.height)
             picture.took_video(self._frame, streamed)
-            inside = _clip(streamed, box)
-            if inside is not None:
-                mask[
-                    inside.y - box.y : inside.y - box.y + inside.height,
-                    inside.x - box.x : inside.x - box.x + inside.width,
-                ] = False
+            _sent(mask, box, streamed)
             box_dirty = damage.tiles_of(mask)
         whole = damage.tighten(Rect(0, 0, box.width, box.height), mask)
         if whole is not None and whole.area >= ONE_FILL_MIN_PIXELS:
@@ -477,6 +464,17 @@ def _cluster_rects(box_tiles: np.ndarray, box: Rect) -> list[Rect]:
         )
         for top, left, bottom, right in damage.clusters(box_tiles)
     ]
+
+
+def _sent(mask: np.ndarray, box: Rect, rect: Rect) -> None:
+    """The viewer will have the pixels of `rect`: they leave the changed-pixel `mask` of
+    `box`."""
+    inside = _clip(rect, box)
+    if inside is not None:
+        mask[
+            inside.y - box.y : inside.y - box.y + inside.height,
+            inside.x - box.x : inside.x - box.x + inside.width,
+        ] = False
 
 
 def _clip(rect: Rect, box: Rect) -> Rect | None:
