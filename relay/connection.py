@@ -126,12 +126,12 @@ class Connection(asyncio.Protocol):
         for data in self.ws.data_to_send():
             if data:
                 transport.write(data)
-            elif transport.can_write_eof():
+                continue
+            if transport.can_write_eof():
                 transport.write_eof()  # the client closes; the sweep aborts if it does not
-                self.deadline = self.owner.now() + self.owner.limits.close_timeout_seconds
             else:
                 transport.close()
-                self.deadline = self.owner.now() + self.owner.limits.close_timeout_seconds
+            self.deadline = self.owner.now() + self.owner.limits.close_timeout_seconds
 
     # asyncio.Protocol
 

@@ -348,8 +348,9 @@ class Relay(ResumeSlots, SessionSides):
         ping_interval = limits.ping_interval_seconds
         next_ping = self.now() + (ping_interval or 0.0)
         next_revocation_check = self.now() + limits.revocation_sweep_seconds
+        interval = self._sweep_seconds()
         while True:
-            await asyncio.sleep(self._sweep_seconds())
+            await asyncio.sleep(interval)
             now = self.now()
             ping_round = ping_interval is not None and now >= next_ping
             if ping_round:
