@@ -1,7 +1,9 @@
-"""`fernwartung relay` as a real process: startup lines, TLS reuse, --no-tls rule, SIGTERM."""
+"""`fernwartung relay` as a real process: startup lines, TLS reuse, --no-tls rule, SIGTERM
+and SIGINT."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +18,10 @@ from tests.relay.conftest import receive
 from tests.support.relay import add_technician, start_relay_process, stop_relay_process
 
 
-async def test_sigterm_tells_peers_and_closes_ledger_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_stop_signals_tell_peers_and_close_ledger_rows(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
     token = add_technician(tmp_path, "Alice")
     process, url, fingerprint = start_relay_process(tmp_path)
     try:
@@ -32,7 +37,7 @@ async def test_sigterm_tells_peers_and_closes_ledger_rows(tmp_path: Path) -> Non
         await host.send_control(control.Consent(level=control.ReportedConsent.VIEW))
         await host.send_binary(b"z" * 5000)
         assert await receive(viewer) == b"z" * 5000
-        process.terminate()
+        process.send_signal(stop_signal)
         link: RelayLink
         for link in (host, viewer):
             with pytest.raises(SessionEnded, match="shutting down"):
