@@ -27,6 +27,21 @@ allocated. Besides its payload a record costs 4 bytes of CRC, 1 of kind and 1 to
 length, sequence number and time step: 8 to 10 bytes for an ack or a cursor in a session of
 under 16384 records, 21 in format 1.
 
+Small messages are stored compressed (format 3 on). A message record whose kind byte has
+its high bit set (0x81, 0x82) holds, instead of the plaintext, the plaintext's part of one
+raw DEFLATE stream (RFC 1951, zlib's wbits -15) that runs through the whole file: what the
+compressor gave for it, then a sync flush, so that the part ends with 00 00 FF FF and
+inflates completely, given the compressed records before it. The stream carries only the
+compressed records, in file order; its window remembers the earlier small messages, and a
+typed character's update is mostly the same bytes as the last one's. The writer compresses messages of
+`COMPRESS_FROM_BYTES` to `COMPRESS_UP_TO_BYTES` (the frame updates of a typing session;
+an ack or a pointer move is shorter than the sync flush would save, and frame updates
+beyond are mostly JPEG, H.264 or already packed tiles, for which DEFLATE costs time and
+saves little), which makes the file smaller than the frames it holds in a session of small
+updates. A reader inflates at most `MAX_MESSAGE_BYTES` per record. Everything below that
+speaks of a message's payload or plaintext means the inflated bytes; the CRC covers the
+bytes as stored.
+
 Kinds and payloads:
 
     1 HOST_TO_VIEWER   an end-to-end message's plaintext, byte for byte as sent/received
@@ -112,7 +127,7 @@ from protocol.schema import (
     to_values,
 )
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MAGIC = b"\x89FWREC\r\n"
 MAX_HEADER_BYTES = 64 * 1024
 # A record carries at most one end-to-end message; the rest is room for its framing.
@@ -127,6 +142,11 @@ MAX_LENGTH_VARINT_BYTES = 4  # 2**28 > MAX_RECORD_BYTES
 MAX_SEQUENCE_VARINT_BYTES = 5  # 2**35 > MAX_RECORDS
 MAX_TIME_VARINT_BYTES = 7  # 2**49 > twice MAX_TIMESTAMP in milliseconds
 MIN_BODY_BYTES = 3  # kind, and a sequence number and a time step of one byte each
+COMPRESSED = 0x80  # in a message record's kind byte: its payload is DEFLATE-compressed
+COMPRESS_FROM_BYTES = 32  # below, the sync flush's 5 bytes or so outweigh what it saves
+COMPRESS_UP_TO_BYTES = 256
+DEFLATE_WINDOW_BITS = -15  # raw DEFLATE, a 32 KiB window
+SYNC_FLUSH_END = b"\x00\x00\xff\xff"  # how a sync flush ends: each record's stored payload
 _FILE_DOMAIN = b"fernwartung-recording-v1\x00"
 _TRAFFIC_DOMAIN = b"fernwartung-traffic-v1\x00"
 _HEAD = Blob(CHAIN_BYTES, exact_bytes=CHAIN_BYTES)
@@ -149,6 +169,9 @@ TRAFFIC_KINDS = {
     RecordKind.VIEWER_TO_HOST: Direction.VIEWER_TO_HOST,
 }
 KIND_BYTES = {direction: ONE_BYTE[kind] for kind, direction in TRAFFIC_KINDS.items()}
+COMPRESSED_KIND_BYTES = {
+    direction: bytes((kind | COMPRESSED,)) for kind, direction in TRAFFIC_KINDS.items()
+}
 
 
 def encode_varint(value: int) -> bytes:
@@ -335,13 +358,16 @@ class Chains:
             for direction in Direction
         }
 
-    def extend(self, record_bytes: bytes, kind: RecordKind, payload: bytes) -> None:
-        """Advance over one record: all its bytes, and its payload (just before the CRC)."""
+    def extend(
+        self, record_bytes: bytes, kind: RecordKind, payload: bytes, payload_offset: int
+    ) -> None:
+        """Advance over one record: all its bytes, its payload (inflated, if stored
+        compressed) and where the payload starts in `record_bytes`."""
         direction = TRAFFIC_KINDS.get(kind)
         if direction is None:
             self.extend_local(record_bytes)
         else:
-            framing = record_bytes[: len(record_bytes) - len(payload) - CRC.size]
+            framing = record_bytes[:payload_offset]
             self.extend_message(direction, framing, payload, record_bytes[-CRC.size :])
 
     def extend_local(self, record_bytes: bytes) -> None:

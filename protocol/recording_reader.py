@@ -18,9 +18,11 @@ from typing import BinaryIO
 
 from protocol.channel import Direction
 from protocol.errors import ProtocolError
-from protocol.messages import MAX_TIMESTAMP
+from protocol.messages import MAX_MESSAGE_BYTES, MAX_TIMESTAMP
 from protocol.recording import (
+    COMPRESSED,
     CRC,
+    DEFLATE_WINDOW_BITS,
     FORMAT_VERSION,
     LENGTH,
     MAGIC,
@@ -30,6 +32,7 @@ from protocol.recording import (
     MAX_SEQUENCE_VARINT_BYTES,
     MAX_TIME_VARINT_BYTES,
     MIN_BODY_BYTES,
+    SYNC_FLUSH_END,
     TRAFFIC_KINDS,
     RecordingHeader,
     RecordKind,
@@ -45,7 +48,9 @@ from protocol.schema import from_values
 FORMAT_1 = 1
 _FORMAT_1_LENGTH = struct.Struct(">I")
 _FORMAT_1_PREFIX = struct.Struct(">IdB")
-READABLE_VERSIONS = (FORMAT_1, FORMAT_VERSION)
+# Format 2 is format 3 without compressed records.
+FORMAT_2 = 2
+READABLE_VERSIONS = (FORMAT_1, FORMAT_2, FORMAT_VERSION)
 
 
 class Damage(enum.Enum):
@@ -76,9 +81,20 @@ class Record:
     kind: RecordKind
     data: bytes
     payload_offset: int  # where the payload starts within `data`
+    inflated: bytes | None = None  # a compressed record's payload, inflated
+    undecodable: str | None = None  # why a compressed record's payload does not inflate
+
+    @property
+    def compressed(self) -> bool:
+        return self.inflated is not None or self.undecodable is not None
 
     @property
     def payload(self) -> bytes:
+        """The payload (a message's plaintext); raises ProtocolError if it does not inflate."""
+        if self.inflated is not None:
+            return self.inflated
+        if self.undecodable is not None:
+            raise ProtocolError(self.undecodable)
         return self.data[self.payload_offset : -CRC.size]
 
     @property
@@ -103,6 +119,8 @@ class RecordReader:
         self.header_block = b""
         self._last_milliseconds = 0  # the time of the last record read (or the start)
         self.version = FORMAT_VERSION
+        self._inflate = zlib.decompressobj(DEFLATE_WINDOW_BITS)
+        self._inflate_broken: str | None = None  # why the file's DEFLATE stream stopped
 
     def _read(self, size: int) -> bytes:
         """Up to `size` bytes from the cursor on (fewer only at the end of the data)."""
@@ -203,7 +221,10 @@ class RecordReader:
             raise self._altered(f"{where} has an impossible length", number)
         framed, checksum = self._checked_body(length_bytes, length, where, number)
         kind_number = framed[len(length_bytes)]
-        kind = self._kind(kind_number, where, number)
+        compressed = bool(kind_number & COMPRESSED) and self.version >= FORMAT_VERSION
+        kind = self._kind(kind_number & ~COMPRESSED if compressed else kind_number, where, number)
+        if compressed and kind not in TRAFFIC_KINDS:
+            raise self._altered(f"{where} has an unknown kind {kind_number}", number)
         try:
             sequence, after = decode_varint(
                 framed, len(length_bytes) + 1, MAX_SEQUENCE_VARINT_BYTES, "sequence number"
@@ -214,12 +235,48 @@ class RecordReader:
         now = self._last_milliseconds + unzigzag(step)
         if not 0 <= now <= MAX_TIMESTAMP * 1000:
             raise self._altered(f"{where} has an impossible time", number)
-        data = framed + checksum
-        record = Record(number, self.offset, sequence, now / 1000, kind, data, payload_offset)
+        inflated = undecodable = None
+        if compressed:
+            inflated, undecodable = self._inflated(framed[payload_offset:], number)
+        record = Record(
+            number,
+            self.offset,
+            sequence,
+            now / 1000,
+            kind,
+            framed + checksum,
+            payload_offset,
+            inflated,
+            undecodable,
+        )
         self._position = number
         self._last_milliseconds = now
         self.offset = self._cursor
         return record
+
+    def _inflated(self, stored: bytes, number: int) -> tuple[bytes | None, str | None]:
+        """(payload, None) or (None, why not) for a compressed record, in file order.
+
+        Not raised here: a record removed before this one also breaks the stream, and the
+        caller is to say that it was removed, which it learns from the sequence numbers.
+        """
+        if self._inflate_broken is not None:
+            return None, f"it cannot be inflated: {self._inflate_broken}"
+        inflate = self._inflate
+        try:
+            payload = inflate.decompress(stored, MAX_MESSAGE_BYTES + 1)
+        except zlib.error as error:
+            payload, problem = b"", f"its compressed payload is not valid DEFLATE ({error})"
+        else:
+            problem = None
+            if len(payload) > MAX_MESSAGE_BYTES or inflate.unconsumed_tail:
+                problem = f"its compressed payload inflates beyond {MAX_MESSAGE_BYTES} bytes"
+            elif inflate.eof or not stored.endswith(SYNC_FLUSH_END):
+                problem = "its compressed payload does not end with a sync flush"
+        if problem is None:
+            return payload, None
+        self._inflate_broken = f"the compressed stream broke at record {number}"
+        return None, problem
 
     def _next_format_1_record(self) -> Record | None:
         number = self._position + 1

@@ -5,7 +5,8 @@
 
 Exactly one problem is reported, the first found, in this order: not a recording or a
 format this program does not read; a record altered (checksum, impossible length, time
-or kind, or a chain head in a checkpoint that does not match the records before it); a
+or kind, a compressed payload that does not inflate, or a chain head in a checkpoint that
+does not match the records before it); a
 record removed or moved (sequence numbers); the file cut short (mid-record, or whole
 records but no END record: it verifies up to its last whole record and says where that
 ends); data after the END record; then the ledger: each checkpoint the relay stored must
@@ -127,7 +128,16 @@ class _Pass:
         self.anchor = (0, 0)  # (records, end offset) of the last checkpoint that matched
 
     def feed(self, record: Record) -> None:
-        kind, payload = record.kind, record.payload
+        kind = record.kind
+        try:
+            payload = record.payload
+        except ProtocolError as error:
+            # The compressed records share one DEFLATE stream: the damage may lie in any of
+            # them since the last checkpoint that matched.
+            raise _ChainBroken(
+                f"record {record.position} does not inflate ({error}): it or a compressed "
+                f"record after record {self.anchor[0]} was altered"
+            ) from None
         direction = record.direction
         if direction is not None:
             self._note(direction)
@@ -153,7 +163,7 @@ class _Pass:
                 raise ProtocolError(f"record {record.position} is an impossible input outcome")
             if isinstance(value, End):
                 self.end_reason = value.reason
-        self.chains.extend(record.data, kind, payload)
+        self.chains.extend(record.data, kind, payload, record.payload_offset)
         if record.position in self.wanted_files:
             end = record.offset + len(record.data)
             self.file_seen[record.position] = (self.chains.file_head, end)

@@ -1,8 +1,10 @@
 """A recording read once into what `info`, `export` and the player need.
 
-`scan` walks the file record by record without keeping frames in memory: it counts, keeps
-where each frame update lies in the file, and lists the events a person reviews beside
-the picture (inputs and their outcome, consent, pause, chat, checkpoints, gaps, the end).
+`scan` walks the file record by record without keeping large frames in memory: it counts,
+keeps where each frame update lies in the file (the small ones stored compressed are kept
+inflated, since the file's DEFLATE stream cannot be entered in the middle), and lists the
+events a person reviews beside the picture (inputs and their outcome, consent, pause, chat,
+checkpoints, gaps, the end).
 A damaged or cut file is scanned up to the damage, which `Timeline.damage` names.
 """
 
@@ -32,6 +34,7 @@ class FrameEntry:
     time: float
     offset: int  # of its payload, the message's plaintext
     size: int
+    inflated: bytes | None = None  # the plaintext itself, when stored compressed (small)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +120,7 @@ class _Scan:
             message = messages.decode(payload)
             if isinstance(message, messages.FrameUpdate):
                 start = record.offset + record.payload_offset
-                self.frames.append(FrameEntry(record.time, start, len(payload)))
+                self.frames.append(FrameEntry(record.time, start, len(payload), record.inflated))
                 self.counts["frame_bytes"] += len(payload)
                 return
             event = describe(message, record.direction)
@@ -182,8 +185,11 @@ def scan(source: bytes | BinaryIO) -> Timeline:
 
 def read_frame(stream: BinaryIO, entry: FrameEntry) -> messages.FrameUpdate:
     """The frame update at `entry`, read again from the file and decoded."""
-    stream.seek(entry.offset)
-    message = messages.decode(stream.read(entry.size))
+    if entry.inflated is not None:
+        message = messages.decode(entry.inflated)
+    else:
+        stream.seek(entry.offset)
+        message = messages.decode(stream.read(entry.size))
     if not isinstance(message, messages.FrameUpdate):
         raise ProtocolError("the recording changed while it was being read")
     return message

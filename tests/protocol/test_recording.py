@@ -1,6 +1,7 @@
 import contextlib
 import dataclasses
 import io
+import random
 import re
 import struct
 import zlib
@@ -14,7 +15,9 @@ from protocol import messages
 from protocol.channel import Direction
 from protocol.errors import ProtocolError
 from protocol.handshake import Role
+from protocol.messages import MAX_MESSAGE_BYTES, Codec, Tile
 from protocol.recording import (
+    COMPRESS_FROM_BYTES,
     FORMAT_VERSION,
     MAGIC,
     MAX_RECORD_BYTES,
@@ -33,7 +36,7 @@ from protocol.recording_reader import Record, RecordingDamaged, RecordReader, re
 from protocol.recording_verify import LedgerCheckpoint, Problem, verify
 from protocol.recording_writer import RecordingWriter
 from protocol.schema import to_values
-from tests.support.recording_sessions import Session, header, typical_session
+from tests.support.recording_sessions import START, Session, header, typical_session
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +112,82 @@ def test_reading_from_a_stream_gives_the_same_result(session):
 def test_a_small_record_costs_at_most_10_bytes_besides_its_payload(session):
     # A length of 1 or 2 bytes, the kind, a sequence number of 1 or 2 bytes (fewer than
     # 16384 records), a time step of 1 or 2 bytes (under 8 s), the CRC.
-    for record in records_of(bytes(session.viewer_file)):
+    stored_as_is = [r for r in records_of(bytes(session.viewer_file)) if not r.compressed]
+    assert len(stored_as_is) > 20
+    for record in stored_as_is:
         assert 8 <= len(record.data) - len(record.payload) <= 10
+
+
+def test_messages_of_32_to_256_bytes_are_stored_compressed_and_read_back_exactly(session):
+    for data in (session.viewer_file, session.host_file):
+        records = records_of(bytes(data))
+        messages_in = [r for r in records if r.direction is not None]
+        for record in messages_in:
+            assert record.compressed == (COMPRESS_FROM_BYTES <= len(record.payload) <= 256)
+            after_length = next(i for i, byte in enumerate(record.data) if byte < 0x80) + 1
+            assert record.data[after_length] == record.kind | (0x80 if record.compressed else 0)
+        compressed = [r for r in messages_in if r.compressed]
+        assert len(compressed) >= 10
+        # The stream's window makes later small updates cost a fraction of their size.
+        stored = sum(len(r.data) for r in compressed)
+        assert stored < 0.7 * sum(len(r.payload) for r in compressed)
+        assert verify(bytes(data), session.ledger).intact
+    # What both files hold is what was sent, byte for byte (see also the frame test above).
+    host_sent = [
+        r.payload
+        for r in records_of(bytes(session.host_file))
+        if r.direction is Direction.HOST_TO_VIEWER
+    ]
+    viewer_got = [
+        r.payload
+        for r in records_of(bytes(session.viewer_file))
+        if r.direction is Direction.HOST_TO_VIEWER
+    ]
+    assert host_sent == viewer_got
+
+
+def typing_like_updates(count: int) -> list[bytes]:
+    """Frame updates the size of a typed character's: one small 1-bit palette tile each."""
+    rng = random.Random(7)
+    return [
+        messages.encode(
+            messages.FrameUpdate(
+                seq,
+                START + seq / 10,
+                1920,
+                1080,
+                (
+                    Tile(
+                        8 * seq % 1900,
+                        400,
+                        8,
+                        13,
+                        Codec.PALETTE,
+                        b"\x01\xff\xff\xff\x00\x00\x00" + rng.randbytes(13),
+                    ),
+                ),
+            )
+        )
+        for seq in range(count)
+    ]
+
+
+def test_a_typing_session_file_is_smaller_than_the_frame_bytes_it_holds():
+    # The goal of the recording's size: at most 1.05 times the frame bytes received. Small
+    # updates stored plain cost 8 to 10 bytes of framing each, plus the ack after each one;
+    # compressed, the repeated parts of consecutive updates cost next to nothing.
+    writer = RecordingWriter(header(Role.VIEWER))
+    data = writer.header_bytes()
+    updates = typing_like_updates(300)
+    for seq, plaintext in enumerate(updates):
+        data += writer.received(START + seq / 10, plaintext)
+        data += writer.sent(START + seq / 10 + 0.005, messages.encode(messages.Ack(seq)))
+    data += writer.end(START + 31, "done")
+    assert verify(data).intact
+    assert [
+        r.payload for r in records_of(data) if r.direction is Direction.HOST_TO_VIEWER
+    ] == updates
+    assert len(data) <= 1.05 * sum(map(len, updates))
 
 
 @given(st.integers(0, 2**49 - 1))
@@ -267,7 +344,7 @@ def refresh_checksum(data: bytearray, record: Record) -> None:
 
 def test_a_frame_altered_behind_a_corrected_checksum_shows_at_the_next_checkpoint(session):
     data = bytearray(session.viewer_file)
-    target = frame_records(bytes(data))[2]
+    target = [r for r in frame_records(bytes(data)) if not r.compressed][0]
     data[target.offset + len(target.data) - 10] ^= 0x01
     refresh_checksum(data, target)
     result = verify(bytes(data))
@@ -275,6 +352,52 @@ def test_a_frame_altered_behind_a_corrected_checksum_shows_at_the_next_checkpoin
     assert "checkpoint" in result.reason
     assert result.record > target.position
     assert result.records < target.position
+
+
+def test_any_byte_of_a_compressed_frame_altered_behind_a_corrected_checksum_is_found(session):
+    original = bytes(session.viewer_file)
+    target = [r for r in frame_records(original) if r.compressed][3]
+    start = target.offset + target.payload_offset
+    for offset in range(start, target.offset + len(target.data) - 4):
+        data = bytearray(original)
+        data[offset] ^= 0x01
+        refresh_checksum(data, target)
+        result = verify(bytes(data))
+        assert result.problem is Problem.ALTERED, offset
+        # Either it no longer inflates (named at once) or it inflates to other bytes, which
+        # the next checkpoint's chain heads show.
+        assert result.record >= target.position
+        assert result.records < target.position
+
+
+def test_a_compressed_payload_that_inflates_too_far_is_refused_without_inflating_it_all():
+    writer = RecordingWriter(header(Role.VIEWER))
+    data = writer.header_bytes() + writer.sent(START + 1, messages.encode(messages.Ack(1)))
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = deflate.compress(bytes(MAX_MESSAGE_BYTES + 1)) + deflate.flush(zlib.Z_SYNC_FLUSH)
+    assert len(bomb) < 20_000
+    body = b"\x82" + encode_varint(2) + encode_varint(0) + bomb
+    framed = encode_varint(len(body)) + body
+    data += framed + struct.pack(">I", zlib.crc32(framed))
+    record = records_of(data)[1]
+    assert record.compressed
+    with pytest.raises(ProtocolError, match="inflates beyond"):
+        _ = record.payload
+    result = verify(data)
+    assert result.problem is Problem.ALTERED
+    assert result.record == 2
+    assert "inflates beyond" in result.reason
+
+
+def test_a_deleted_compressed_record_is_named_as_missing_not_as_undecodable(session):
+    data = bytes(session.viewer_file)
+    compressed = [r for r in frame_records(data) if r.compressed]
+    assert len(compressed) >= 4
+    for target in compressed[1:4]:
+        cut = data[: target.offset] + data[target.offset + len(target.data) :]
+        result = verify(cut, session.ledger)
+        assert result.problem is Problem.REMOVED
+        assert f"record {target.position} is missing" in result.reason
 
 
 def test_a_local_record_altered_behind_a_corrected_checksum_is_found(session):
@@ -296,18 +419,19 @@ def forge(data: bytes, change, retime=None) -> bytes:  # type: ignore[no-untyped
     block = encode_header_block(head)
     writer = RecordingWriter(head)
     out = bytearray(writer.header_bytes())
-    chains = Chains(head, block)
+    assert out[len(MAGIC) :] == block
     for record in reader:
         payload = change(record)
         if record.kind is RecordKind.CHECKPOINT:
-            payload = msgpack.packb(to_values(chains.heads()), use_bin_type=True)
+            payload = msgpack.packb(to_values(writer.heads()), use_bin_type=True)
         elif record.direction and message_type(payload) == messages.Checkpoint.TYPE:
-            records, chain_head = chains.traffic[record.direction]
+            records, chain_head = writer.heads().traffic(record.direction)
             payload = messages.encode(messages.Checkpoint(records, chain_head))
         time = retime(record) if retime is not None else record.time
-        new = writer._append(record.kind, time, payload)
-        chains.extend(new, record.kind, payload)
-        out += new
+        if record.direction is None:
+            out += writer._append(record.kind, time, payload)
+        else:  # as the writer stores messages, compressed or not
+            out += b"".join(writer._message(record.direction, time, payload))
     return bytes(out)
 
 
@@ -341,7 +465,7 @@ def with_file_heads(data: bytes, ledger: list[LedgerCheckpoint]) -> list[LedgerC
     chains = Chains(head, reader.header_block)
     files = {}
     for record in reader:
-        chains.extend(record.data, record.kind, record.payload)
+        chains.extend(record.data, record.kind, record.payload, record.payload_offset)
         if record.direction is outgoing(head.side) and isinstance(
             message := messages.decode(record.payload), messages.Checkpoint
         ):
@@ -463,7 +587,7 @@ def as_format_1(data: bytes) -> bytes:
             body = msgpack.packb(to_values(chains.heads()), use_bin_type=True)
         prefix = struct.pack(">IIdB", 13 + len(body), record.sequence, record.time, record.kind)
         old = prefix + body + struct.pack(">I", zlib.crc32(prefix + body))
-        chains.extend(old, record.kind, body)
+        chains.extend(old, record.kind, body, len(prefix))
         out += old
     return bytes(out)
 
@@ -488,6 +612,51 @@ def test_a_format_1_recording_still_reads_and_verifies(session):
     damaged = bytearray(data)
     damaged[target.offset + target.payload_offset + 5] ^= 0x01
     assert verify(bytes(damaged)).record == target.position
+
+
+def as_format_2(data: bytes, kind_bits: int = 0) -> bytes:
+    """The same recording as format 2 wrote it: every record stored as is (none compressed);
+    `kind_bits` are or-ed into each message record's kind byte."""
+    reader = RecordReader(data)
+    head = reader.read_header()
+    payload = msgpack.packb([2, to_values(head)], use_bin_type=True)
+    framed = struct.pack(">I", len(payload)) + payload
+    block = framed + struct.pack(">I", zlib.crc32(framed))
+    chains = Chains(head, block)
+    out = bytearray(MAGIC + block)
+    last = round(head.start_time * 1000)
+    for record in reader:
+        body = record.payload
+        if record.kind is RecordKind.CHECKPOINT:
+            body = msgpack.packb(to_values(chains.heads()), use_bin_type=True)
+        now = round(record.time * 1000)
+        kind = record.kind | (kind_bits if record.direction else 0)
+        prefix = bytes((kind,)) + encode_varint(record.sequence) + encode_varint(zigzag(now - last))
+        prefix = encode_varint(len(prefix) + len(body)) + prefix
+        old = prefix + body + struct.pack(">I", zlib.crc32(prefix + body))
+        chains.extend(old, record.kind, body, len(prefix))
+        out += old
+        last = now
+    return bytes(out)
+
+
+def test_a_format_2_recording_still_reads_and_verifies_and_has_no_compressed_records(session):
+    original = bytes(session.viewer_file)
+    data = as_format_2(original)
+    reader = RecordReader(data)
+    reader.read_header()
+    assert reader.version == 2
+    records = list(reader)
+    assert not any(r.compressed for r in records)
+    assert [r.payload for r in records if r.direction] == [
+        r.payload for r in records_of(original) if r.direction
+    ]
+    result = verify(data, session.ledger)
+    assert result.intact, result.reason
+    # The compressed flag means nothing in format 2: such a kind is unknown there.
+    flagged = verify(as_format_2(original, kind_bits=0x80))
+    assert flagged.problem is Problem.ALTERED
+    assert "unknown kind 130" in flagged.reason or "unknown kind 129" in flagged.reason
 
 
 class RefusingStream(io.BytesIO):

@@ -8,6 +8,7 @@ the relay's ledger (`ledger`: traffic heads only; `reports`: file heads and fina
 from __future__ import annotations
 
 import io
+import random
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -47,13 +48,22 @@ def png_tile(x: int, y: int, width: int, height: int, colour: tuple[int, int, in
     return Tile(x, y, width, height, Codec.PNG, out.getvalue())
 
 
+def noise_tile(x: int, y: int, seed: int) -> Tile:
+    """A 16x16 PNG of noise: a frame update too large to be stored compressed."""
+    out = io.BytesIO()
+    Image.frombytes("RGB", (16, 16), random.Random(seed).randbytes(16 * 16 * 3)).save(out, "PNG")
+    return Tile(x, y, 16, 16, Codec.PNG, out.getvalue())
+
+
 def frame_update(seq: int, time: float) -> messages.FrameUpdate:
+    """Small updates (a fill, a one-colour PNG), every fourth one large (noise)."""
     shade = (seq * 37) % 256
-    tiles = (
-        (Tile(0, 0, WIDTH, HEIGHT, Codec.FILL, bytes((shade, 0, 0))),)
-        if seq == 0
-        else (png_tile(16 * (seq % 4), 16, 16, 16, (0, shade, 255 - shade)),)
-    )
+    if seq == 0:
+        tiles = (Tile(0, 0, WIDTH, HEIGHT, Codec.FILL, bytes((shade, 0, 0))),)
+    elif seq % 4 == 3:
+        tiles = (noise_tile(16 * (seq % 4), 16, seq),)
+    else:
+        tiles = (png_tile(16 * (seq % 4), 16, 16, 16, (0, shade, 255 - shade)),)
     return messages.FrameUpdate(seq, time, WIDTH, HEIGHT, tiles)
 
 
