@@ -33,14 +33,14 @@ raw DEFLATE stream (RFC 1951, zlib's wbits -15) that runs through the whole file
 compressor gave for it, then a sync flush, so that the part ends with 00 00 FF FF and
 inflates completely, given the compressed records before it. The stream carries only the
 compressed records, in file order; its window remembers the earlier small messages, and a
-typed character's update is mostly the same bytes as the last one's. The writer compresses messages of
-`COMPRESS_FROM_BYTES` to `COMPRESS_UP_TO_BYTES` (the frame updates of a typing session;
-an ack or a pointer move is shorter than the sync flush would save, and frame updates
-beyond are mostly JPEG, H.264 or already packed tiles, for which DEFLATE costs time and
-saves little), which makes the file smaller than the frames it holds in a session of small
-updates. A reader inflates at most `MAX_MESSAGE_BYTES` per record. Everything below that
-speaks of a message's payload or plaintext means the inflated bytes; the CRC covers the
-bytes as stored.
+typed character's update is mostly the same bytes as the last one's. The writer
+compresses messages of `COMPRESS_FROM_BYTES` to `COMPRESS_UP_TO_BYTES` (the frame updates
+of a typing session; an ack or a pointer move is shorter than the sync flush would save,
+and frame updates beyond are mostly JPEG, H.264 or already packed tiles, for which
+DEFLATE costs time and saves little), which makes the file smaller than the frames it
+holds in a session of small updates. A reader inflates at most `MAX_MESSAGE_BYTES` per
+record. Everything below that speaks of a message's payload or plaintext means the
+inflated bytes; the CRC covers the bytes as stored.
 
 Kinds and payloads:
 
@@ -146,6 +146,7 @@ COMPRESSED = 0x80  # in a message record's kind byte: its payload is DEFLATE-com
 COMPRESS_FROM_BYTES = 32  # below, the sync flush's 5 bytes or so outweigh what it saves
 COMPRESS_UP_TO_BYTES = 256
 DEFLATE_WINDOW_BITS = -15  # raw DEFLATE, a 32 KiB window
+MAX_DEFERRED_BYTES = 256 * 1024  # of message payloads kept for hashing in a batch
 SYNC_FLUSH_END = b"\x00\x00\xff\xff"  # how a sync flush ends: each record's stored payload
 _FILE_DOMAIN = b"fernwartung-recording-v1\x00"
 _TRAFFIC_DOMAIN = b"fernwartung-traffic-v1\x00"
@@ -344,19 +345,43 @@ def encode_header_block(header: RecordingHeader) -> bytes:
 
 
 class Chains:
-    """The file chain and both traffic chains, advanced record by record."""
+    """The file chain and both traffic chains, advanced record by record.
+
+    Small message records are hashed in batches: `extend_message` keeps them (at most
+    `MAX_DEFERRED_BYTES` of payload) and whatever reads a head (`file_head`, `traffic`,
+    `heads`) first hashes what is kept, in order, so every head is exactly as if each
+    record had been hashed at once. A live session records a message now and then, each
+    time with the hashing code and data gone from the processor's caches, where it costs
+    several times what it costs in a loop; hashed together at the next checkpoint, or
+    when enough has gathered, they cost little.
+    """
 
     def __init__(self, header: RecordingHeader, header_block: bytes) -> None:
         self.file_records = 0
-        self.file_head = hashlib.sha256(_FILE_DOMAIN + header_block).digest()
+        self._file_head = hashlib.sha256(_FILE_DOMAIN + header_block).digest()
         session = header.session.encode("ascii")
-        self.traffic: dict[Direction, tuple[int, bytes]] = {
+        self._traffic: dict[Direction, tuple[int, bytes]] = {
             direction: (
                 0,
                 hashlib.sha256(_TRAFFIC_DOMAIN + bytes([direction.value]) + session).digest(),
             )
             for direction in Direction
         }
+        self._messages = dict.fromkeys(Direction, 0)
+        # (direction, framing, payload, CRC) of message records not hashed yet, in order.
+        self._deferred: list[tuple[Direction, bytes, bytes, bytes]] = []
+        self._deferred_bytes = 0
+
+    @property
+    def file_head(self) -> bytes:
+        self.settle()
+        return self._file_head
+
+    @property
+    def traffic(self) -> dict[Direction, tuple[int, bytes]]:
+        """(messages, head) of each direction's traffic chain."""
+        self.settle()
+        return self._traffic
 
     def extend(
         self, record_bytes: bytes, kind: RecordKind, payload: bytes, payload_offset: int
@@ -373,22 +398,37 @@ class Chains:
     def extend_local(self, record_bytes: bytes) -> None:
         """Advance over a local record (not a message), all its bytes."""
         self._count_record()
-        self.file_head = hashlib.sha256(self.file_head + record_bytes).digest()
+        self.settle()
+        self._file_head = hashlib.sha256(self._file_head + record_bytes).digest()
 
     def extend_message(
         self, direction: Direction, framing: bytes, payload: bytes, checksum: bytes
     ) -> None:
         """Advance over a message record given as its framing, payload and CRC."""
         self._count_record()
-        count, head = self.traffic[direction]
-        step = hashlib.sha256(head)
-        step.update(payload)
-        traffic_head = step.digest()
-        self.traffic[direction] = (count + 1, traffic_head)
-        # The traffic head stands for the payload in the file chain: hashed once, not twice.
-        self.file_head = hashlib.sha256(
-            b"".join((self.file_head, framing, traffic_head, checksum))
-        ).digest()
+        self._messages[direction] += 1
+        if type(payload) is not bytes:  # kept: it must not change meanwhile
+            payload = bytes(payload)
+        self._deferred.append((direction, framing, payload, checksum))
+        self._deferred_bytes += len(payload)
+        if self._deferred_bytes > MAX_DEFERRED_BYTES:
+            self.settle()
+
+    def settle(self) -> None:
+        """Hash the message records kept so far (see the class's text)."""
+        if not self._deferred:
+            return
+        deferred, self._deferred, self._deferred_bytes = self._deferred, [], 0
+        sha256, traffic, file_head = hashlib.sha256, self._traffic, self._file_head
+        for direction, framing, payload, checksum in deferred:
+            count, head = traffic[direction]
+            step = sha256(head)
+            step.update(payload)
+            traffic_head = step.digest()
+            traffic[direction] = (count + 1, traffic_head)
+            # The traffic head stands for the payload in the file chain: hashed once.
+            file_head = sha256(b"".join((file_head, framing, traffic_head, checksum))).digest()
+        self._file_head = file_head
 
     def _count_record(self) -> None:
         if self.file_records >= MAX_RECORDS:
@@ -397,12 +437,13 @@ class Chains:
 
     def messages(self, direction: Direction) -> int:
         """How many messages of `direction` are recorded."""
-        return self.traffic[direction][0]
+        return self._messages[direction]
 
     def heads(self) -> Heads:
-        h2v_count, h2v_head = self.traffic[Direction.HOST_TO_VIEWER]
-        v2h_count, v2h_head = self.traffic[Direction.VIEWER_TO_HOST]
-        return Heads(self.file_records, self.file_head, h2v_count, h2v_head, v2h_count, v2h_head)
+        traffic = self.traffic
+        h2v_count, h2v_head = traffic[Direction.HOST_TO_VIEWER]
+        v2h_count, v2h_head = traffic[Direction.VIEWER_TO_HOST]
+        return Heads(self.file_records, self._file_head, h2v_count, h2v_head, v2h_count, v2h_head)
 
 
 def check_traffic_checkpoint(chains: Chains, direction: Direction, plaintext: bytes) -> None:

@@ -15,6 +15,7 @@ from protocol.channel import Direction
 from protocol.errors import ProtocolError
 from protocol.handshake import Role
 from protocol.messages import MAX_MESSAGE_BYTES
+from protocol.recording import MAX_DEFERRED_BYTES
 from protocol.recording_reader import RecordReader
 from protocol.recording_verify import verify
 from protocol.recording_writer import RecordingWriter
@@ -136,4 +137,19 @@ def test_a_message_that_cannot_be_recorded_leaves_the_recording_as_it_was():
     assert writer.heads() == before
     data += writer.received(START + 3, payload(37_000, 3)) + writer.end(START + 4, "done")
     assert verify(data).intact
+    assert_heads_follow_the_definition(writer, data)
+
+
+def test_small_messages_wait_to_be_hashed_but_never_more_than_the_bound():
+    # Hashing waits (in batches, warm) but never holds more than MAX_DEFERRED_BYTES of
+    # payloads: a long stream of small messages, then one large one, hashed at once.
+    writer = RecordingWriter(header(Role.VIEWER))
+    data = writer.header_bytes()
+    chains = writer._chains
+    for number in range(3000):
+        data += writer.received(START + number / 100, payload(200, number))
+        assert chains._deferred_bytes <= MAX_DEFERRED_BYTES
+    assert chains._deferred  # some wait
+    data += writer.sent(START + 31, payload(MAX_DEFERRED_BYTES + 1, 1))
+    assert not chains._deferred
     assert_heads_follow_the_definition(writer, data)
