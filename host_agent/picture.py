@@ -18,6 +18,8 @@ from host_agent.damage.tiles import TILE_PIXELS, Rect
 from protocol.messages import Codec, CopyRect, Tile
 
 LOSSLESS_AFTER_SECONDS = 1.0
+# Shorter vertical shifts are applied through a copy of the source (see copy_within).
+MIN_BLOCK_ROWS = 8
 
 
 class ViewerPicture:
@@ -45,10 +47,7 @@ class ViewerPicture:
 
     def apply_move(self, move: Move, now: float) -> CopyRect:
         """Apply a move as the viewer will; returns the copy to send."""
-        source = self.reference[
-            move.src_y : move.src_y + move.height, move.src_x : move.src_x + move.width
-        ].copy()
-        self.reference[move.y : move.y + move.height, move.x : move.x + move.width] = source
+        copy_within(self.reference, move)
         # Artefacts travel with the pixels: the destination is lossy where the source was.
         target_tiles = tile_slices(move.destination)
         if self._lossy[tile_slices(move.source)].any():
@@ -95,6 +94,32 @@ class ViewerPicture:
         if not lossy.any():
             return None
         return float(self._changed_at[lossy].min()) + LOSSLESS_AFTER_SECONDS
+
+
+def copy_within(picture: np.ndarray, move: Move) -> None:
+    """picture[destination] = picture[source], as if through a copy of the source.
+
+    A scroll's source and destination overlap all but a line: copying the source aside
+    first would move the whole block through memory twice. Blocks of rows no taller than
+    the vertical shift never overlap their own source, and taken in the right order
+    (upward moves from the top, downward ones from the bottom) none overwrites rows still
+    to be read: one pass. Short shifts would make many small blocks; they, and
+    horizontal moves, go through a copy.
+    """
+    shift, height = move.src_y - move.y, move.height
+    source_columns = slice(move.src_x, move.src_x + move.width)
+    columns = slice(move.x, move.x + move.width)
+    if abs(shift) < MIN_BLOCK_ROWS:
+        source = picture[move.src_y : move.src_y + height, source_columns].copy()
+        picture[move.y : move.y + height, columns] = source
+        return
+    step = abs(shift)
+    starts = range(0, height, step) if shift > 0 else range((height - 1) // step * step, -1, -step)
+    for start in starts:
+        rows = min(step, height - start)
+        picture[move.y + start : move.y + start + rows, columns] = picture[
+            move.src_y + start : move.src_y + start + rows, source_columns
+        ]
 
 
 def tile_slices(rect: Rect) -> tuple[slice, slice]:
