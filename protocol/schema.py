@@ -29,6 +29,10 @@ class Rule:
     def to_wire(self, value: Any) -> Any:
         return value
 
+    def check(self, name: str, value: Any) -> None:
+        """Validate a field value as built (not its wire form), as strictly as from_wire."""
+        self.from_wire(name, self.to_wire(value))
+
 
 def _wrong(name: str, expected: str, value: Any) -> ProtocolError:
     return ProtocolError(f"field '{name}' must be {expected}, not {type(value).__name__}")
@@ -101,6 +105,14 @@ class Blob(Rule):
             raise ProtocolError(f"field '{name}' is larger than {self.max_bytes} bytes")
         return bytes(value)
 
+    def check(self, name: str, value: Any) -> None:
+        if type(value) is not bytes:  # as built: no copy to check it (a tile may be large)
+            self.from_wire(name, value)
+        elif len(value) > self.max_bytes or (
+            self.exact_bytes is not None and len(value) != self.exact_bytes
+        ):
+            self.from_wire(name, value)  # which says what is wrong
+
 
 @dataclass(frozen=True, slots=True)
 class HexDigest(Rule):
@@ -153,6 +165,15 @@ class ListOf(Rule):
     def to_wire(self, value: Sequence[Any]) -> list[Any]:
         return [self.item.to_wire(v) for v in value]
 
+    def check(self, name: str, value: Any) -> None:
+        if not isinstance(value, list | tuple):
+            raise _wrong(name, "a list", value)
+        if len(value) > self.max_items:
+            raise ProtocolError(f"field '{name}' has more than {self.max_items} entries")
+        item = self.item
+        for index, entry in enumerate(value):
+            item.check(f"{name}[{index}]", entry)
+
 
 @dataclass(frozen=True, slots=True)
 class Record(Rule):
@@ -168,20 +189,32 @@ class Record(Rule):
     def to_wire(self, value: Any) -> list[Any]:
         return to_values(value)
 
+    def check(self, name: str, value: Any) -> None:
+        # A nested record checked itself when it was built (its __post_init__).
+        if type(value) is not self.record_type:
+            raise _wrong(name, f"a {self.record_type.__name__}", value)
+
 
 def rule(r: Rule, **kwargs: Any) -> Any:
     """Declare a dataclass field governed by rule `r`."""
     return dataclasses.field(metadata={"rule": r}, **kwargs)
 
 
-def _rules(cls: type) -> list[tuple[str, Rule]]:
-    return [(f.name, f.metadata["rule"]) for f in dataclasses.fields(cls)]
+_RULES: dict[type, tuple[tuple[str, Rule], ...]] = {}
+
+
+def _rules(cls: type) -> tuple[tuple[str, Rule], ...]:
+    rules = _RULES.get(cls)
+    if rules is None:
+        rules = tuple((f.name, f.metadata["rule"]) for f in dataclasses.fields(cls))
+        _RULES[cls] = rules
+    return rules
 
 
 def check(instance: Any) -> None:
     """Validate a freshly built message as strictly as a decoded one (call in __post_init__)."""
     for name, r in _rules(type(instance)):
-        r.from_wire(name, r.to_wire(getattr(instance, name)))
+        r.check(name, getattr(instance, name))
 
 
 def to_values(instance: Any) -> list[Any]:

@@ -161,6 +161,22 @@ def test_invalid_messages_cannot_even_be_built():
         m.Key(key="\n", pressed=True)
 
 
+def test_nested_parts_are_checked_as_built_without_being_rebuilt():
+    # A message's tiles checked themselves when built; the message checks that its parts
+    # are tiles (a list of fields is not one), that there are not too many, and blobs'
+    # sizes, with a ProtocolError naming the field.
+    tile = m.Tile(0, 0, 8, 8, m.Codec.FILL, b"\x00\x00\x00")
+    with pytest.raises(ProtocolError, match=r"field 'tiles\[1\]' must be a Tile"):
+        m.FrameUpdate(1, 1.0, 10, 10, (tile, [0, 0, 8, 8, "fill", b"\x00\x00\x00"]))  # type: ignore[arg-type]
+    with pytest.raises(ProtocolError, match="more than"):
+        m.FrameUpdate(1, 1.0, 10, 10, (tile,) * (m.MAX_TILES_PER_UPDATE + 1))
+    with pytest.raises(ProtocolError, match="binary data"):
+        m.Tile(0, 0, 8, 8, m.Codec.FILL, "000")  # type: ignore[arg-type]
+    update = m.FrameUpdate(1, 1.0, 10, 10, (tile,))
+    assert update.tiles[0] is tile
+    assert m.decode(m.encode(update)) == update
+
+
 def test_version_negotiation_picks_the_highest_common_version():
     assert m.negotiate_version((1, 2), (2, 3)) == 2
     with pytest.raises(UnsupportedVersion, match="update the older side"):
