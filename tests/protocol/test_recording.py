@@ -572,24 +572,37 @@ def test_not_a_recording_and_unknown_versions_are_named(session):
     assert "newer" in result.reason
 
 
-def as_format_1(data: bytes) -> bytes:
-    """The same recording as format 1 wrote it (u32 length, u32 sequence, f64 time, u8 kind)."""
+def as_old_format(data: bytes, version: int, prefix_of) -> bytes:  # type: ignore[no-untyped-def]
+    """The same recording as an older format wrote it: that version in its header, nothing
+    compressed, each record's framing `prefix_of(record, payload, previous record's time in
+    ms)`, the chains recomputed."""
     reader = RecordReader(data)
     head = reader.read_header()
-    payload = msgpack.packb([1, to_values(head)], use_bin_type=True)
+    payload = msgpack.packb([version, to_values(head)], use_bin_type=True)
     framed = struct.pack(">I", len(payload)) + payload
     block = framed + struct.pack(">I", zlib.crc32(framed))
     chains = Chains(head, block)
     out = bytearray(MAGIC + block)
+    last = round(head.start_time * 1000)
     for record in reader:
         body = record.payload
         if record.kind is RecordKind.CHECKPOINT:
             body = msgpack.packb(to_values(chains.heads()), use_bin_type=True)
-        prefix = struct.pack(">IIdB", 13 + len(body), record.sequence, record.time, record.kind)
+        prefix = prefix_of(record, body, last)
         old = prefix + body + struct.pack(">I", zlib.crc32(prefix + body))
         chains.extend(old, record.kind, body, len(prefix))
         out += old
+        last = round(record.time * 1000)
     return bytes(out)
+
+
+def as_format_1(data: bytes) -> bytes:
+    """The same recording as format 1 wrote it (u32 length, u32 sequence, f64 time, u8 kind)."""
+    return as_old_format(
+        data,
+        1,
+        lambda r, body, _: struct.pack(">IIdB", 13 + len(body), r.sequence, r.time, r.kind),
+    )
 
 
 def test_a_format_1_recording_still_reads_and_verifies(session):
@@ -617,27 +630,14 @@ def test_a_format_1_recording_still_reads_and_verifies(session):
 def as_format_2(data: bytes, kind_bits: int = 0) -> bytes:
     """The same recording as format 2 wrote it: every record stored as is (none compressed);
     `kind_bits` are or-ed into each message record's kind byte."""
-    reader = RecordReader(data)
-    head = reader.read_header()
-    payload = msgpack.packb([2, to_values(head)], use_bin_type=True)
-    framed = struct.pack(">I", len(payload)) + payload
-    block = framed + struct.pack(">I", zlib.crc32(framed))
-    chains = Chains(head, block)
-    out = bytearray(MAGIC + block)
-    last = round(head.start_time * 1000)
-    for record in reader:
-        body = record.payload
-        if record.kind is RecordKind.CHECKPOINT:
-            body = msgpack.packb(to_values(chains.heads()), use_bin_type=True)
-        now = round(record.time * 1000)
+
+    def prefix(record: Record, body: bytes, last: int) -> bytes:
         kind = record.kind | (kind_bits if record.direction else 0)
-        prefix = bytes((kind,)) + encode_varint(record.sequence) + encode_varint(zigzag(now - last))
-        prefix = encode_varint(len(prefix) + len(body)) + prefix
-        old = prefix + body + struct.pack(">I", zlib.crc32(prefix + body))
-        chains.extend(old, record.kind, body, len(prefix))
-        out += old
-        last = now
-    return bytes(out)
+        step = zigzag(round(record.time * 1000) - last)
+        fields = bytes((kind,)) + encode_varint(record.sequence) + encode_varint(step)
+        return encode_varint(len(fields) + len(body)) + fields
+
+    return as_old_format(data, 2, prefix)
 
 
 def test_a_format_2_recording_still_reads_and_verifies_and_has_no_compressed_records(session):
