@@ -108,6 +108,7 @@ def summarise(capture: Capture, window: Window, cpu_percent: dict[str, float]) -
         "update_payload_kilobytes_per_second": sum(d.bytes for d in deliveries)
         / window.seconds
         / 1000.0,
+        "wire_bytes_per_update": to_client / len(deliveries) if deliveries else None,
         "characters_typed": characters,
         "bytes_per_character": to_client / characters if characters else None,
         "wire_source": capture.wire_source,

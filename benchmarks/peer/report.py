@@ -41,6 +41,7 @@ METRICS = (
     Metric("capture_to_receive_p50_ms", "capture->viewer p50 ms", 1, only_when_present=True),
     Metric("wire_kilobytes_per_second", "KB/s to client (wire)", 2),
     Metric("update_payload_kilobytes_per_second", "KB/s update payload", 2),
+    Metric("wire_bytes_per_update", "wire bytes per update", 0, only_when_present=True),
     Metric("bytes_per_character", "bytes per typed char", 1, only_when_present=True),
     Metric("cpu_server_percent", "CPU % server / agent", 1),
     Metric("cpu_x_server_percent", "CPU % Xvfb", 1),
