@@ -2,8 +2,12 @@
 the pointer moved.
 
 The watcher has an X connection of its own (used from the capture thread only) with
-- a damage object on the root window that reports every drawn rectangle (raw rectangles,
-  so no DamageSubtract round trips);
+- a damage object on the root window that reports the bounding box of what was drawn
+  since it was last emptied, once each time that box grows. `wait` empties it
+  (DamageSubtract, a request without a reply) just before it returns the boxes, so the
+  grab that follows covers them and whatever is drawn after it raises a new event; a
+  scrolling terminal draws half a dozen rectangles a line, each an event to parse in
+  Python if every rectangle were reported;
 - XInput 2 motion events: raw motion of every pointer (real devices and XTEST, so the
   agent's own injection too) and motion over the root window. A warp (XWarpPointer,
   `xdotool mousemove`) makes no raw motion: it shows only where it lands on a window no
@@ -66,7 +70,7 @@ class DamageWatcher:
                 raise DamageUnavailable("the X server has no DAMAGE extension")
             self._display.damage_query_version()
             root = self._display.screen().root
-            self._damage = root.damage_create(damage.DamageReportRawRectangles)
+            self._damage = root.damage_create(damage.DamageReportBoundingBox)
             self._xinput_opcode = self._select_pointer_motion(root)
             self._display.flush()
         except BaseException:
@@ -125,6 +129,10 @@ class DamageWatcher:
             more = self._drain()
             rects.extend(more.rects)
             pointer_moved, woken = pointer_moved or more.pointer_moved, woken or more.woken
+        # Empty the damage region: what is drawn from now on raises an event again. A box
+        # that grew meanwhile has its event waiting already: the next wait returns it.
+        self._display.damage_subtract(self._damage)
+        self._display.flush()
         return Seen(tuple(rects), pointer_moved, woken)
 
     def _readable(self, timeout_seconds: float | None) -> bool:

@@ -3,10 +3,12 @@ and pointer moves arrive as events, not by polling."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from host_agent import pipeline as pipeline_module
 from host_agent.capture import MssSource
 from host_agent.damage.xdamage import DamageWatcher
 from host_agent.pipeline import FramePipeline
-from host_agent.updates import Change, Pointer
+from host_agent.updates import Change, Pointer, PreparedUpdate
 from protocol import messages
 from tests.conftest import Display
 from tests.host_agent.conftest import X_CLIENT, mouse_location
@@ -177,8 +179,10 @@ def test_wake_ends_a_wait_that_has_no_time_limit(pipeline, monkeypatch):
     pipeline.wake()  # after close: nothing to wake, and no error
 
 
-def test_a_character_typed_into_xterm_is_one_small_update(pipeline, fresh_xvfb):
-    env = fresh_xvfb.env()
+@contextlib.contextmanager
+def xterm_with_cat(display: Display) -> Iterator[dict[str, str]]:
+    """An xterm running `cat`, at the top left, focused; yields its environment."""
+    env = display.env()
     terminal = subprocess.Popen(
         ["xterm", "-geometry", "80x24+0+0", "-title", "typing", "-e", "cat"],
         env=env,
@@ -195,27 +199,56 @@ def test_a_character_typed_into_xterm_is_one_small_update(pipeline, fresh_xvfb):
         )
         # No window manager gives the focus: the pointer over the window does.
         subprocess.run(["xdotool", "mousemove", "200", "100"], env=env, check=True)
+        yield env
+    finally:
+        terminal.kill()
+        terminal.wait(WAIT_SECONDS)
+
+
+def next_update(pipe: FramePipeline) -> PreparedUpdate | None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        update = pipe.produce(80)
+        if update is not None:
+            return update
+    return None
+
+
+def shows_the_screen(framebuffer: Framebuffer) -> bool:
+    (source,) = Counting.made
+    screen = source.grab()[:, :, 2::-1]
+    return np.array_equal(np.asarray(framebuffer.snapshot()), screen)
+
+
+def test_a_character_typed_into_xterm_is_one_small_update(pipeline, fresh_xvfb):
+    with xterm_with_cat(fresh_xvfb) as env:
         framebuffer = Framebuffer()
         settle(pipeline, framebuffer)
         subprocess.run(["xdotool", "type", "x"], env=env, check=True, timeout=WAIT_SECONDS)
-        updates = []
-        deadline = time.monotonic() + WAIT_SECONDS
-        while not updates and time.monotonic() < deadline:
-            update = pipeline.produce(80)
-            if update is not None:
-                updates.append(update)
+        updates = [next_update(pipeline)]
         updates += [None] * settle(pipeline, framebuffer)
         assert len(updates) == 1, "one key press should be one frame update"
         (update,) = updates
+        assert update is not None
         (tile,) = update.tiles
         assert tile.codec is messages.Codec.PALETTE
         assert len(tile.data) <= TYPED_TILE_MAX_BYTES
         assert len(messages.encode(update.message(1))) <= TYPED_UPDATE_MAX_BYTES
         # And what the viewer shows is the screen, pixel for pixel.
         framebuffer.apply(update.message(2))
-        (source,) = Counting.made
-        screen = source.grab()[:, :, 2::-1]
-        assert np.array_equal(np.asarray(framebuffer.snapshot()), screen)
-    finally:
-        terminal.kill()
-        terminal.wait(WAIT_SECONDS)
+        assert shows_the_screen(framebuffer)
+
+
+def test_the_same_spot_drawn_again_and_again_is_seen_each_time(pipeline, fresh_xvfb):
+    # DAMAGE reports a growing bounding box once; the watcher empties it after each wait,
+    # or a change inside the box already reported would never be seen again.
+    with xterm_with_cat(fresh_xvfb) as env:
+        framebuffer = Framebuffer()
+        settle(pipeline, framebuffer)
+        for number, key in enumerate(["x", "BackSpace"] * 3):
+            subprocess.run(["xdotool", "key", key], env=env, check=True, timeout=WAIT_SECONDS)
+            update = next_update(pipeline)
+            assert update is not None, f"key {number} ({key}) was not seen"
+            framebuffer.apply(update.message(number + 1))
+            settle(pipeline, framebuffer)
+            assert shows_the_screen(framebuffer)
