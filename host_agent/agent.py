@@ -72,6 +72,7 @@ NETWORK_TIMEOUT_SECONDS = 10.0
 MAX_FAILED_TRIES = 3
 ACTIVITY_TICK_SECONDS = 0.5
 DROPPED_REPORT_SECONDS = 5.0
+GATE_JOIN_SECONDS = 2.0  # for the injector thread to finish what it injects and stop
 CAPABILITIES = (
     "tiles.fill", "tiles.jpeg", "tiles.webp", "cursor", "pause", *messages.RICH_CAPABILITIES,
 )  # fmt: skip
@@ -197,6 +198,8 @@ class HostAgent(ResumeMixin, EndingMixin):
         finally:
             if self.gate is not None:
                 self.gate.end()
+                # Its thread lets go of the input backend (X connections) as it ends.
+                await asyncio.to_thread(self.gate.join, GATE_JOIN_SECONDS)
             await self._in_capture_thread(self.pipeline.close)
             self._executor.shutdown(wait=False)
         return self.exit_status

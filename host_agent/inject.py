@@ -189,18 +189,26 @@ class InputGate:
                 return
 
     def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            generation, message = item  # type: ignore[misc]
-            with self._lock:
-                if self._state is GateState.ENDED:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _STOP:
                     return
-                if self._state is not GateState.OPEN or generation != self._generation:
-                    continue
-                self._inject(message)
-            self._on_injected(message)
+                generation, message = item  # type: ignore[misc]
+                with self._lock:
+                    if self._state is GateState.ENDED:
+                        return
+                    if self._state is not GateState.OPEN or generation != self._generation:
+                        continue
+                    self._inject(message)
+                self._on_injected(message)
+        finally:
+            # The backend's X connections go with the session, here, where they were
+            # used: not whenever the collector finds them, by then perhaps without the X
+            # server they talk to.
+            close = getattr(self._backend, "close", None)
+            if close is not None:
+                close()
 
     def _inject(self, message: Message) -> None:
         backend = self._backend
@@ -270,6 +278,11 @@ class PynputBackend:
     def key(self, key: str, pressed: bool) -> None:
         self._keyboard.key(key, pressed)
 
+    def close(self) -> None:
+        """Let go of both X connections; nothing is injected after this."""
+        self._keyboard.close()
+        self._mouse = None  # pynput's controller closes its connection as it goes
+
 
 class XTestKeyboard:
     """Presses keys by keysym through XTEST, remapping a spare keycode for characters the
@@ -330,6 +343,12 @@ class XTestKeyboard:
             if shifted:
                 self._xtest.fake_input(self._display, X.KeyRelease, self._shift)
         self._display.sync()
+
+    def close(self) -> None:
+        from Xlib import error as xerror
+
+        with contextlib.suppress(xerror.ConnectionClosedError, OSError):
+            self._display.close()
 
 
 class NoInjectionBackend:

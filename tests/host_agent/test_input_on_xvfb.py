@@ -53,6 +53,9 @@ class CountingBackend:
         self._count()
         self.real.key(key, pressed)
 
+    def close(self) -> None:
+        self.real.close()
+
 
 async def click(viewer, x: int, y: int) -> None:  # type: ignore[no-untyped-def]
     await viewer.send(PointerButton(x, y, Button.LEFT, True))
@@ -168,3 +171,7 @@ async def test_kill_switch_stops_injection_while_the_viewer_keeps_sending(
         status = await asyncio.wait_for(running.task, 10)
         assert status == 0
         assert agent.gate.state.value == "ended"
+        # The injector's X connections went with the session, while the X server was
+        # there, not whenever the collector finds them.
+        assert backends[0].real._mouse is None
+        assert backends[0].real._keyboard._display.display.socket_error is not None
