@@ -266,15 +266,14 @@ class RecordReader:
         try:
             payload = inflate.decompress(stored, MAX_MESSAGE_BYTES + 1)
         except zlib.error as error:
-            payload, problem = b"", f"its compressed payload is not valid DEFLATE ({error})"
+            problem = f"its compressed payload is not valid DEFLATE ({error})"
         else:
-            problem = None
             if len(payload) > MAX_MESSAGE_BYTES or inflate.unconsumed_tail:
                 problem = f"its compressed payload inflates beyond {MAX_MESSAGE_BYTES} bytes"
             elif inflate.eof or not stored.endswith(SYNC_FLUSH_END):
                 problem = "its compressed payload does not end with a sync flush"
-        if problem is None:
-            return payload, None
+            else:
+                return payload, None
         self._inflate_broken = f"the compressed stream broke at record {number}"
         return None, problem
 
