@@ -49,6 +49,8 @@ class InputBackend(Protocol):
     def button(self, button: Button, pressed: bool) -> None: ...
     def scroll(self, dx: int, dy: int) -> None: ...
     def key(self, key: str, pressed: bool) -> None: ...
+    def close(self) -> None:
+        """Let go of what it holds (X connections); called once, as the session ends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,9 +208,7 @@ class InputGate:
             # The backend's X connections go with the session, here, where they were
             # used: not whenever the collector finds them, by then perhaps without the X
             # server they talk to.
-            close = getattr(self._backend, "close", None)
-            if close is not None:
-                close()
+            self._backend.close()
 
     def _inject(self, message: Message) -> None:
         backend = self._backend
@@ -367,4 +367,7 @@ class NoInjectionBackend:
         pass
 
     def key(self, key: str, pressed: bool) -> None:
+        pass
+
+    def close(self) -> None:
         pass

@@ -217,6 +217,9 @@ class RecordingBackend:
     def key(self, key, pressed):  # type: ignore[no-untyped-def]
         self._call("key", key, pressed)
 
+    def close(self) -> None:
+        pass
+
 
 def wait_until(condition, seconds: float = 5.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds
