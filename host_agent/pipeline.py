@@ -35,6 +35,7 @@ import numpy as np
 from host_agent.capture import Monitor, ScreenSource
 from host_agent.damage import move as moves
 from host_agent.damage import tiles as damage
+from host_agent.damage.scroll import ShiftMemory
 from host_agent.damage.tiles import TILE_PIXELS, Rect
 from host_agent.damage.xdamage import DamageWatcher
 from host_agent.encode import encode_rect, solid_rects
@@ -72,6 +73,7 @@ class FramePipeline:
         self._full_requested = True
         self._capabilities: frozenset[str] = frozenset()
         self._video = VideoStage()
+        self._shifts = ShiftMemory()  # the last scroll's shift, tried first
 
     # All methods below run in the capture thread, except wake, request_full and
     # accept_capabilities, which only set a value the capture thread reads and wake it.
@@ -340,7 +342,7 @@ class FramePipeline:
                 tiles.append(tile)
                 _sent(mask, box, changed)
             elif copy and len(copies) < messages.MAX_COPIES_PER_UPDATE:
-                move = moves.find_copy(reference, frame, changed)
+                move = moves.find_copy(reference, frame, changed, self._shifts)
                 if move is not None:
                     copies.append(picture.apply_move(move, now))
                     _sent(mask, box, move.destination)  # verified pixel for pixel

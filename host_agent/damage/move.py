@@ -96,11 +96,13 @@ class Move:
         return Rect(self.x, self.y, self.width, self.height)
 
 
-def find_copy(reference: np.ndarray, frame: np.ndarray, box: Rect) -> Move | None:
+def find_copy(
+    reference: np.ndarray, frame: np.ndarray, box: Rect, shifts: scroll.ShiftMemory | None = None
+) -> Move | None:
     """The move inside `box` from `reference` to `frame` (uint32 views), if any: vertical
-    (scroll.py) when that covers most of the box, otherwise the larger of it and a move in
-    any direction."""
-    scrolled = scroll.find_move(reference, frame, box)
+    (scroll.py, trying the shift in `shifts` first) when that covers most of the box,
+    otherwise the larger of it and a move in any direction."""
+    scrolled = scroll.find_move(reference, frame, box, shifts)
     vertical = None
     if scrolled is not None:
         vertical = Move(
@@ -339,8 +341,8 @@ def clean_rectangle(
     inside = match[row_start:row_end, column_start:column_end]
     if inside.all():
         return row_start, row_end, column_start, column_end
-    row_run_start, row_run = _longest_run(inside.all(axis=1))
-    column_run_start, column_run = _longest_run(inside.all(axis=0))
+    row_run_start, row_run = scroll.longest_run(inside.all(axis=1))
+    column_run_start, column_run = scroll.longest_run(inside.all(axis=0))
     rows, columns = row_end - row_start, column_end - column_start
     if row_run * columns >= column_run * rows:
         if row_run < MIN_MOVE_ROWS or columns < MIN_MOVE_COLUMNS:
@@ -351,14 +353,3 @@ def clean_rectangle(
         return None
     column_start += column_run_start
     return row_start, row_end, column_start, column_start + column_run
-
-
-def _longest_run(flags: np.ndarray) -> tuple[int, int]:
-    """(start, length) of the longest run of True in a 1-D boolean array."""
-    padded = np.concatenate(([False], flags, [False]))
-    edges = np.flatnonzero(padded[1:] != padded[:-1])
-    starts, ends = edges[::2], edges[1::2]
-    if starts.size == 0:
-        return 0, 0
-    longest = int(np.argmax(ends - starts))
-    return int(starts[longest]), int(ends[longest] - starts[longest])

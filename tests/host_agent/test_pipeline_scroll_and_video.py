@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from host_agent.damage import scroll
+from host_agent.damage.tiles import Rect
 from host_agent.pipeline import FramePipeline
 from protocol import messages
 from tests.host_agent.screens import (
@@ -78,6 +80,66 @@ def test_a_scroll_by_several_lines_at_once_is_one_copy():
     assert isinstance(update, messages.ExtendedFrameUpdate)
     assert [c.src_y - c.y for c in update.copies] == [3 * LINE_PIXELS]
     assert np.array_equal(link.screen(), rgb(source.frame))
+
+
+def test_a_steady_scroll_is_taken_from_the_last_shift_without_hashing_rows(monkeypatch):
+    hashed = []
+    real_row_hashes = scroll.row_hashes
+    monkeypatch.setattr(
+        scroll, "row_hashes", lambda block: hashed.append(1) or real_row_hashes(block)
+    )
+    lines = text_lines(80, seed=4)
+    source = SetSource(terminal(lines, 0))
+    link = Link(source)
+    link.step(0.0)
+    shifts = []
+    for first in range(1, 8):
+        source.frame = terminal(lines, first)
+        update = link.step(first * FRAME_SECONDS)
+        assert isinstance(update, messages.ExtendedFrameUpdate)
+        shifts += [copy.src_y - copy.y for copy in update.copies]
+        assert np.array_equal(link.screen(), rgb(source.frame))
+        if first == 1:
+            assert hashed, "the first scroll is searched for"
+            hashed.clear()
+    assert shifts == [LINE_PIXELS] * 7
+    assert not hashed, "later scrolls by the same shift hash no row"
+
+
+def test_a_scroll_that_changes_its_stride_is_found_anew():
+    lines = text_lines(80, seed=6)
+    source = SetSource(terminal(lines, 0))
+    link = Link(source)
+    link.step(0.0)
+    first, shifts = 0, []
+    for step, lines_moved in enumerate([1, 1, 3, 3, 1, 2], start=1):
+        first += lines_moved
+        source.frame = terminal(lines, first)
+        update = link.step(step * FRAME_SECONDS)
+        shifts += [copy.src_y - copy.y for copy in update.copies]
+        assert np.array_equal(link.screen(), rgb(source.frame))
+    assert shifts == [n * LINE_PIXELS for n in [1, 1, 3, 3, 1, 2]]
+
+
+def test_blank_rows_equal_under_the_last_shift_do_not_hide_the_real_scroll():
+    """A text block scrolled by 3 lines above a blank area, and a status line below that
+    changed: under the last shift (1 line) the blank rows are equal and fill most of the
+    box, but they explain nothing; the search finds the 3-line scroll."""
+    lines = text_lines(40, seed=8)
+    old = np.full((HEIGHT, WIDTH), 0xFFFFFFFF, dtype=np.uint32)
+    new = old.copy()
+    for row in range(12):
+        for picture, line in ((old, row), (new, row + 3)):
+            glyphs = lines[line]
+            y = row * LINE_PIXELS
+            picture[y : y + 10, 40 : 40 + glyphs.shape[1]][glyphs] = 0xFF1E1E1E
+    new[600:610, 40:400] = 0xFF1E1E1E  # the status line
+    box = Rect(0, 0, WIDTH, 610)
+    memory = scroll.ShiftMemory()
+    memory.shift = LINE_PIXELS
+    found = scroll.find_move(old, new, box, memory)
+    assert found is not None and found.src_y - found.dst_y == 3 * LINE_PIXELS
+    assert memory.shift == 3 * LINE_PIXELS
 
 
 def test_a_viewer_without_the_capabilities_gets_plain_frame_updates_that_match():
