@@ -324,9 +324,9 @@ class FramePipeline:
         assert self._frame is not None and self._picture is not None
         picture = self._picture
         frame, reference = damage.as_pixels(self._frame), picture.pixels
-        rows, columns = slice(box.y, box.y + box.height), slice(box.x, box.x + box.width)
-        mask = frame[rows, columns] != reference[rows, columns]
-        if not mask.any():
+        scrolled = self._scroll_again(box, now, copies)
+        mask = _changed_mask(frame, reference, box, scrolled)
+        if not copies and not mask.any():
             return
         copy = messages.CAPABILITY_COPY in self._capabilities
         solid = messages.CAPABILITY_RECTS in self._capabilities
@@ -382,6 +382,21 @@ class FramePipeline:
         # above), the video region (taken above) and the tiles, which cover every other
         # changed pixel; the rest of the box did not change.
         picture.took_tiles(self._frame, tiles)
+
+    def _scroll_again(self, box: Rect, now: float, copies: list[CopyRect]) -> Rect | None:
+        """The last scroll once more, tried before any other comparison (a log or a page
+        that keeps scrolling): its rows are then compared once instead of twice, first
+        with the reference as it was and then under the shift. Returns its destination,
+        equal to the new frame already."""
+        if messages.CAPABILITY_COPY not in self._capabilities or self._video.rect is not None:
+            return None
+        assert self._frame is not None and self._picture is not None
+        frame, reference = damage.as_pixels(self._frame), self._picture.pixels
+        move = moves.remembered_copy(reference, frame, box, self._shifts)
+        if move is None:
+            return None
+        copies.append(self._picture.apply_move(move, now))
+        return move.destination
 
     def _solid_tile(self, rect: Rect) -> Tile | None:
         """A rects tile of `rect` if it is a backdrop and a few solid blocks."""
@@ -466,6 +481,32 @@ def _cluster_rects(box_tiles: np.ndarray, box: Rect) -> list[Rect]:
         )
         for top, left, bottom, right in damage.clusters(box_tiles)
     ]
+
+
+def _changed_mask(
+    frame: np.ndarray, reference: np.ndarray, box: Rect, equal: Rect | None
+) -> np.ndarray:
+    """Which pixels of `box` differ between frame and reference; those of `equal` (inside
+    the box, known equal) are not compared."""
+    if equal is None:
+        rows, columns = slice(box.y, box.y + box.height), slice(box.x, box.x + box.width)
+        return frame[rows, columns] != reference[rows, columns]
+    mask = np.zeros((box.height, box.width), dtype=bool)
+    bottom, right = equal.y + equal.height, equal.x + equal.width
+    around = (
+        (box.y, equal.y, box.x, box.x + box.width),  # above, and below
+        (bottom, box.y + box.height, box.x, box.x + box.width),
+        (equal.y, bottom, box.x, equal.x),  # left, and right
+        (equal.y, bottom, right, box.x + box.width),
+    )
+    for top, end, left, stop in around:
+        if end > top and stop > left:
+            np.not_equal(
+                frame[top:end, left:stop],
+                reference[top:end, left:stop],
+                out=mask[top - box.y : end - box.y, left - box.x : stop - box.x],
+            )
+    return mask
 
 
 def _sent(mask: np.ndarray, box: Rect, rect: Rect) -> None:

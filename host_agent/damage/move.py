@@ -105,9 +105,7 @@ def find_copy(
     scrolled = scroll.find_move(reference, frame, box, shifts)
     vertical = None
     if scrolled is not None:
-        vertical = Move(
-            scrolled.x, scrolled.src_y, scrolled.x, scrolled.dst_y, scrolled.width, scrolled.height
-        )
+        vertical = _vertical(scrolled)
         if vertical.width * vertical.height >= SCROLL_ENOUGH_SHARE * box.area:
             return vertical
     moved = find_move(reference, frame, box)
@@ -116,6 +114,20 @@ def find_copy(
     ):
         return vertical
     return moved
+
+
+def remembered_copy(
+    reference: np.ndarray, frame: np.ndarray, box: Rect, shifts: scroll.ShiftMemory
+) -> Move | None:
+    """The last scroll once more, over the rows of `box` (see scroll.remembered_move)."""
+    scrolled = scroll.remembered_move(reference, frame, box, shifts)
+    return None if scrolled is None else _vertical(scrolled)
+
+
+def _vertical(scrolled: scroll.Move) -> Move:
+    return Move(
+        scrolled.x, scrolled.src_y, scrolled.x, scrolled.dst_y, scrolled.width, scrolled.height
+    )
 
 
 def find_move(reference: np.ndarray, frame: np.ndarray, box: Rect) -> Move | None:

@@ -43,13 +43,6 @@ REMEMBERED_CHANGED_SHARE = 0.5
 REMEMBERED_SAMPLE_ROWS = 32
 
 
-class ShiftMemory:
-    """The shift of the last scroll found, tried first next time."""
-
-    def __init__(self) -> None:
-        self.shift: int | None = None
-
-
 @dataclass(frozen=True, slots=True)
 class Move:
     """Rows [src_y, src_y + height) of columns [x, x + width) went to dst_y."""
@@ -63,6 +56,18 @@ class Move:
     @property
     def destination(self) -> Rect:
         return Rect(self.x, self.dst_y, self.width, self.height)
+
+
+class ShiftMemory:
+    """The last scroll found: its shift is tried first next time."""
+
+    def __init__(self) -> None:
+        self.last: Move | None = None
+
+    @property
+    def shift(self) -> int:
+        assert self.last is not None
+        return self.last.src_y - self.last.dst_y
 
 
 def row_hashes(block: np.ndarray) -> np.ndarray:
@@ -90,22 +95,70 @@ def find_move(
     the shift in `memory` is tried first, and what is found is kept there."""
     if box.height < MIN_SCROLL_ROWS + 1 or box.width < MIN_SCROLL_WIDTH_PIXELS:
         return None
+    if memory is not None and memory.last is not None:
+        found = _move_by(reference, frame, box, memory.shift)
+        if found is not None:
+            memory.last = found
+            return found
     columns = slice(box.x, box.x + box.width)
     old = reference[box.y : box.y + box.height, columns]
     new = frame[box.y : box.y + box.height, columns]
-    if memory is not None and memory.shift is not None:
-        start, length = _equal_run(old, new, memory.shift)
-        if length >= max(MIN_SCROLL_ROWS, REMEMBERED_ENOUGH_SHARE * box.height):
-            sample = np.linspace(start, start + length - 1, REMEMBERED_SAMPLE_ROWS).astype(np.intp)
-            changed = np.count_nonzero((new[sample] != old[sample]).any(axis=1))
-            if changed >= REMEMBERED_CHANGED_SHARE * len(sample):
-                return Move(box.x, box.y + start + memory.shift, box.y + start, box.width, length)
-    found = _searched_move(old, new)
+    searched = _searched_move(old, new)
+    found = None
+    if searched is not None:
+        shift, start, length = searched
+        found = Move(box.x, box.y + start + shift, box.y + start, box.width, length)
     if memory is not None:
-        memory.shift = None if found is None else found[0]
-    if found is None:
+        memory.last = found
+    return found
+
+
+def remembered_move(
+    reference: np.ndarray, frame: np.ndarray, box: Rect, memory: ShiftMemory
+) -> Move | None:
+    """The last move found, again: in its columns, by its shift, over the rows of `box`
+    (the damaged box, before any other comparison), if it fills most of them."""
+    last = memory.last
+    if last is None or last.x < box.x or last.x + last.width > box.x + box.width:
         return None
-    shift, start, length = found
+    found = _move_by(reference, frame, Rect(last.x, box.y, last.width, box.height), memory.shift)
+    if found is not None:
+        found = memory.last = _widened(reference, frame, box, found)
+    return found
+
+
+def _widened(reference: np.ndarray, frame: np.ndarray, box: Rect, move: Move) -> Move:
+    """`move` with the columns of `box` beside it that moved the same way (a line longer
+    than any before it, or blank columns)."""
+    new_rows = slice(move.dst_y, move.dst_y + move.height)
+    old_rows = slice(move.src_y, move.src_y + move.height)
+    left, right, box_right = move.x, move.x + move.width, box.x + box.width
+    if left > box.x:
+        equal = (frame[new_rows, box.x : left] == reference[old_rows, box.x : left]).all(axis=0)
+        unequal = np.flatnonzero(~equal)
+        left = box.x if unequal.size == 0 else box.x + int(unequal[-1]) + 1
+    if right < box_right:
+        equal = (frame[new_rows, right:box_right] == reference[old_rows, right:box_right]).all(
+            axis=0
+        )
+        unequal = np.flatnonzero(~equal)
+        right = box_right if unequal.size == 0 else right + int(unequal[0])
+    return Move(left, move.src_y, move.dst_y, right - left, move.height)
+
+
+def _move_by(reference: np.ndarray, frame: np.ndarray, box: Rect, shift: int) -> Move | None:
+    """The longest run of rows of `box` moved by `shift`, verified pixel for pixel, if it
+    covers REMEMBERED_ENOUGH_SHARE of the box and its rows did change."""
+    columns = slice(box.x, box.x + box.width)
+    old = reference[box.y : box.y + box.height, columns]
+    new = frame[box.y : box.y + box.height, columns]
+    start, length = _equal_run(old, new, shift)
+    if length < max(MIN_SCROLL_ROWS, REMEMBERED_ENOUGH_SHARE * box.height):
+        return None
+    sample = np.linspace(start, start + length - 1, REMEMBERED_SAMPLE_ROWS).astype(np.intp)
+    changed = np.count_nonzero((new[sample] != old[sample]).any(axis=1))
+    if changed < REMEMBERED_CHANGED_SHARE * len(sample):
+        return None
     return Move(box.x, box.y + start + shift, box.y + start, box.width, length)
 
 

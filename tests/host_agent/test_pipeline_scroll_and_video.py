@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from host_agent import pipeline
 from host_agent.damage import scroll
 from host_agent.damage.tiles import Rect
 from host_agent.pipeline import FramePipeline
@@ -106,6 +107,31 @@ def test_a_steady_scroll_is_taken_from_the_last_shift_without_hashing_rows(monke
     assert not hashed, "later scrolls by the same shift hash no row"
 
 
+def test_a_steady_scroll_compares_the_rows_it_moved_only_under_the_shift(monkeypatch):
+    """The last scroll is tried again before the changed pixels are looked for, so the
+    rows it moved are not also compared with the reference as it was."""
+    compared = []
+    real_changed_mask = pipeline._changed_mask
+
+    def changed_mask(frame, reference, box, equal):
+        compared.append((box, equal))
+        return real_changed_mask(frame, reference, box, equal)
+
+    monkeypatch.setattr(pipeline, "_changed_mask", changed_mask)
+    lines = text_lines(80, seed=5)
+    source = SetSource(terminal(lines, 0))
+    link = Link(source)
+    link.step(0.0)
+    for first in range(1, 6):
+        source.frame = terminal(lines, first)
+        link.step(first * FRAME_SECONDS)
+        assert np.array_equal(link.screen(), rgb(source.frame))
+    (_, first_equal), *later = compared
+    assert first_equal is None  # the first scroll is found from the changed pixels
+    for box, equal in later:
+        assert equal is not None and equal.height >= box.height // 2
+
+
 def test_a_scroll_that_changes_its_stride_is_found_anew():
     lines = text_lines(80, seed=6)
     source = SetSource(terminal(lines, 0))
@@ -136,10 +162,10 @@ def test_blank_rows_equal_under_the_last_shift_do_not_hide_the_real_scroll():
     new[600:610, 40:400] = 0xFF1E1E1E  # the status line
     box = Rect(0, 0, WIDTH, 610)
     memory = scroll.ShiftMemory()
-    memory.shift = LINE_PIXELS
+    memory.last = scroll.Move(0, LINE_PIXELS, 0, WIDTH, 200)
     found = scroll.find_move(old, new, box, memory)
     assert found is not None and found.src_y - found.dst_y == 3 * LINE_PIXELS
-    assert memory.shift == 3 * LINE_PIXELS
+    assert memory.last == found
 
 
 def test_a_viewer_without_the_capabilities_gets_plain_frame_updates_that_match():
