@@ -180,6 +180,12 @@ def _solid_rects(raw: np.ndarray) -> bytes | None:
     if np.count_nonzero((sample[1:] != sample[:-1]).any(axis=1)) > 2 * MAX_SOLID_RECTS:
         return None  # text, a photo: far too many different rows, seen in a sample
     values = raw & 0x00FFFFFF
+    # A row with E colour edges has at least (E + 1) // 2 runs that are not the background,
+    # each a rectangle of its own: a line of text needs far more than MAX_SOLID_RECTS.
+    # Seen on every SOLID_SAMPLE_ROWS-th row, before any row is walked in Python.
+    rows = values[::SOLID_SAMPLE_ROWS]
+    if np.count_nonzero(rows[:, 1:] != rows[:, :-1], axis=1).max() > 2 * MAX_SOLID_RECTS:
+        return None
     height, width = values.shape
     breaks = np.flatnonzero((values[1:] != values[:-1]).any(axis=1)) + 1
     if breaks.size > 2 * MAX_SOLID_RECTS:
