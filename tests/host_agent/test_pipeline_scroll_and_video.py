@@ -132,6 +132,30 @@ def test_a_steady_scroll_compares_the_rows_it_moved_only_under_the_shift(monkeyp
         assert equal is not None and equal.height >= box.height // 2
 
 
+def test_a_scroll_that_stopped_is_forgotten_so_what_follows_pays_its_check_once(monkeypatch):
+    checked = []
+    real_move_by = scroll._move_by
+    monkeypatch.setattr(scroll, "_move_by", lambda *args: checked.append(1) or real_move_by(*args))
+    lines = text_lines(80, seed=7)
+    source = SetSource(terminal(lines, 0))
+    link = Link(source)
+    link.step(0.0)
+    for first in (1, 2):
+        source.frame = terminal(lines, first)
+        link.step(first * FRAME_SECONDS)
+    checked.clear()
+    # Blocks of colour change all over the terminal, frame after frame: no scroll.
+    for step in range(3, 9):
+        frame = terminal(lines, 2)
+        for block in range(6):
+            y, x = 60 + 90 * block, 100 + 150 * ((block + step) % 6)
+            frame[y : y + 60, x : x + 120, :3] = (step * 40 % 256, 90, 200)
+        source.frame = frame
+        link.step(step * FRAME_SECONDS)
+        assert np.array_equal(link.screen(), rgb(source.frame))
+    assert len(checked) == 1
+
+
 def test_a_scroll_that_changes_its_stride_is_found_anew():
     lines = text_lines(80, seed=6)
     source = SetSource(terminal(lines, 0))
