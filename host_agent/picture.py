@@ -45,15 +45,33 @@ class ViewerPicture:
         """Tiles (a boolean grid) that changed on the screen at `now`."""
         self._changed_at[dirty] = now
 
-    def apply_move(self, move: Move, now: float) -> CopyRect:
-        """Apply a move as the viewer will; returns the copy to send."""
-        copy_within(self.reference, move)
+    @property
+    def lossless(self) -> bool:
+        """No tile of the reference is lossy: it equals the screen as last sent."""
+        return not self._lossy.any()
+
+    def apply_move(self, move: Move, now: float, *, pixels: bool = True) -> CopyRect:
+        """Apply a move as the viewer will; returns the copy to send. With pixels=False the
+        caller gives the destination its pixels later (take_pixels, or exchange)."""
+        if pixels:
+            copy_within(self.reference, move)
         # Artefacts travel with the pixels: the destination is lossy where the source was.
         target_tiles = tile_slices(move.destination)
         if self._lossy[tile_slices(move.source)].any():
             self._lossy[target_tiles] = True
             self._changed_at[target_tiles] = now
         return CopyRect(move.src_x, move.src_y, move.x, move.y, move.width, move.height)
+
+    def take_pixels(self, frame: np.ndarray, rect: Rect) -> None:
+        """The viewer has `rect` of `frame` (a move's destination, verified equal)."""
+        rows, columns = slice(rect.y, rect.y + rect.height), slice(rect.x, rect.x + rect.width)
+        self.reference[rows, columns] = frame[rows, columns]
+
+    def exchange(self, frame: np.ndarray) -> np.ndarray:
+        """The viewer has `frame` now, all of it (the caller knows); it becomes the
+        reference, and the former reference buffer is returned for the caller to reuse."""
+        previous, self.reference = self.reference, frame
+        return previous
 
     def took_tiles(self, frame: np.ndarray, tiles: list[Tile]) -> None:
         """The viewer gets these tiles of `frame`; JPEG ones leave their tiles lossy."""

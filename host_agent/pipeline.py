@@ -69,6 +69,9 @@ class FramePipeline:
         self._pointer_asked_at = -float("inf")  # monotonic
         self._pointer_stale = True  # moved (or another monitor) since it was last asked
         self._frame: np.ndarray | None = None  # the screen as last grabbed
+        # A part of _frame that holds the viewer's picture from before a scroll instead of
+        # the screen (see _settle_scroll), until the next grab covers or mends it.
+        self._stale: Rect | None = None
         self._picture: ViewerPicture | None = None  # the screen as the viewer has it
         self._full_requested = True
         self._capabilities: frozenset[str] = frozenset()
@@ -277,15 +280,23 @@ class FramePipeline:
             frame = self._source.grab()
             if frame.shape != self._frame.shape:
                 self._picture = None  # the screen changed size: a full update follows
-            self._frame = frame
+            self._frame, self._stale = frame, None
             return
         grab_region = getattr(self._source, "grab_region", None)
         pixels = grab_region(box) if grab_region is not None else None
         if pixels is None:
-            self._frame = self._source.grab()
+            self._frame, self._stale = self._source.grab(), None
             return
         if not self._frame.flags.writeable:
             self._frame = self._frame.copy()
+        stale = self._stale
+        if stale is not None and _clip(stale, box) != stale:
+            # Outside this grab the frame must hold the screen: the reference has it there.
+            assert self._picture is not None
+            rows = slice(stale.y, stale.y + stale.height)
+            columns = slice(stale.x, stale.x + stale.width)
+            self._frame[rows, columns] = self._picture.reference[rows, columns]
+        self._stale = None
         self._frame[box.y : box.y + box.height, box.x : box.x + box.width] = pixels
 
     def _produce_full(self, now: float | None) -> PreparedUpdate:
@@ -302,7 +313,7 @@ class FramePipeline:
         capture_time = time.time()
         frame = self._source.grab()
         height, width = frame.shape[:2]
-        self._frame = frame
+        self._frame, self._stale = frame, None
         self._picture = ViewerPicture(frame, now)
         self._video.stop()  # a video region restarts with a key frame
         rects = damage.tiles_to_rects(np.ones(self._picture.grid, dtype=bool), height, width)
@@ -342,6 +353,11 @@ class FramePipeline:
                 tiles.append(tile)
                 _sent(mask, box, changed)
             elif copy and len(copies) < messages.MAX_COPIES_PER_UPDATE:
+                read = moves.reach(changed)
+                if scrolled is not None and read is not None and _clip(scrolled, read):
+                    # The search may read the reference there: it must show the scroll.
+                    picture.take_pixels(self._frame, scrolled)
+                    scrolled = None
                 move = moves.find_copy(reference, frame, changed, self._shifts)
                 if move is not None:
                     copies.append(picture.apply_move(move, now))
@@ -382,6 +398,8 @@ class FramePipeline:
         # above), the video region (taken above) and the tiles, which cover every other
         # changed pixel; the rest of the box did not change.
         picture.took_tiles(self._frame, tiles)
+        if scrolled is not None:
+            self._settle_scroll(scrolled)
 
     def _scroll_again(self, box: Rect, now: float, copies: list[CopyRect]) -> Rect | None:
         """The last scroll once more, tried before any other comparison (a log or a page
@@ -395,8 +413,26 @@ class FramePipeline:
         move = moves.remembered_copy(reference, frame, box, self._shifts)
         if move is None:
             return None
-        copies.append(self._picture.apply_move(move, now))
+        # The reference's destination keeps its old pixels until _settle_scroll, or until
+        # a search for another copy would read them: the changed pixels are looked for
+        # outside it, the tiles are taken from the frame.
+        copies.append(self._picture.apply_move(move, now, pixels=False))
         return move.destination
+
+    def _settle_scroll(self, destination: Rect) -> None:
+        """Give the reference the remembered scroll's destination, at the end of the update.
+
+        When the viewer now has the whole frame (no lossy tile, no video: the frame equals
+        the reference everywhere but there), the frame becomes the reference and the former
+        reference buffer the frame, so no pixel is copied. That buffer is out of date only
+        at the destination, which the next grab covers (a scroll goes on) or mends (_grab).
+        Otherwise the reference takes the destination's pixels from the frame."""
+        assert self._frame is not None and self._picture is not None
+        if self._picture.lossless and self._video.rect is None:
+            self._frame = self._picture.exchange(self._frame)
+            self._stale = destination
+        else:
+            self._picture.take_pixels(self._frame, destination)
 
     def _solid_tile(self, rect: Rect) -> Tile | None:
         """A rects tile of `rect` if it is a backdrop and a few solid blocks."""

@@ -116,6 +116,20 @@ def find_copy(
     return moved
 
 
+def reach(box: Rect) -> Rect | None:
+    """The part of the frame last sent that find_copy may read for `box` (None: the box is
+    too small to be searched): a source is at most MAX_MOVE_PIXELS away from its
+    destination (a scroll's, inside the box)."""
+    if not scroll.searchable(box) and not _searchable(box):
+        return None
+    return Rect(
+        box.x - MAX_MOVE_PIXELS,
+        box.y - MAX_MOVE_PIXELS,
+        box.width + 2 * MAX_MOVE_PIXELS,
+        box.height + 2 * MAX_MOVE_PIXELS,
+    )
+
+
 def remembered_copy(
     reference: np.ndarray, frame: np.ndarray, box: Rect, shifts: scroll.ShiftMemory
 ) -> Move | None:
@@ -130,10 +144,15 @@ def _vertical(scrolled: scroll.Move) -> Move:
     )
 
 
+def _searchable(box: Rect) -> bool:
+    """Whether find_move looks at the pixels of `box` at all (else it is too small)."""
+    return box.width >= max(ANCHOR_PIXELS, MIN_MOVE_COLUMNS) and box.height >= MIN_MOVE_ROWS
+
+
 def find_move(reference: np.ndarray, frame: np.ndarray, box: Rect) -> Move | None:
     """The block inside `box` that moved by the same (dx, dy) from `reference` to `frame`
     (uint32 views), verified pixel for pixel; None if none is worth a copy."""
-    if box.width < max(ANCHOR_PIXELS, MIN_MOVE_COLUMNS) or box.height < MIN_MOVE_ROWS:
+    if not _searchable(box):
         return None
     # Anchors come from a few rows of the middle of the box: a moved block fills most of
     # its box, and the strips it exposed, which lie at its edges, are found nowhere in the

@@ -90,12 +90,17 @@ def _weights(count: int) -> np.ndarray:
     return weights * np.uint32(2) + np.uint32(1)
 
 
+def searchable(box: Rect) -> bool:
+    """Whether find_move looks at the pixels of `box` at all (else it is too small)."""
+    return box.height > MIN_SCROLL_ROWS and box.width >= MIN_SCROLL_WIDTH_PIXELS
+
+
 def find_move(
     reference: np.ndarray, frame: np.ndarray, box: Rect, memory: ShiftMemory | None = None
 ) -> Move | None:
     """The vertical move inside `box` from `reference` to `frame` (uint32 views), if any;
     the shift in `memory` is tried first, and what is found is kept there."""
-    if box.height < MIN_SCROLL_ROWS + 1 or box.width < MIN_SCROLL_WIDTH_PIXELS:
+    if not searchable(box):
         return None
     if memory is not None and memory.last is not None:
         found = _move_by(reference, frame, box, memory.shift)

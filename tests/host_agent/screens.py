@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from host_agent.capture import Monitor
+from host_agent.damage.tiles import Rect
+from host_agent.damage.xdamage import Seen
 from host_agent.inject import Bounds
 
 WIDTH, HEIGHT = 1280, 720
@@ -34,6 +36,43 @@ class SetSource:
 
     def pointer(self) -> tuple[int, int] | None:
         return None
+
+    def close(self) -> None:
+        pass
+
+
+class DamagedSource(SetSource):
+    """A SetSource driven as X DAMAGE drives the pipeline: each wait reports the box of
+    what changed since the last one (as DamageReportBoundingBox does), and only the box
+    is grabbed. A stand-in for X, for sequences of pictures no X client could draw as fast;
+    tests on Xvfb cover the real thing."""
+
+    def grab_region(self, rect: Rect) -> np.ndarray:
+        self.grabs += 1
+        return self.frame[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width].copy()
+
+    def damage_watcher(self) -> BoxWatcher:
+        return BoxWatcher(self)
+
+
+class BoxWatcher:
+    pointer_events = False
+
+    def __init__(self, source: SetSource) -> None:
+        self._source = source
+        self._seen = source.frame.copy()
+
+    def wait(self, timeout_seconds: float | None) -> Seen:
+        frame = self._source.frame
+        changed = np.argwhere((frame != self._seen).any(axis=2))
+        self._seen = frame.copy()
+        if changed.size == 0:
+            return Seen()
+        (top, left), (bottom, right) = changed.min(axis=0), changed.max(axis=0)
+        return Seen((Rect(int(left), int(top), int(right - left) + 1, int(bottom - top) + 1),))
+
+    def wake(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
