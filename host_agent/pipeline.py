@@ -14,6 +14,9 @@ It runs in the capture thread; sending under flow control is the streaming task'
   window, in any direction: damage/move.py) becomes a copy; the copy is applied to the
   reference, so only what it does not explain is sent as pixels.
   An active video region is not searched: its pixels go to the encoder anyway.
+  A scroll that goes on (a log) is tried again before anything else is compared, and
+  when the viewer then has the whole frame, frame and reference swap buffers instead of
+  copying the scrolled rows (_scroll_again, _settle_scroll).
 - video: a hot, photo-like region becomes an H.264 stream (video_stage.py, video.py).
 - rectangles, classify, encode: tight boxes of changed pixels (damage/tiles.py), one codec
   each (encode.py).
