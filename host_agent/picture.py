@@ -63,7 +63,8 @@ class ViewerPicture:
         return CopyRect(move.src_x, move.src_y, move.x, move.y, move.width, move.height)
 
     def take_pixels(self, frame: np.ndarray, rect: Rect) -> None:
-        """The viewer has `rect` of `frame` (a move's destination, verified equal)."""
+        """The viewer has `rect` of `frame` (a tile, a video region, a move's destination
+        verified equal)."""
         rows, columns = slice(rect.y, rect.y + rect.height), slice(rect.x, rect.x + rect.width)
         self.reference[rows, columns] = frame[rows, columns]
 
@@ -76,8 +77,7 @@ class ViewerPicture:
     def took_tiles(self, frame: np.ndarray, tiles: list[Tile]) -> None:
         """The viewer gets these tiles of `frame`; JPEG ones leave their tiles lossy."""
         for tile in tiles:
-            rows, columns = slice(tile.y, tile.y + tile.height), slice(tile.x, tile.x + tile.width)
-            self.reference[rows, columns] = frame[rows, columns]
+            self.take_pixels(frame, Rect(tile.x, tile.y, tile.width, tile.height))
         self.mark_lossy(tiles)
 
     def mark_lossy(self, tiles: list[Tile]) -> None:
@@ -88,8 +88,7 @@ class ViewerPicture:
 
     def took_video(self, frame: np.ndarray, rect: Rect) -> None:
         """The viewer gets `rect` of `frame` as video: lossy."""
-        rows, columns = slice(rect.y, rect.y + rect.height), slice(rect.x, rect.x + rect.width)
-        self.reference[rows, columns] = frame[rows, columns]
+        self.take_pixels(frame, rect)
         self._lossy[tile_slices(rect)] = True
 
     def still_lossy(self, now: float, video: Rect | None) -> np.ndarray:
