@@ -34,6 +34,7 @@ FOR_PEOPLE = {
     "relay_restarted": "the relay restarted and the other side did not come back",
 }
 RESUME_REFUSED_TEXT = "this session cannot be resumed"
+VOID_TEXT = "too many wrong codes; this code is void"
 
 
 class Close(Exception):

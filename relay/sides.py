@@ -21,6 +21,7 @@ from relay.farewell import (
     FOR_PEOPLE,
     MAX_CLOSE_REASON_BYTES,
     SESSION_WIDE,
+    VOID_TEXT,
     Close,
     bad_message,
     error_message,
@@ -236,7 +237,7 @@ class SessionSides:
                 "session void",
                 end_reason="void",
                 notify_other=(
-                    error_message(ErrorCode.VOID, "too many wrong codes; this code is void"),
+                    error_message(ErrorCode.VOID, VOID_TEXT),
                     True,
                 ),
             )
@@ -304,7 +305,7 @@ class SessionSides:
         if timer is not None and timer is not asyncio.current_task():
             timer.cancel()
         if reason == "void":
-            tombstone = (ErrorCode.VOID, "too many wrong codes; this code is void")
+            tombstone = (ErrorCode.VOID, VOID_TEXT)
         else:
             tombstone = (ErrorCode.EXPIRED, "this code was already used or has expired")
         self.rendezvous.retire(session, self.now(), *tombstone)
