@@ -153,7 +153,7 @@ class TlsTransport(asyncio.Transport):
         except (ssl.SSLWantWriteError, *_AGAIN):
             pass
         except (OSError, ssl.SSLError) as error:
-            self._fail(error)
+            self._finish(error)
             return None
         return sent
 
@@ -168,8 +168,6 @@ class TlsTransport(asyncio.Transport):
                 self._loop.call_soon(self._shut_down)
 
     def abort(self) -> None:
-        self._out = None
-        self._out_offset = 0
         self._finish(None)
 
     # event loop callbacks
@@ -243,7 +241,7 @@ class TlsTransport(asyncio.Transport):
         except _AGAIN:
             pass
         except (OSError, ssl.SSLError) as error:
-            self._fail(error)
+            self._finish(error)
 
     def _may_read(self) -> bool:
         """Reading waits while a write is half done: OpenSSL 3.0 fails a read that must
@@ -295,12 +293,8 @@ class TlsTransport(asyncio.Transport):
             pass
         self._finish(None)
 
-    def _fail(self, error: Exception) -> None:
-        self._out = None
-        self._out_offset = 0
-        self._finish(error)
-
     def _finish(self, error: Exception | None) -> None:
+        """Close at once, dropping what is queued; the protocol learns of it next."""
         sock = self._sock
         if sock is None:
             return
@@ -311,6 +305,7 @@ class TlsTransport(asyncio.Transport):
         self._update_interest()
         self._sock = None
         self._out = None
+        self._out_offset = 0
         self._out_bytes = 0
         sock.close()
         self._loop.call_soon(self._protocol.connection_lost, error)
