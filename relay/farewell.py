@@ -35,6 +35,7 @@ FOR_PEOPLE = {
 }
 RESUME_REFUSED_TEXT = "this session cannot be resumed"
 VOID_TEXT = "too many wrong codes; this code is void"
+REVOKED_TEXT = "this technician's access was revoked"
 
 
 class Close(Exception):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from protocol import control
 from protocol.control import ErrorCode
 from relay.connection import Connection
-from relay.farewell import FOR_PEOPLE, RESUME_REFUSED_TEXT, refusal
+from relay.farewell import FOR_PEOPLE, RESUME_REFUSED_TEXT, REVOKED_TEXT, refusal
 from relay.ledger import ResumableSession, Technician
 from relay.pairing import Refused, RelaySession, SessionState, Side
 
@@ -75,7 +75,7 @@ class ResumeSlots:
             raise refusal(ErrorCode.RATE_LIMITED, "too many resume attempts; wait a minute")
         if technician is not None and await self.db(self.ledger.revoked_among, [technician.id]):
             self._refuse_resume("revoked", ip, side)
-            raise refusal(ErrorCode.REVOKED, "this technician's access was revoked")
+            raise refusal(ErrorCode.REVOKED, REVOKED_TEXT)
         try:
             session = self.rendezvous.find_for_resume(message.session)
         except Refused:

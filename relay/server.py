@@ -38,6 +38,7 @@ from relay.farewell import (
     CLOSE_GOING_AWAY,
     CLOSE_NORMAL,
     CLOSE_TOO_BIG,
+    REVOKED_TEXT,
     Close,
     bad_message,
     error_message,
@@ -432,9 +433,7 @@ class Relay(ResumeSlots, SessionSides):
                 technician=session.technician_name,
             )
             await self._detach(session, Side.VIEWER, viewer, "revoked", None)
-            self._farewell(
-                viewer, refusal(ErrorCode.REVOKED, "this technician's access was revoked")
-            )
+            self._farewell(viewer, refusal(ErrorCode.REVOKED, REVOKED_TEXT))
 
 
 def bad_binary(after: str) -> Close:

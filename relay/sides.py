@@ -20,6 +20,7 @@ from relay.farewell import (
     CLOSE_TOO_BIG,
     FOR_PEOPLE,
     MAX_CLOSE_REASON_BYTES,
+    REVOKED_TEXT,
     SESSION_WIDE,
     VOID_TEXT,
     Close,
@@ -133,7 +134,7 @@ class SessionSides:
             raise refusal(ErrorCode.RATE_LIMITED, "too many joins; wait a minute and try again")
         if await self.db(self.ledger.revoked_among, [technician.id]):
             self._refuse_join(ErrorCode.REVOKED, ip, technician)
-            raise refusal(ErrorCode.REVOKED, "this technician's access was revoked")
+            raise refusal(ErrorCode.REVOKED, REVOKED_TEXT)
         try:
             session = self.rendezvous.find_for_join(join.session, self.now())
         except Refused as refused:
