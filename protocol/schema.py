@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -200,15 +201,9 @@ def rule(r: Rule, **kwargs: Any) -> Any:
     return dataclasses.field(metadata={"rule": r}, **kwargs)
 
 
-_RULES: dict[type, tuple[tuple[str, Rule], ...]] = {}
-
-
+@functools.cache
 def _rules(cls: type) -> tuple[tuple[str, Rule], ...]:
-    rules = _RULES.get(cls)
-    if rules is None:
-        rules = tuple((f.name, f.metadata["rule"]) for f in dataclasses.fields(cls))
-        _RULES[cls] = rules
-    return rules
+    return tuple((f.name, f.metadata["rule"]) for f in dataclasses.fields(cls))
 
 
 def check(instance: Any) -> None:
