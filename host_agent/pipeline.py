@@ -9,7 +9,9 @@ It runs in the capture thread; sending under flow control is the streaming task'
   from another thread, or a deadline of the pipeline's own (a lossless follow-up, the end
   of a video region, the occasional pointer check), so an idle desktop costs about one
   wakeup a second.
-- capture: only the box around the damage is grabbed into the current picture.
+- capture: only what DAMAGE reported is grabbed into the current picture: the box around
+  it, or, when it lies in separate places (blocks bouncing about the screen), each place
+  on its own (_damaged, _grab).
 - scroll: a block that moved inside the changed box (a scroll: damage/scroll.py; a dragged
   window, in any direction: damage/move.py) becomes a copy; the copy is applied to the
   reference, so only what it does not explain is sent as pixels.
@@ -58,6 +60,11 @@ POINTER_CHECK_SECONDS = 1.0
 POINTER_POLL_SECONDS = 0.05
 # A changed box at least this large is first checked for being one colour (one fill tile).
 ONE_FILL_MIN_PIXELS = 256 * 256
+# Damage in separate places (blocks bouncing about the screen) is grabbed and compared part
+# by part, each part the box of touching damage on a grid of DAMAGE_CELL_PIXELS, when the
+# damage covers at most PARTS_MAX_SHARE of the box around it all.
+PARTS_MAX_SHARE = 0.5
+DAMAGE_CELL_PIXELS = 16
 
 
 class FramePipeline:
@@ -230,17 +237,18 @@ class FramePipeline:
         assert self._source is not None
         if self._full_due():
             return self._produce_full(now)
-        damaged = self._damaged_box()
+        damaged = self._damaged()
         now = time.monotonic() if now is None else now
         capture_time = time.time()
         tiles: list[Tile] = []
         copies: list[CopyRect] = []
         video: list[VideoPacket] = []
         if damaged is not None:
-            self._grab(damaged)
+            box, parts = damaged
+            self._grab(box, parts)
             if self._picture is None or self._frame is None:
                 return self._produce_full(now)
-            self._changes(damaged, jpeg_quality, now, tiles, copies, video)
+            self._changes(box, parts, jpeg_quality, now, tiles, copies, video)
         due = self._video.idle_due()
         if due is not None and now > due:
             self._video.stop()
@@ -255,52 +263,55 @@ class FramePipeline:
 
     # -- capture ------------------------------------------------------------------------
 
-    def _damaged_box(self) -> Rect | None:
-        """The tile-aligned box to grab (None: nothing changed)."""
+    def _damaged(self) -> tuple[Rect, tuple[Rect, ...]] | None:
+        """The tile-aligned box to look at, and the parts of it to grab and compare: the box
+        itself, or the separate places DAMAGE reported in it (None: nothing changed)."""
         assert self._source is not None and self._frame is not None
         height, width = self._frame.shape[:2]
+        screen = Rect(0, 0, width, height)
         if self._watcher is None:
-            return Rect(0, 0, width, height)
+            return screen, (screen,)
         bounds = self._source.monitor.bounds
         rects, self._damage = self._damage, []
-        left, top, right, bottom = width, height, 0, 0
-        for rect in rects:
-            x, y = rect.x - bounds.left, rect.y - bounds.top
-            left, top = min(left, max(0, x)), min(top, max(0, y))
-            right = max(right, min(width, x + rect.width))
-            bottom = max(bottom, min(height, y + rect.height))
-        if right <= left or bottom <= top:
+        moved = (Rect(r.x - bounds.left, r.y - bounds.top, r.width, r.height) for r in rects)
+        inside = [clipped for rect in moved if (clipped := _clip(rect, screen)) is not None]
+        if not inside:
             return None
-        left, top = left // TILE_PIXELS * TILE_PIXELS, top // TILE_PIXELS * TILE_PIXELS
-        right = min(width, -(-right // TILE_PIXELS) * TILE_PIXELS)
-        bottom = min(height, -(-bottom // TILE_PIXELS) * TILE_PIXELS)
-        return Rect(left, top, right - left, bottom - top)
+        box = _tile_aligned(_bounding(inside), screen)
+        # DAMAGE reports only what was not damaged yet, so the rectangles hardly overlap
+        # (only those of successive waits can): their areas add up to about what changed.
+        if len(inside) > 1 and sum(r.area for r in inside) <= PARTS_MAX_SHARE * box.area:
+            parts = _parts(inside, box)
+            if sum(part.area for part in parts) <= PARTS_MAX_SHARE * box.area:
+                return box, parts
+        return box, (box,)
 
-    def _grab(self, box: Rect) -> None:
+    def _grab(self, box: Rect, parts: tuple[Rect, ...]) -> None:
         assert self._source is not None and self._frame is not None
         height, width = self._frame.shape[:2]
-        if (box.x, box.y, box.width, box.height) == (0, 0, width, height):
+        if (box.x, box.y, box.width, box.height) == (0, 0, width, height) and parts == (box,):
             frame = self._source.grab()
             if frame.shape != self._frame.shape:
                 self._picture = None  # the screen changed size: a full update follows
             self._frame, self._stale = frame, None
             return
         grab_region = getattr(self._source, "grab_region", None)
-        pixels = grab_region(box) if grab_region is not None else None
-        if pixels is None:
+        if grab_region is None:
             self._frame, self._stale = self._source.grab(), None
             return
         if not self._frame.flags.writeable:
             self._frame = self._frame.copy()
         stale = self._stale
-        if stale is not None and _clip(stale, box) != stale:
+        if stale is not None and not any(_clip(stale, part) == stale for part in parts):
             # Outside this grab the frame must hold the screen: the reference has it there.
             assert self._picture is not None
             rows = slice(stale.y, stale.y + stale.height)
             columns = slice(stale.x, stale.x + stale.width)
             self._frame[rows, columns] = self._picture.reference[rows, columns]
         self._stale = None
-        self._frame[box.y : box.y + box.height, box.x : box.x + box.width] = pixels
+        for part in parts:
+            rows, columns = slice(part.y, part.y + part.height), slice(part.x, part.x + part.width)
+            self._frame[rows, columns] = grab_region(part)
 
     def _produce_full(self, now: float | None) -> PreparedUpdate:
         assert self._source is not None
@@ -329,6 +340,7 @@ class FramePipeline:
     def _changes(
         self,
         box: Rect,
+        parts: tuple[Rect, ...],
         jpeg_quality: int,
         now: float,
         tiles: list[Tile],
@@ -339,7 +351,7 @@ class FramePipeline:
         picture = self._picture
         frame, reference = damage.as_pixels(self._frame), picture.pixels
         scrolled = self._scroll_again(box, now, copies)
-        mask = _changed_mask(frame, reference, box, scrolled)
+        mask = _changed_mask(frame, reference, box, parts, scrolled)
         if not copies and not mask.any():
             return
         copy = messages.CAPABILITY_COPY in self._capabilities
@@ -523,29 +535,66 @@ def _cluster_rects(box_tiles: np.ndarray, box: Rect) -> list[Rect]:
 
 
 def _changed_mask(
-    frame: np.ndarray, reference: np.ndarray, box: Rect, equal: Rect | None
+    frame: np.ndarray,
+    reference: np.ndarray,
+    box: Rect,
+    parts: tuple[Rect, ...],
+    equal: Rect | None,
 ) -> np.ndarray:
-    """Which pixels of `box` differ between frame and reference; those of `equal` (inside
-    the box, known equal) are not compared."""
-    if equal is None:
+    """Which pixels of `box` differ between frame and reference, compared in `parts` (the
+    rest did not change) but not in `equal` (known equal)."""
+    if parts == (box,) and equal is None:
         rows, columns = slice(box.y, box.y + box.height), slice(box.x, box.x + box.width)
         return frame[rows, columns] != reference[rows, columns]
     mask = np.zeros((box.height, box.width), dtype=bool)
-    bottom, right = equal.y + equal.height, equal.x + equal.width
-    around = (
-        (box.y, equal.y, box.x, box.x + box.width),  # above, and below
-        (bottom, box.y + box.height, box.x, box.x + box.width),
-        (equal.y, bottom, box.x, equal.x),  # left, and right
-        (equal.y, bottom, right, box.x + box.width),
-    )
-    for top, end, left, stop in around:
-        if end > top and stop > left:
+    for part in parts:
+        for piece in _outside(part, equal):
+            rows = slice(piece.y, piece.y + piece.height)
+            columns = slice(piece.x, piece.x + piece.width)
             np.not_equal(
-                frame[top:end, left:stop],
-                reference[top:end, left:stop],
-                out=mask[top - box.y : end - box.y, left - box.x : stop - box.x],
+                frame[rows, columns],
+                reference[rows, columns],
+                out=mask[
+                    piece.y - box.y : piece.y - box.y + piece.height,
+                    piece.x - box.x : piece.x - box.x + piece.width,
+                ],
             )
     return mask
+
+
+def _outside(rect: Rect, hole: Rect | None) -> list[Rect]:
+    """`rect` without `hole`: at most four pieces (above, below, left, right of it)."""
+    inside = None if hole is None else _clip(hole, rect)
+    if inside is None:
+        return [rect]
+    bottom, right = inside.y + inside.height, inside.x + inside.width
+    pieces = (
+        Rect(rect.x, rect.y, rect.width, inside.y - rect.y),
+        Rect(rect.x, bottom, rect.width, rect.y + rect.height - bottom),
+        Rect(rect.x, inside.y, inside.x - rect.x, inside.height),
+        Rect(right, inside.y, rect.x + rect.width - right, inside.height),
+    )
+    return [piece for piece in pieces if piece.width > 0 and piece.height > 0]
+
+
+def _parts(rects: list[Rect], box: Rect) -> tuple[Rect, ...]:
+    """The boxes of touching `rects` inside `box`, on a grid of DAMAGE_CELL_PIXELS."""
+    cell = DAMAGE_CELL_PIXELS
+    cells = np.zeros((-(-box.height // cell), -(-box.width // cell)), dtype=bool)
+    for rect in rects:
+        x, y = rect.x - box.x, rect.y - box.y
+        cells[
+            y // cell : -(-(y + rect.height) // cell), x // cell : -(-(x + rect.width) // cell)
+        ] = True
+    return tuple(
+        Rect(
+            box.x + left * cell,
+            box.y + top * cell,
+            min(box.width, right * cell) - left * cell,
+            min(box.height, bottom * cell) - top * cell,
+        )
+        for top, left, bottom, right in damage.clusters(cells)
+    )
 
 
 def _sent(mask: np.ndarray, box: Rect, rect: Rect) -> None:
@@ -557,6 +606,22 @@ def _sent(mask: np.ndarray, box: Rect, rect: Rect) -> None:
             inside.y - box.y : inside.y - box.y + inside.height,
             inside.x - box.x : inside.x - box.x + inside.width,
         ] = False
+
+
+def _bounding(rects: list[Rect]) -> Rect:
+    left, top = min(r.x for r in rects), min(r.y for r in rects)
+    right = max(r.x + r.width for r in rects)
+    bottom = max(r.y + r.height for r in rects)
+    return Rect(left, top, right - left, bottom - top)
+
+
+def _tile_aligned(rect: Rect, screen: Rect) -> Rect:
+    """`rect` grown to whole tiles (the last row and column of tiles may be cut by the
+    screen's edge)."""
+    left, top = rect.x // TILE_PIXELS * TILE_PIXELS, rect.y // TILE_PIXELS * TILE_PIXELS
+    right = min(screen.width, -(-(rect.x + rect.width) // TILE_PIXELS) * TILE_PIXELS)
+    bottom = min(screen.height, -(-(rect.y + rect.height) // TILE_PIXELS) * TILE_PIXELS)
+    return Rect(left, top, right - left, bottom - top)
 
 
 def _clip(rect: Rect, box: Rect) -> Rect | None:

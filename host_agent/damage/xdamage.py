@@ -2,12 +2,15 @@
 the pointer moved.
 
 The watcher has an X connection of its own (used from the capture thread only) with
-- a damage object on the root window that reports the bounding box of what was drawn
-  since it was last emptied, once each time that box grows. `wait` empties it
-  (DamageSubtract, a request without a reply) just before it returns the boxes, so the
-  grab that follows covers them and whatever is drawn after it raises a new event; a
-  scrolling terminal draws half a dozen rectangles a line, each an event to parse in
-  Python if every rectangle were reported;
+- a damage object on the root window that reports each rectangle drawn that was not
+  damaged yet since it was last emptied (DamageReportDeltaRectangles). `wait` empties it
+  (DamageSubtract, a request without a reply) just before it returns the rectangles, so
+  the grab that follows covers them and whatever is drawn after it raises a new event.
+  Drawing over what is damaged already raises none: a scrolling terminal (a copy of its
+  text, then the new line) is about four events a line, where each rectangle drawn would
+  be half a dozen. Blocks moving about the screen are reported each on its own, so the
+  pipeline grabs them, not the box around them all (the bounding box alone, which DAMAGE
+  can report instead, made the peer benchmark's animation a full-screen grab);
 - XInput 2 motion events: raw motion of every pointer (real devices and XTEST, so the
   agent's own injection too) and motion over the root window. A warp (XWarpPointer,
   `xdotool mousemove`) makes no raw motion: it shows only where it lands on a window no
@@ -70,7 +73,7 @@ class DamageWatcher:
                 raise DamageUnavailable("the X server has no DAMAGE extension")
             self._display.damage_query_version()
             root = self._display.screen().root
-            self._damage = root.damage_create(damage.DamageReportBoundingBox)
+            self._damage = root.damage_create(damage.DamageReportDeltaRectangles)
             self._xinput_opcode = self._select_pointer_motion(root)
             self._display.flush()
         except BaseException:
@@ -129,8 +132,8 @@ class DamageWatcher:
             more = self._drain()
             rects.extend(more.rects)
             pointer_moved, woken = pointer_moved or more.pointer_moved, woken or more.woken
-        # Empty the damage region: what is drawn from now on raises an event again. A box
-        # that grew meanwhile has its event waiting already: the next wait returns it.
+        # Empty the damage region: what is drawn from now on raises an event again. What was
+        # drawn meanwhile has its event waiting already: the next wait returns it.
         self._display.damage_subtract(self._damage)
         self._display.flush()
         return Seen(tuple(rects), pointer_moved, woken)

@@ -42,10 +42,18 @@ class SetSource:
 
 
 class DamagedSource(SetSource):
-    """A SetSource driven as X DAMAGE drives the pipeline: each wait reports the box of
-    what changed since the last one (as DamageReportBoundingBox does), and only the box
-    is grabbed. A stand-in for X, for sequences of pictures no X client could draw as fast;
-    tests on Xvfb cover the real thing."""
+    """A SetSource driven as X DAMAGE drives the pipeline: each wait reports what changed
+    since the last one, and only that is grabbed. A stand-in for X, for sequences of
+    pictures no X client could draw as fast; tests on Xvfb cover the real thing.
+
+    `cells`: None reports the bounding box of the changes (DamageReportBoundingBox);
+    a number reports them as rectangles that do not overlap, as DamageReportDeltaRectangles
+    does (here: runs of changed cells of that many pixels, row of cells by row of cells).
+    """
+
+    def __init__(self, frame: np.ndarray, cells: int | None = None) -> None:
+        super().__init__(frame)
+        self.cells = cells
 
     def grab_region(self, rect: Rect) -> np.ndarray:
         self.grabs += 1
@@ -58,24 +66,46 @@ class DamagedSource(SetSource):
 class BoxWatcher:
     pointer_events = False
 
-    def __init__(self, source: SetSource) -> None:
+    def __init__(self, source: DamagedSource) -> None:
         self._source = source
         self._seen = source.frame.copy()
 
     def wait(self, timeout_seconds: float | None) -> Seen:
         frame = self._source.frame
-        changed = np.argwhere((frame != self._seen).any(axis=2))
+        changed = (frame != self._seen).any(axis=2)
         self._seen = frame.copy()
-        if changed.size == 0:
+        if not changed.any():
             return Seen()
-        (top, left), (bottom, right) = changed.min(axis=0), changed.max(axis=0)
-        return Seen((Rect(int(left), int(top), int(right - left) + 1, int(bottom - top) + 1),))
+        cell = self._source.cells
+        if cell is None:
+            where = np.argwhere(changed)
+            (top, left), (bottom, right) = where.min(axis=0), where.max(axis=0)
+            return Seen((Rect(int(left), int(top), int(right - left) + 1, int(bottom - top) + 1),))
+        return Seen(tuple(_changed_cells(changed, cell)))
 
     def wake(self) -> None:
         pass
 
     def close(self) -> None:
         pass
+
+
+def _changed_cells(changed: np.ndarray, cell: int) -> list[Rect]:
+    """Runs of cells (cell x cell pixels) with a changed pixel, per row of cells."""
+    height, width = changed.shape
+    rects = []
+    for top in range(0, height, cell):
+        columns = changed[top : top + cell].any(axis=0)
+        hit = [columns[left : left + cell].any() for left in range(0, width, cell)]
+        start = None
+        for index, value in enumerate([*hit, False]):
+            if value and start is None:
+                start = index
+            elif not value and start is not None:
+                right = min(width, index * cell)
+                rects.append(Rect(start * cell, top, right - start * cell, min(cell, height - top)))
+                start = None
+    return rects
 
 
 def text_lines(count: int, seed: int = 5) -> list[np.ndarray]:

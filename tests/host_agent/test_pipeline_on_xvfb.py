@@ -15,6 +15,7 @@ import pytest
 
 from host_agent import pipeline as pipeline_module
 from host_agent.capture import MssSource
+from host_agent.damage.tiles import Rect
 from host_agent.damage.xdamage import DamageWatcher
 from host_agent.pipeline import FramePipeline
 from host_agent.updates import Change, Pointer, PreparedUpdate
@@ -48,7 +49,12 @@ class Counting(MssSource):
     def __init__(self) -> None:
         super().__init__(1)
         self.watcher: DamageWatcher | None = None
+        self.grabbed: list[Rect] = []
         Counting.made.append(self)
+
+    def grab_region(self, rect: Rect) -> np.ndarray:
+        self.grabbed.append(rect)
+        return super().grab_region(rect)
 
     def damage_watcher(self) -> DamageWatcher | None:
         self.watcher = super().damage_watcher()
@@ -252,3 +258,39 @@ def test_the_same_spot_drawn_again_and_again_is_seen_each_time(pipeline, fresh_x
             framebuffer.apply(update.message(number + 1))
             settle(pipeline, framebuffer)
             assert shows_the_screen(framebuffer)
+
+
+BLOCK_PIXELS = 48
+
+
+def test_blocks_drawn_far_apart_are_grabbed_each_on_its_own(pipeline, fresh_xvfb):
+    """DAMAGE reports each block drawn, so the pipeline grabs and compares the two blocks,
+    not the screen between them (with the bounding box alone it grabbed it all)."""
+    from Xlib import X
+    from Xlib import display as xdisplay
+
+    framebuffer = Framebuffer()
+    settle(pipeline, framebuffer)
+    (source,) = Counting.made
+    source.grabbed.clear()
+    corners = [(40, 40), (fresh_xvfb.width - 100, fresh_xvfb.height - 100)]
+    client = xdisplay.Display(fresh_xvfb.name)
+    try:
+        root = client.screen().root
+        pen = root.create_gc(foreground=0xC83214, subwindow_mode=X.IncludeInferiors)
+        for x, y in corners:
+            root.fill_rectangle(pen, x, y, BLOCK_PIXELS, BLOCK_PIXELS)
+        client.sync()  # both in one go: one wait sees both
+    finally:
+        client.close()
+    update = next_update(pipeline)
+    assert update is not None
+    assert settle(pipeline, framebuffer) == 0, "both blocks came in one update"
+    grabbed = list(source.grabbed)
+    framebuffer.apply(update.message(1))
+    assert shows_the_screen(framebuffer)
+    assert len(grabbed) == 2
+    for rect, (x, y) in zip(sorted(grabbed, key=lambda r: (r.y, r.x)), corners, strict=True):
+        assert rect.x <= x and x + BLOCK_PIXELS <= rect.x + rect.width
+        assert rect.y <= y and y + BLOCK_PIXELS <= rect.y + rect.height
+        assert rect.area <= (BLOCK_PIXELS + 2 * pipeline_module.DAMAGE_CELL_PIXELS) ** 2

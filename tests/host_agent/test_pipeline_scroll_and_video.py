@@ -113,9 +113,9 @@ def test_a_steady_scroll_compares_the_rows_it_moved_only_under_the_shift(monkeyp
     compared = []
     real_changed_mask = pipeline._changed_mask
 
-    def changed_mask(frame, reference, box, equal):
+    def changed_mask(frame, reference, box, parts, equal):
         compared.append((box, equal))
-        return real_changed_mask(frame, reference, box, equal)
+        return real_changed_mask(frame, reference, box, parts, equal)
 
     monkeypatch.setattr(pipeline, "_changed_mask", changed_mask)
     lines = text_lines(80, seed=5)

@@ -5,6 +5,7 @@ has (its reference) never drifts, however copies, fills and tiles mix in one upd
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -72,14 +73,24 @@ def apply(screen: np.ndarray, change: tuple) -> None:
         write_text(screen, line, x, y)
 
 
+# Polled (the whole screen compared), or driven by damage reported as rectangles that do
+# not overlap (DamageReportDeltaRectangles): then changes in separate places are grabbed
+# and compared each on its own (pipeline._damaged).
+SOURCES = {
+    "polled": SetSource,
+    "damage rectangles": lambda frame: DamagedSource(frame, cells=8),
+}
+
+
+@pytest.mark.parametrize("source_kind", SOURCES)
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(changes, min_size=1, max_size=3), min_size=1, max_size=8))
-def test_every_update_leaves_the_viewer_with_the_host_s_pixels(updates):
+@given(updates=st.lists(st.lists(changes, min_size=1, max_size=3), min_size=1, max_size=8))
+def test_every_update_leaves_the_viewer_with_the_host_s_pixels(source_kind, updates):
     screen = np.full((HEIGHT, WIDTH), WHITE, dtype=np.uint32)
     for row in range(12):
         write_text(screen, row, 4, 4 + row * 20)
     screen[:, 300:] = COLOURS[0]
-    source = SetSource(bgra(screen))
+    source = SOURCES[source_kind](bgra(screen))
     pipeline = FramePipeline(lambda: source)
     pipeline.open()
     pipeline.accept_capabilities(messages.RICH_CAPABILITIES)
@@ -90,7 +101,7 @@ def test_every_update_leaves_the_viewer_with_the_host_s_pixels(updates):
         for change in batch:
             apply(screen, change)
         source.frame = bgra(screen)
-        update = pipeline.produce(80, now=number / 30)
+        update = pipeline.produce(80, now=number / 30, timeout_seconds=0.0)
         if update is not None:
             framebuffer.apply(messages.decode(messages.encode(update.message(number))))
         assert np.array_equal(np.asarray(framebuffer.snapshot()), rgb(source.frame)), number
@@ -117,21 +128,22 @@ steady = st.one_of(
 )  # fmt: skip
 
 
+@pytest.mark.parametrize("cells", [None, 8], ids=["damage box", "damage rectangles"])
 @settings(max_examples=60, deadline=None)
 @given(
-    st.integers(0, 60),
-    st.integers(150, HEIGHT),
-    st.integers(1, 30),
-    st.lists(st.lists(steady, min_size=1, max_size=2), min_size=1, max_size=12),
+    top=st.integers(0, 60),
+    bottom=st.integers(150, HEIGHT),
+    rows=st.integers(1, 30),
+    updates=st.lists(st.lists(steady, min_size=1, max_size=2), min_size=1, max_size=12),
 )
 def test_a_steady_scroll_among_other_changes_leaves_viewer_and_frame_exact(
-    top, bottom, rows, updates
+    cells, top, bottom, rows, updates
 ):
     screen = np.full((HEIGHT, STEADY_WIDTH), WHITE, dtype=np.uint32)
     screen[:, ELSEWHERE_X:] = COLOURS[3]
     for row in range(12):
         write_text(screen, row, 4, 4 + row * 20)
-    source = DamagedSource(bgra(screen))
+    source = DamagedSource(bgra(screen), cells)
     pipeline = FramePipeline(lambda: source)
     pipeline.open()
     # Without video: a region changing update after update would become a (lossy) stream.
