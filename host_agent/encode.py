@@ -220,15 +220,7 @@ def _solid_rects(raw: np.ndarray) -> bytes | None:
 
 def _palette_bytes(colours: np.ndarray, indices: np.ndarray) -> bytes:
     """Header, RGB colours and packed (deflated when shorter) indices of a palette tile."""
-    bits = palette_bits(colours.size)
-    height, width = indices.shape
-    per_byte = 8 // bits
-    padded_width = -(-width // per_byte) * per_byte
-    padded = np.zeros((height, padded_width), dtype=np.uint8)
-    padded[:, :width] = indices
-    groups = padded.reshape(height, -1, per_byte)
-    shifts = (8 - bits * (np.arange(per_byte) + 1)).astype(np.uint8)
-    packed = np.bitwise_or.reduce(groups << shifts, axis=2).astype(np.uint8).tobytes()
+    packed = _packed(indices, palette_bits(colours.size))
     rgb = bytes(
         channel
         for value in colours.tolist()
@@ -239,6 +231,24 @@ def _palette_bytes(colours: np.ndarray, indices: np.ndarray) -> bytes:
     if len(deflated) < len(packed):
         return bytes((header | PALETTE_DEFLATED_FLAG,)) + rgb + deflated
     return bytes((header,)) + rgb + packed
+
+
+def _packed(indices: np.ndarray, bits: int) -> bytes:
+    """Row-major (rows, columns) uint8 indices at `bits` bits each, the first in the high
+    bits, every row padded to whole bytes. One vectorised step per index in a byte: a
+    reduce over the few indices of each byte was ten times slower (450 us against 50 for
+    a 330x340 region of four colours)."""
+    if bits == 1:
+        return np.packbits(indices, axis=1).tobytes()
+    height, width = indices.shape
+    per_byte = 8 // bits
+    padded = np.zeros((height, -(-width // per_byte) * per_byte), dtype=np.uint8)
+    padded[:, :width] = indices
+    groups = padded.reshape(height, -1, per_byte)
+    packed = groups[..., 0] << (8 - bits)
+    for place in range(1, per_byte):
+        packed |= groups[..., place] << (8 - bits * (place + 1))
+    return packed.tobytes()
 
 
 def encode_rect(
