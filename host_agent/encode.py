@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -164,18 +165,54 @@ def solid_rects(raw: np.ndarray) -> bytes | None:
     one background colour and at most MAX_SOLID_RECTS solid rectangles on it, and not longer
     than as a palette (a typed glyph is a dozen one-pixel rectangles but 20 bytes as a 1-bit
     palette); or None."""
-    data = _solid_rects(raw)
-    if data is None or len(data) <= SURELY_SHORTER_RECTS_BYTES:
+    blocks = _solid_rects(raw)
+    if blocks is None:
+        return None
+    data = blocks.data()
+    if len(data) <= SURELY_SHORTER_RECTS_BYTES:
         return data
-    palette = _few_colour_palette(raw)
+    palette = blocks.palette()
     return data if palette is None or len(data) < len(palette) else None
 
 
-def _solid_rects(raw: np.ndarray) -> bytes | None:
-    """Codec.RECTS bytes of a region that is one background colour and at most
-    MAX_SOLID_RECTS solid rectangles on it, or None. The region is cut into bands of equal
-    rows (one compare of each row with the next); each band's runs of colour continue the
-    rectangles of the band above or start new ones."""
+@dataclass(frozen=True, slots=True)
+class _Blocks:
+    """A region as one background colour and solid rectangles on it that do not overlap."""
+
+    height: int
+    width: int
+    background: int
+    rects: list[tuple[int, int, int, int, int]]  # colour, x, y, width, height
+    sampled: np.ndarray  # the colours of every FEW_COLOURS_SAMPLE_STEP-th pixel, sorted
+
+    def data(self) -> bytes:
+        """As Codec.RECTS bytes."""
+        return self.background.to_bytes(3, "big") + b"".join(
+            _RECT.pack(colour >> 16, (colour >> 8) & 255, colour & 255, x, y, w, h)
+            for colour, x, y, w, h in self.rects
+        )
+
+    def palette(self) -> bytes | None:
+        """The same bytes as few_colour_palette of the region, from the rectangles instead
+        of one compare of every pixel per colour. That finds a palette when the sample saw
+        every colour there is, 2 to FEW_COLOURS of them, with the sorted sampled colours
+        as its colours; the sample sees only colours there are, and the rectangles and the
+        background have them all, so the sample saw them all when it saw as many."""
+        colours = {self.background, *(colour for colour, *_ in self.rects)}
+        if len(colours) != self.sampled.size or not 2 <= len(colours) <= FEW_COLOURS:
+            return None
+        index = {colour: number for number, colour in enumerate(self.sampled.tolist())}
+        indices = np.full((self.height, self.width), index[self.background], dtype=np.uint8)
+        for colour, x, y, width, height in self.rects:
+            indices[y : y + height, x : x + width] = index[colour]
+        return _palette_bytes(self.sampled, indices)
+
+
+def _solid_rects(raw: np.ndarray) -> _Blocks | None:
+    """The region as a background colour and at most MAX_SOLID_RECTS solid rectangles on
+    it, or None. The region is cut into bands of equal rows (one compare of each row with
+    the next); each band's runs of colour continue the rectangles of the band above or
+    start new ones."""
     sample = raw[::SOLID_SAMPLE_ROWS, ::SOLID_SAMPLE_COLUMNS]
     if np.count_nonzero((sample[1:] != sample[:-1]).any(axis=1)) > 2 * MAX_SOLID_RECTS:
         return None  # text, a photo: far too many different rows, seen in a sample
@@ -212,10 +249,7 @@ def _solid_rects(raw: np.ndarray) -> bytes | None:
             return None
     for (start, end, colour), first in open_runs.items():
         done.append((colour, start, first, end - start, height - first))
-    return background.to_bytes(3, "big") + b"".join(
-        _RECT.pack(colour >> 16, (colour >> 8) & 255, colour & 255, x, y, w, h)
-        for colour, x, y, w, h in done
-    )
+    return _Blocks(height, width, background, done, colours)
 
 
 def _palette_bytes(colours: np.ndarray, indices: np.ndarray) -> bytes:

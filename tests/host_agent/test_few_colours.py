@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
+from host_agent import encode
 from host_agent.damage.tiles import Rect, changed_pixels, rectangles, tiles_of
 from host_agent.encode import (
     FEW_COLOURS,
@@ -112,3 +115,29 @@ def test_a_large_stipple_is_a_palette_not_a_jpeg() -> None:
     assert tile.codec is Codec.PALETTE
     assert np.array_equal(decode_tile(tile), rgb_of(frame))
     assert encode_rect(frame, Rect(0, 0, 256, 128), 80).codec is Codec.JPEG  # without palettes
+
+
+@given(
+    height=st.integers(1, 80),
+    width=st.integers(1, 80),
+    blocks=st.lists(
+        st.tuples(st.integers(0, 79), st.integers(0, 79), st.integers(1, 40), st.integers(1, 40),
+                  st.sampled_from((0xFFAA2020, 0xFF20AA20, 0xFF2020AA, 0xFFEEEEEE, 0x00101820))),
+        max_size=8,
+    ),
+)  # fmt: skip
+def test_the_palette_a_rects_tile_is_weighed_against_is_the_few_colour_palette(
+    height, width, blocks
+):
+    """solid_rects keeps a rects tile only if it is shorter than the region as a palette.
+    That palette is built from the rectangles found, without comparing every pixel with
+    every colour; it must be the very palette few_colour_palette builds from the pixels,
+    also when the sample misses a tiny block's colour (then neither has one). The last
+    colour differs from the backdrop only in the alpha byte, which is not a colour."""
+    picture = np.full((height, width), 0xFF101820, dtype=np.uint32)
+    for x, y, block_width, block_height, colour in blocks:
+        picture[y : y + block_height, x : x + block_width] = colour
+    found = encode._solid_rects(picture)
+    assume(found is not None)
+    frame = picture.view(np.uint8).reshape(height, width, 4)
+    assert found.palette() == few_colour_palette(frame)
