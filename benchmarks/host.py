@@ -4,7 +4,10 @@
 
 Scenarios: a still screen; typing into a terminal (xterm, 10 characters/s via xdotool);
 a log scrolling in xterm at 50 lines/s; a full-screen animation (a Tk canvas changing
-colour every 15 ms: flat colour, so fill tiles); a photo-like 1280x720 "video"
+colour every 15 ms: flat colour, so fill tiles); "blocks", the peer benchmark's animation
+(16 blocks bouncing over a full-screen backdrop at 30 frames/s: changes in separate
+places); "strewn", 200 characters written at random places of a 200x60 terminal 30 times
+a second (as cmatrix does: too many places to grab each on its own); a photo-like 1280x720 "video"
 (gradients changing 30 times a second on a fixed schedule: H.264) and "video-peer", the
 peer benchmark's clip (benchmarks/peer/imagery.py: a 1280x720 landscape of 1/f noise
 under a smooth sky, panning, 30 frames/s, centred on the screen), which is harder to
@@ -35,6 +38,8 @@ from tests.conftest import start_xvfb, stop_process  # noqa: E402
 FRAME_INTERVAL_SECONDS = 1 / 60
 LOG_LINES_PER_SECOND = 50
 VIDEO_PICTURES_PER_SECOND = 30
+STREWN_PER_FRAME = 200
+STREWN_FRAMES_PER_SECOND = 30
 
 
 def run_pipeline(seconds: float, kept: list | None = None) -> dict[str, float]:
@@ -132,6 +137,43 @@ def scenario_scroll(env: dict[str, str], seconds: float) -> dict[str, float]:
 
 def scenario_animation(env: dict[str, str], seconds: float) -> dict[str, float]:
     return _with_x_client(env, seconds, "animate")
+
+
+def scenario_blocks(env: dict[str, str], seconds: float) -> dict[str, float]:
+    command = [sys.executable, "-m", "benchmarks.peer.workload", "animation",
+               "--display", env["DISPLAY"], "--events", os.devnull]  # fmt: skip
+    return _with_client(env, seconds, command)
+
+
+def scenario_strewn(env: dict[str, str], seconds: float) -> dict[str, float]:
+    command = [sys.executable, str(Path(__file__).resolve()), "--strewn-source"]
+    term = subprocess.Popen(
+        ["xterm", "-geometry", "200x60+0+0", "-title", "bench-strewn", "-e", *command], env=env
+    )
+    subprocess.run(
+        ["xdotool", "search", "--sync", "--onlyvisible", "--name", "bench-strewn"],
+        env=env, capture_output=True, timeout=20,
+    )  # fmt: skip
+    try:
+        return run_pipeline(seconds)
+    finally:
+        term.kill()
+        term.wait()
+
+
+def strew_characters() -> None:
+    """The strewn scenario's source, run in the terminal: STREWN_PER_FRAME characters at
+    random places, STREWN_FRAMES_PER_SECOND times a second."""
+    import random
+
+    rng = random.Random(1)
+    sys.stdout.write("\x1b[2J")
+    while True:
+        for _ in range(STREWN_PER_FRAME):
+            row, column = rng.randint(1, 60), rng.randint(1, 200)
+            sys.stdout.write(f"\x1b[{row};{column}H{chr(rng.randint(33, 126))}")
+        sys.stdout.flush()
+        time.sleep(1 / STREWN_FRAMES_PER_SECOND)
 
 
 def scenario_video(env: dict[str, str], seconds: float) -> dict[str, float]:
@@ -277,6 +319,8 @@ SCENARIOS = {
     "typing": scenario_typing,
     "scroll": scenario_scroll,
     "animation": scenario_animation,
+    "blocks": scenario_blocks,
+    "strewn": scenario_strewn,
     "video": scenario_video,
     "video-peer": scenario_video_peer,
 }
@@ -289,6 +333,7 @@ def main() -> None:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help="comma-separated, from: " + ", ".join(SCENARIOS))  # fmt: skip
     parser.add_argument("--video-source", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--strewn-source", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     chosen = [name.strip() for name in args.scenarios.split(",") if name.strip()]
     for name in chosen:
@@ -296,6 +341,9 @@ def main() -> None:
             parser.error(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
     if args.video_source:
         show_video()
+        return
+    if args.strewn_source:
+        strew_characters()
         return
     if args.codecs:
         codecs()

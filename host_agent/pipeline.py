@@ -62,9 +62,12 @@ POINTER_POLL_SECONDS = 0.05
 ONE_FILL_MIN_PIXELS = 256 * 256
 # Damage in separate places (blocks bouncing about the screen) is grabbed and compared part
 # by part, each part the box of touching damage on a grid of DAMAGE_CELL_PIXELS, when the
-# damage covers at most PARTS_MAX_SHARE of the box around it all.
+# damage covers at most PARTS_MAX_SHARE of the box around it all and makes at most
+# MAX_PARTS parts: a grab costs about 0.1 ms however small, one of the whole 1920x1080
+# screen with its comparison about 4 ms (characters strewn over a terminal are one box).
 PARTS_MAX_SHARE = 0.5
 DAMAGE_CELL_PIXELS = 16
+MAX_PARTS = 32
 
 
 class FramePipeline:
@@ -278,11 +281,11 @@ class FramePipeline:
         if not inside:
             return None
         box = _tile_aligned(_bounding(inside), screen)
-        # DAMAGE reports only what was not damaged yet, so the rectangles hardly overlap
-        # (only those of successive waits can): their areas add up to about what changed.
-        if len(inside) > 1 and sum(r.area for r in inside) <= PARTS_MAX_SHARE * box.area:
+        # The rectangles are the damage's own, which do not overlap, or boxes that grew one
+        # from the other, whose areas add up to more than what changed (damage/xdamage.py).
+        if sum(r.area for r in inside) <= PARTS_MAX_SHARE * box.area:
             parts = _parts(inside, box)
-            if sum(part.area for part in parts) <= PARTS_MAX_SHARE * box.area:
+            if len(parts) <= MAX_PARTS and sum(p.area for p in parts) <= PARTS_MAX_SHARE * box.area:
                 return box, parts
         return box, (box,)
 

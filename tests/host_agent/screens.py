@@ -46,8 +46,8 @@ class DamagedSource(SetSource):
     since the last one, and only that is grabbed. A stand-in for X, for sequences of
     pictures no X client could draw as fast; tests on Xvfb cover the real thing.
 
-    `cells`: None reports the bounding box of the changes (DamageReportBoundingBox);
-    a number reports them as rectangles that do not overlap, as DamageReportDeltaRectangles
+    `cells`: None reports the bounding box of the changes (as DAMAGE's events do); a
+    number reports them as rectangles that do not overlap, as the watcher's XFixes region
     does (here: runs of changed cells of that many pixels, row of cells by row of cells).
     """
 

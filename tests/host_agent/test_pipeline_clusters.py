@@ -50,3 +50,43 @@ def test_a_full_screen_change_is_one_cluster_and_a_diagonal_touch_joins():
     diagonal = np.zeros((4, 4), dtype=bool)
     diagonal[0, 0] = diagonal[1, 1] = diagonal[3, 3] = True
     assert clusters(diagonal) == [(0, 0, 2, 2), (3, 3, 4, 4)]
+
+
+def _grabs_for(spots: list[tuple[int, int, int]]) -> tuple[int, bool]:
+    """(grabs, viewer exact) for one update that changes `spots` (x, y, side) of a screen
+    whose damage is reported as separate rectangles (as the XFixes region is)."""
+    from host_agent.pipeline import FramePipeline
+    from protocol import messages
+    from tests.host_agent.screens import DamagedSource, rgb
+    from viewer.framebuffer import Framebuffer
+
+    screen = np.full((720, 1280, 4), 200, dtype=np.uint8)
+    source = DamagedSource(screen.copy(), cells=8)
+    pipeline = FramePipeline(lambda: source)
+    pipeline.open()
+    pipeline.accept_capabilities(messages.RICH_CAPABILITIES)
+    framebuffer = Framebuffer()
+    framebuffer.apply(pipeline.produce(80, now=0.0).message(1))
+    for x, y, side in spots:
+        screen[y : y + side, x : x + side, :3] = (40, 90, 160)
+    source.frame = screen.copy()
+    before = source.grabs
+    update = pipeline.produce(80, now=0.1, timeout_seconds=0.0)
+    assert update is not None
+    framebuffer.apply(update.message(2))
+    return source.grabs - before, np.array_equal(np.asarray(framebuffer.snapshot()), rgb(screen))
+
+
+def test_a_few_separate_changes_are_grabbed_each_on_its_own():
+    grabs, exact = _grabs_for([(20, 20, 40), (1200, 30, 40), (600, 650, 40)])
+    assert (grabs, exact) == (3, True)
+
+
+def test_changes_strewn_all_over_are_one_grab_not_one_each():
+    """Characters strewn over a terminal (many small changes far apart) are cheaper as one
+    grab of the box around them than as a grab each (pipeline.MAX_PARTS)."""
+    rng = np.random.default_rng(7)
+    spots = [(int(x), int(y), 6) for x, y in zip(rng.integers(0, 1270, 120),
+                                                 rng.integers(0, 710, 120), strict=True)]  # fmt: skip
+    grabs, exact = _grabs_for(spots)
+    assert (grabs, exact) == (1, True)

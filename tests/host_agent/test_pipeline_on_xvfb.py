@@ -264,8 +264,10 @@ BLOCK_PIXELS = 48
 
 
 def test_blocks_drawn_far_apart_are_grabbed_each_on_its_own(pipeline, fresh_xvfb):
-    """DAMAGE reports each block drawn, so the pipeline grabs and compares the two blocks,
-    not the screen between them (with the bounding box alone it grabbed it all)."""
+    """Blocks drawn in separate places (each one further out, so the box around them grows
+    with every block) are grabbed and compared each on its own, not the screen between
+    them: the watcher asks X for the damaged rectangles (an XFixes region) instead of the
+    bounding box DAMAGE reports."""
     from Xlib import X
     from Xlib import display as xdisplay
 
@@ -273,24 +275,26 @@ def test_blocks_drawn_far_apart_are_grabbed_each_on_its_own(pipeline, fresh_xvfb
     settle(pipeline, framebuffer)
     (source,) = Counting.made
     source.grabbed.clear()
-    corners = [(40, 40), (fresh_xvfb.width - 100, fresh_xvfb.height - 100)]
+    step_x = (fresh_xvfb.width - 2 * BLOCK_PIXELS) // 4
+    step_y = (fresh_xvfb.height - 2 * BLOCK_PIXELS) // 4
+    blocks = [(40 + step * step_x, 40 + step * step_y) for step in range(5)]
     client = xdisplay.Display(fresh_xvfb.name)
     try:
         root = client.screen().root
         pen = root.create_gc(foreground=0xC83214, subwindow_mode=X.IncludeInferiors)
-        for x, y in corners:
+        for x, y in blocks:
             root.fill_rectangle(pen, x, y, BLOCK_PIXELS, BLOCK_PIXELS)
-        client.sync()  # both in one go: one wait sees both
+        client.sync()  # all in one go: one wait sees them all
     finally:
         client.close()
     update = next_update(pipeline)
     assert update is not None
-    assert settle(pipeline, framebuffer) == 0, "both blocks came in one update"
+    assert settle(pipeline, framebuffer) == 0, "the blocks came in one update"
     grabbed = list(source.grabbed)
     framebuffer.apply(update.message(1))
     assert shows_the_screen(framebuffer)
-    assert len(grabbed) == 2
-    for rect, (x, y) in zip(sorted(grabbed, key=lambda r: (r.y, r.x)), corners, strict=True):
+    assert len(grabbed) == len(blocks)
+    for rect, (x, y) in zip(sorted(grabbed, key=lambda r: (r.y, r.x)), blocks, strict=True):
         assert rect.x <= x and x + BLOCK_PIXELS <= rect.x + rect.width
         assert rect.y <= y and y + BLOCK_PIXELS <= rect.y + rect.height
         assert rect.area <= (BLOCK_PIXELS + 2 * pipeline_module.DAMAGE_CELL_PIXELS) ** 2

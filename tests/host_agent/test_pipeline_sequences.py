@@ -74,8 +74,8 @@ def apply(screen: np.ndarray, change: tuple) -> None:
 
 
 # Polled (the whole screen compared), or driven by damage reported as rectangles that do
-# not overlap (DamageReportDeltaRectangles): then changes in separate places are grabbed
-# and compared each on its own (pipeline._damaged).
+# not overlap (the XFixes region the watcher asks for): then changes in separate places
+# are grabbed and compared each on its own (pipeline._damaged).
 SOURCES = {
     "polled": SetSource,
     "damage rectangles": lambda frame: DamagedSource(frame, cells=8),
