@@ -43,6 +43,9 @@ from host_agent.damage.waker import Waker
 # asks for the damaged rectangles themselves. A scrolling terminal grows it three times a
 # line and a typed character twice; the round trip costs them nothing they could gain.
 REGION_MIN_EVENTS = 4
+# More rectangles than this come as the box around them (each costs Python time here and
+# in the pipeline, and so many are grabbed as one box anyway).
+MAX_REGION_RECTS = 512
 COALESCE_QUIET_SECONDS = 0.001
 COALESCE_MAX_SECONDS = 0.004
 # XInput 2.1 and later send raw events during grabs too (a menu open, a drag); the version
@@ -147,7 +150,7 @@ class DamageWatcher:
         if self._region is not None and len(rects) >= REGION_MIN_EVENTS:
             # Perhaps drawn in separate places: the damage itself, not the box around it.
             self._display.damage_subtract(self._damage, X.NONE, self._region)
-            rects = xregion.fetch(self._display, self._region)
+            rects = xregion.fetch(self._display, self._region, MAX_REGION_RECTS)
         else:
             self._display.damage_subtract(self._damage)
             self._display.flush()

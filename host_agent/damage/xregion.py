@@ -73,12 +73,15 @@ def create(display: Any) -> int | None:
     return region
 
 
-def fetch(display: Any, region: int) -> list[Rect]:
-    """The rectangles of `region` (a round trip)."""
+def fetch(display: Any, region: int, most: int) -> list[Rect]:
+    """The rectangles of `region` (a round trip); only the box around them (the region's
+    extents) when there are more than `most`."""
     reply = _FetchRegion(display=display.display, opcode=_opcode(display), region=region)
     data = reply.rectangles
     if isinstance(data, str):  # python-xlib hands out String8 as text on some versions
         data = data.encode("latin-1")
+    if len(data) // _RECTANGLE.size > most:
+        return [Rect(reply.x, reply.y, reply.width, reply.height)]
     return [
         Rect(x, y, width, height)
         for x, y, width, height in _RECTANGLE.iter_unpack(data)
