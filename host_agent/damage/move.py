@@ -101,19 +101,32 @@ def find_copy(
 ) -> Move | None:
     """The move inside `box` from `reference` to `frame` (uint32 views), if any: vertical
     (scroll.py, trying the shift in `shifts` first) when that covers most of the box,
-    otherwise the larger of it and a move in any direction."""
+    otherwise the larger of it and a move in any direction. While a window is being
+    dragged (the last copy in `shifts` went sideways), the move in any direction is looked
+    for first, and taken alone when it covers most of the box."""
+    sideways = shifts is not None and shifts.sideways
+    moved = find_move(reference, frame, box) if sideways else None
+    if moved is not None and moved.width * moved.height >= SCROLL_ENOUGH_SHARE * box.area:
+        return _remembered(shifts, moved)
     scrolled = scroll.find_move(reference, frame, box, shifts)
     vertical = None
     if scrolled is not None:
         vertical = _vertical(scrolled)
         if vertical.width * vertical.height >= SCROLL_ENOUGH_SHARE * box.area:
-            return vertical
-    moved = find_move(reference, frame, box)
+            return _remembered(shifts, vertical)
+    if not sideways:
+        moved = find_move(reference, frame, box)
     if moved is None or (
         vertical is not None and vertical.width * vertical.height >= moved.width * moved.height
     ):
-        return vertical
-    return moved
+        return _remembered(shifts, vertical)
+    return _remembered(shifts, moved)
+
+
+def _remembered(shifts: scroll.ShiftMemory | None, found: Move | None) -> Move | None:
+    if shifts is not None:
+        shifts.sideways = found is not None and found.src_x != found.x
+    return found
 
 
 def reach(box: Rect) -> Rect | None:

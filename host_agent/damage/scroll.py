@@ -61,10 +61,13 @@ class Move:
 
 
 class ShiftMemory:
-    """The last scroll found: its shift is tried first next time."""
+    """The last scroll found: its shift is tried first next time. And whether the last copy
+    found had a horizontal part (a dragged window): then the search in any direction goes
+    first (move.find_copy)."""
 
     def __init__(self) -> None:
         self.last: Move | None = None
+        self.sideways = False
 
     @property
     def shift(self) -> int:

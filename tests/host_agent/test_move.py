@@ -3,6 +3,8 @@ pixel; a near miss never becomes a copy."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -87,6 +89,38 @@ def test_a_vertical_scroll_is_still_the_scroll_stage_s_copy():
     new = old.copy()
     new[110:290, 100 : 100 + WINDOW_WIDTH] = old[123:303, 100 : 100 + WINDOW_WIDTH]  # one line up
     found = move.find_copy(old, new, changed_box(old, new))
+    assert found is not None and (found.src_x, found.src_y - found.y) == (found.x, 13)
+    assert_exact(found, old, new)
+
+
+def test_while_a_window_is_dragged_no_row_is_hashed_for_a_scroll(monkeypatch):
+    """The first step of a drag is searched for as a scroll too; once a copy has gone
+    sideways, the search in any direction goes first, and the scroll search (which hashes
+    every row of both pictures) is not needed while that explains the change. A scroll
+    after the drag is found again."""
+    from host_agent.damage import scroll
+
+    hashed = []
+    real_row_hashes = scroll.row_hashes
+    monkeypatch.setattr(
+        scroll, "row_hashes", lambda block: hashed.append(1) or real_row_hashes(block)
+    )
+    window, memory = text_window(seed=6), scroll.ShiftMemory()
+    steps = [(100, 100), (108, 102), (116, 103), (124, 103), (132, 101)]
+    for number, ((x, y), (new_x, new_y)) in enumerate(itertools.pairwise(steps)):
+        old, new = screen_with(window, x, y), screen_with(window, new_x, new_y)
+        found = move.find_copy(old, new, changed_box(old, new), memory)
+        assert found is not None and (found.x - found.src_x, found.y - found.src_y) == (
+            new_x - x,
+            new_y - y,
+        )
+        assert_exact(found, old, new)
+        assert bool(hashed) == (number == 0), number
+        hashed.clear()
+    old = screen_with(window, 132, 101)
+    new = old.copy()
+    new[111:291, 132 : 132 + WINDOW_WIDTH] = old[124:304, 132 : 132 + WINDOW_WIDTH]  # a scroll
+    found = move.find_copy(old, new, changed_box(old, new), memory)
     assert found is not None and (found.src_x, found.src_y - found.y) == (found.x, 13)
     assert_exact(found, old, new)
 
