@@ -2,7 +2,8 @@
 panned map or picture), so it travels as one copy plus what the copy does not explain.
 
 A vertical move (a scroll) is looked for first, by whole rows (scroll.py): cheap, and
-unbounded in distance. A move with a horizontal part keeps no row of the changed box
+unbounded in distance; while a window is being dragged sideways, the other way round
+(find_copy). A move with a horizontal part keeps no row of the changed box
 whole, so its motion vector is found from the pixels, in three steps:
 1. anchors: in a few rows of the middle of the box (which a moved block fills), the run
    of ANCHOR_PIXELS pixels with the most colour edges that holds a changed pixel,
