@@ -120,12 +120,18 @@ def scenario_scroll(env: dict[str, str], seconds: float) -> dict[str, float]:
         f'i=0; while true; do i=$((i+1)); echo "$i the log goes on and on, line after line"; '
         f"sleep {1 / LOG_LINES_PER_SECOND}; done"
     )
+    return _in_terminal(env, seconds, "120x50+0+0", ["sh", "-c", script])
+
+
+def _in_terminal(
+    env: dict[str, str], seconds: float, geometry: str, command: list[str]
+) -> dict[str, float]:
+    """The pipeline while `command` runs in an xterm of `geometry` at the top left."""
     term = subprocess.Popen(
-        ["xterm", "-geometry", "120x50+0+0", "-title", "bench-log", "-e", "sh", "-c", script],
-        env=env,
+        ["xterm", "-geometry", geometry, "-title", "bench-terminal", "-e", *command], env=env
     )
     subprocess.run(
-        ["xdotool", "search", "--sync", "--onlyvisible", "--name", "bench-log"],
+        ["xdotool", "search", "--sync", "--onlyvisible", "--name", "bench-terminal"],
         env=env, capture_output=True, timeout=20,
     )  # fmt: skip
     try:
@@ -146,19 +152,8 @@ def scenario_blocks(env: dict[str, str], seconds: float) -> dict[str, float]:
 
 
 def scenario_strewn(env: dict[str, str], seconds: float) -> dict[str, float]:
-    command = [sys.executable, str(Path(__file__).resolve()), "--strewn-source"]
-    term = subprocess.Popen(
-        ["xterm", "-geometry", "200x60+0+0", "-title", "bench-strewn", "-e", *command], env=env
-    )
-    subprocess.run(
-        ["xdotool", "search", "--sync", "--onlyvisible", "--name", "bench-strewn"],
-        env=env, capture_output=True, timeout=20,
-    )  # fmt: skip
-    try:
-        return run_pipeline(seconds)
-    finally:
-        term.kill()
-        term.wait()
+    source = [sys.executable, str(Path(__file__).resolve()), "--strewn-source"]
+    return _in_terminal(env, seconds, "200x60+0+0", source)
 
 
 def strew_characters() -> None:
