@@ -355,11 +355,13 @@ class FramePipeline:
         frame, reference = damage.as_pixels(self._frame), picture.pixels
         scrolled = self._scroll_again(box, now, copies)
         mask = _changed_mask(frame, reference, box, parts, scrolled)
-        if not copies and not mask.any():
+        box_dirty = _changed_tiles(mask, box, parts)
+        if not copies and not box_dirty.any():
             return
         copy = messages.CAPABILITY_COPY in self._capabilities
         solid = messages.CAPABILITY_RECTS in self._capabilities
-        for cluster in _cluster_rects(self._scroll_tiles(box, mask), box) if copy or solid else ():
+        searched = self._scroll_tiles(box, box_dirty) if copy or solid else None
+        for cluster in _cluster_rects(searched, box) if searched is not None else ():
             changed = damage.tighten(cluster, mask)
             if changed is None:
                 continue
@@ -382,7 +384,7 @@ class FramePipeline:
                     _sent(mask, box, move.destination)  # verified pixel for pixel
         dirty = np.zeros(picture.grid, dtype=bool)
         top, left = box.y // TILE_PIXELS, box.x // TILE_PIXELS
-        box_dirty = damage.tiles_of(mask)
+        box_dirty = _changed_tiles(mask, box, parts)
         dirty[top : top + box_dirty.shape[0], left : left + box_dirty.shape[1]] = box_dirty
         picture.changed(dirty, now)
         self._video.observe(dirty, now)
@@ -394,8 +396,8 @@ class FramePipeline:
             streamed = Rect(packet.x, packet.y, packet.width, packet.height)
             picture.took_video(self._frame, streamed)
             _sent(mask, box, streamed)
-            box_dirty = damage.tiles_of(mask)
-        whole = damage.tighten(Rect(0, 0, box.width, box.height), mask)
+            box_dirty = _changed_tiles(mask, box, parts)
+        whole = _tightened(box_dirty, mask, box)
         if whole is not None and whole.area >= ONE_FILL_MIN_PIXELS:
             region = frame[
                 box.y + whole.y : box.y + whole.y + whole.height,
@@ -461,11 +463,11 @@ class FramePipeline:
             return None
         return Tile(rect.x, rect.y, rect.width, rect.height, Codec.RECTS, data)
 
-    def _scroll_tiles(self, box: Rect, mask: np.ndarray) -> np.ndarray:
+    def _scroll_tiles(self, box: Rect, changed_tiles: np.ndarray) -> np.ndarray:
         """The changed tiles of the box to look for moves in: not those of the video region,
         whose pixels go to the video encoder anyway (hashing them is the costliest part of
         a video frame, and a copy there would only be overwritten)."""
-        box_dirty = damage.tiles_of(mask)
+        box_dirty = changed_tiles.copy()
         if self._video.rect is None:
             return box_dirty
         inside = _clip(self._video.rect, box)
@@ -563,6 +565,33 @@ def _changed_mask(
                 ],
             )
     return mask
+
+
+def _changed_tiles(mask: np.ndarray, box: Rect, parts: tuple[Rect, ...]) -> np.ndarray:
+    """damage.tiles_of(mask), reading the mask only in the tiles `parts` touch (elsewhere
+    nothing was compared, so nothing changed)."""
+    if parts == (box,):
+        return damage.tiles_of(mask)
+    tiles = np.zeros(damage.tile_grid(box.height, box.width), dtype=bool)
+    for part in parts:
+        top, left = (part.y - box.y) // TILE_PIXELS, (part.x - box.x) // TILE_PIXELS
+        bottom = min(box.height, -(-(part.y - box.y + part.height) // TILE_PIXELS) * TILE_PIXELS)
+        right = min(box.width, -(-(part.x - box.x + part.width) // TILE_PIXELS) * TILE_PIXELS)
+        found = damage.tiles_of(mask[top * TILE_PIXELS : bottom, left * TILE_PIXELS : right])
+        tiles[top : top + found.shape[0], left : left + found.shape[1]] |= found
+    return tiles
+
+
+def _tightened(box_tiles: np.ndarray, mask: np.ndarray, box: Rect) -> Rect | None:
+    """The bounding box (relative to `box`) of the changed pixels of `mask`, looked for only
+    in the changed tiles' bounding box."""
+    rows, columns = np.flatnonzero(box_tiles.any(axis=1)), np.flatnonzero(box_tiles.any(axis=0))
+    if rows.size == 0:
+        return None
+    top, left = int(rows[0]) * TILE_PIXELS, int(columns[0]) * TILE_PIXELS
+    bottom = min(box.height, (int(rows[-1]) + 1) * TILE_PIXELS)
+    right = min(box.width, (int(columns[-1]) + 1) * TILE_PIXELS)
+    return damage.tighten(Rect(left, top, right - left, bottom - top), mask)
 
 
 def _outside(rect: Rect, hole: Rect | None) -> list[Rect]:

@@ -90,3 +90,35 @@ def test_changes_strewn_all_over_are_one_grab_not_one_each():
                                                  rng.integers(0, 710, 120), strict=True)]  # fmt: skip
     grabs, exact = _grabs_for(spots)
     assert (grabs, exact) == (1, True)
+
+
+@given(
+    height=st.integers(1, 300),
+    width=st.integers(1, 300),
+    spots=st.lists(st.tuples(st.integers(0, 299), st.integers(0, 299)), max_size=12),
+    parts=st.lists(
+        st.tuples(st.integers(0, 299), st.integers(0, 299), st.integers(1, 120), st.integers(1, 120)),
+        min_size=1, max_size=4,
+    ),
+)  # fmt: skip
+def test_changed_tiles_and_their_bounds_read_from_the_parts_equal_those_of_the_whole_mask(
+    height, width, spots, parts
+):
+    """The pipeline reads the changed-pixel mask only inside the parts it grabbed (nothing
+    was compared elsewhere); what it finds must be what the whole mask gives."""
+    from host_agent.damage.tiles import Rect, tighten, tiles_of
+    from host_agent.pipeline import _changed_tiles, _clip, _tightened
+
+    box = Rect(0, 0, width, height)
+    inside = tuple(
+        clipped for x, y, w, h in parts if (clipped := _clip(Rect(x, y, w, h), box)) is not None
+    )
+    if not inside:
+        return
+    mask = np.zeros((height, width), dtype=bool)
+    for x, y in spots:
+        if any(p.x <= x < p.x + p.width and p.y <= y < p.y + p.height for p in inside):
+            mask[y, x] = True
+    tiles = _changed_tiles(mask, box, inside)
+    assert np.array_equal(tiles, tiles_of(mask))
+    assert _tightened(tiles, mask, box) == tighten(box, mask)
