@@ -12,7 +12,7 @@ The watcher has an X connection of its own (used from the capture thread only) w
   here) instead of the box around them all. Asking for every rectangle as an event instead
   (DamageReportDeltaRectangles) was measured: 52 events a frame for the peer benchmark's
   animation, and 200 a frame, 11.5 % of a core in this watcher alone, for characters
-  strewn over a terminal (3 % with boxes and the region);
+  strewn over a terminal (2.2 % with boxes and the region);
 - XInput 2 motion events: raw motion of every pointer (real devices and XTEST, so the
   agent's own injection too) and motion over the root window. A warp (XWarpPointer,
   `xdotool mousemove`) makes no raw motion: it shows only where it lands on a window no
