@@ -41,7 +41,7 @@ from host_agent.damage.waker import Waker
 
 # A wait whose bounding box grew this often (things drawn in separate places, perhaps)
 # asks for the damaged rectangles themselves. A scrolling terminal grows it three times a
-# line and a typed character twice; the round trip costs them nothing they could gain.
+# line and a typed character twice: for them the round trip would find no separate places.
 REGION_MIN_EVENTS = 4
 # More rectangles than this come as the box around them (each costs Python time here and
 # in the pipeline, and so many are grabbed as one box anyway).
