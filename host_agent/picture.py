@@ -65,8 +65,8 @@ class ViewerPicture:
     def take_pixels(self, frame: np.ndarray, rect: Rect) -> None:
         """The viewer has `rect` of `frame` (a tile, a video region, a move's destination
         verified equal)."""
-        rows, columns = slice(rect.y, rect.y + rect.height), slice(rect.x, rect.x + rect.width)
-        self.reference[rows, columns] = frame[rows, columns]
+        window = pixel_slices(rect)
+        self.reference[window] = frame[window]
 
     def exchange(self, frame: np.ndarray) -> np.ndarray:
         """The viewer has `frame` now, all of it (the caller knows); it becomes the
@@ -137,6 +137,11 @@ def copy_within(picture: np.ndarray, move: Move) -> None:
         picture[move.y + start : move.y + start + rows, columns] = picture[
             move.src_y + start : move.src_y + start + rows, source_columns
         ]
+
+
+def pixel_slices(rect: Rect) -> tuple[slice, slice]:
+    """The rows and columns of a pixel rectangle, to index a frame or a mask."""
+    return slice(rect.y, rect.y + rect.height), slice(rect.x, rect.x + rect.width)
 
 
 def tile_slices(rect: Rect) -> tuple[slice, slice]:

@@ -44,7 +44,7 @@ from host_agent.damage.scroll import ShiftMemory
 from host_agent.damage.tiles import TILE_PIXELS, Rect
 from host_agent.damage.xdamage import DamageWatcher
 from host_agent.encode import encode_rect, solid_rects
-from host_agent.picture import ViewerPicture
+from host_agent.picture import ViewerPicture, pixel_slices, tile_slices
 from host_agent.updates import Change, Pointer, PreparedUpdate
 from host_agent.video import prepare_video
 from host_agent.video_stage import VideoStage
@@ -308,13 +308,11 @@ class FramePipeline:
         if stale is not None and not any(_clip(stale, part) == stale for part in parts):
             # Outside this grab the frame must hold the screen: the reference has it there.
             assert self._picture is not None
-            rows = slice(stale.y, stale.y + stale.height)
-            columns = slice(stale.x, stale.x + stale.width)
-            self._frame[rows, columns] = self._picture.reference[rows, columns]
+            window = pixel_slices(stale)
+            self._frame[window] = self._picture.reference[window]
         self._stale = None
         for part in parts:
-            rows, columns = slice(part.y, part.y + part.height), slice(part.x, part.x + part.width)
-            self._frame[rows, columns] = grab_region(part)
+            self._frame[pixel_slices(part)] = grab_region(part)
 
     def _produce_full(self, now: float | None) -> PreparedUpdate:
         assert self._source is not None
@@ -549,20 +547,14 @@ def _changed_mask(
     """Which pixels of `box` differ between frame and reference, compared in `parts` (the
     rest did not change) but not in `equal` (known equal)."""
     if parts == (box,) and equal is None:
-        rows, columns = slice(box.y, box.y + box.height), slice(box.x, box.x + box.width)
-        return frame[rows, columns] != reference[rows, columns]
+        window = pixel_slices(box)
+        return frame[window] != reference[window]
     mask = np.zeros((box.height, box.width), dtype=bool)
     for part in parts:
         for piece in _outside(part, equal):
-            rows = slice(piece.y, piece.y + piece.height)
-            columns = slice(piece.x, piece.x + piece.width)
+            window = pixel_slices(piece)
             np.not_equal(
-                frame[rows, columns],
-                reference[rows, columns],
-                out=mask[
-                    piece.y - box.y : piece.y - box.y + piece.height,
-                    piece.x - box.x : piece.x - box.x + piece.width,
-                ],
+                frame[window], reference[window], out=mask[pixel_slices(_within(piece, box))]
             )
     return mask
 
@@ -574,11 +566,12 @@ def _changed_tiles(mask: np.ndarray, box: Rect, parts: tuple[Rect, ...]) -> np.n
         return damage.tiles_of(mask)
     tiles = np.zeros(damage.tile_grid(box.height, box.width), dtype=bool)
     for part in parts:
-        top, left = (part.y - box.y) // TILE_PIXELS, (part.x - box.x) // TILE_PIXELS
-        bottom = min(box.height, -(-(part.y - box.y + part.height) // TILE_PIXELS) * TILE_PIXELS)
-        right = min(box.width, -(-(part.x - box.x + part.width) // TILE_PIXELS) * TILE_PIXELS)
-        found = damage.tiles_of(mask[top * TILE_PIXELS : bottom, left * TILE_PIXELS : right])
-        tiles[top : top + found.shape[0], left : left + found.shape[1]] |= found
+        rows, columns = tile_slices(_within(part, box))
+        window = mask[
+            rows.start * TILE_PIXELS : rows.stop * TILE_PIXELS,
+            columns.start * TILE_PIXELS : columns.stop * TILE_PIXELS,
+        ]
+        tiles[rows, columns] |= damage.tiles_of(window)
     return tiles
 
 
@@ -634,10 +627,7 @@ def _sent(mask: np.ndarray, box: Rect, rect: Rect) -> None:
     `box`."""
     inside = _clip(rect, box)
     if inside is not None:
-        mask[
-            inside.y - box.y : inside.y - box.y + inside.height,
-            inside.x - box.x : inside.x - box.x + inside.width,
-        ] = False
+        mask[pixel_slices(_within(inside, box))] = False
 
 
 def _bounding(rects: list[Rect]) -> Rect:
@@ -650,10 +640,16 @@ def _bounding(rects: list[Rect]) -> Rect:
 def _tile_aligned(rect: Rect, screen: Rect) -> Rect:
     """`rect` grown to whole tiles (the last row and column of tiles may be cut by the
     screen's edge)."""
-    left, top = rect.x // TILE_PIXELS * TILE_PIXELS, rect.y // TILE_PIXELS * TILE_PIXELS
-    right = min(screen.width, -(-(rect.x + rect.width) // TILE_PIXELS) * TILE_PIXELS)
-    bottom = min(screen.height, -(-(rect.y + rect.height) // TILE_PIXELS) * TILE_PIXELS)
+    rows, columns = tile_slices(rect)
+    left, top = columns.start * TILE_PIXELS, rows.start * TILE_PIXELS
+    right = min(screen.width, columns.stop * TILE_PIXELS)
+    bottom = min(screen.height, rows.stop * TILE_PIXELS)
     return Rect(left, top, right - left, bottom - top)
+
+
+def _within(rect: Rect, box: Rect) -> Rect:
+    """`rect` (inside `box`) in coordinates relative to `box`."""
+    return Rect(rect.x - box.x, rect.y - box.y, rect.width, rect.height)
 
 
 def _clip(rect: Rect, box: Rect) -> Rect | None:
