@@ -48,6 +48,9 @@ VIDEO_MIN_CHANGES_PER_SECOND = 10
 VIDEO_MIN_CHANGED_SHARE = 0.8
 VIDEO_MIN_CHANGED_CAPTURES = 4
 VIDEO_MIN_SIDE_PIXELS = 128
+# A region is judged on the pixels that changed in it; fewer than this (the edge of a
+# line of text reaching into a hot box, say) say nothing about whether it is a photo.
+VIDEO_MIN_CHANGED_PIXELS = 64 * 64
 VIDEO_IDLE_SECONDS = 1.0
 # Below this share of pixels equal to their left neighbour a region is photo-like: the
 # same line that encode.py draws between lossless and JPEG. (The peer benchmark's clip, a
@@ -170,7 +173,7 @@ def video_region(frame: np.ndarray, reference: np.ndarray, hot: Rect) -> Rect | 
     inwards, and at every VIDEO_FLAT_SHARE_ROW_STEP-th row.)
     """
     changed = changed_box(frame, reference, hot)
-    if changed is None:
+    if changed is None or changed.width * changed.height < VIDEO_MIN_CHANGED_PIXELS:
         return None
     region = even_rect(without_plain_margins(frame, reference, hot))
     if region.width < VIDEO_MIN_SIDE_PIXELS or region.height < VIDEO_MIN_SIDE_PIXELS:

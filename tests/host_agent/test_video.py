@@ -207,6 +207,16 @@ def test_the_video_region_is_the_hot_box_without_plain_margins_if_photo_like(pee
     strip = desktop.copy()
     strip[400:500, 400:1200] = frame[400:500, 400:1200]
     assert video_region(strip, desktop, hot) is None
+    # A sliver of change (the end of a line of text reaching into a hot box of a page
+    # and a panel beside it, two columns by ten rows) says nothing about the box: it once
+    # started a lossy stream there (found by test_pipeline_sequences).
+    page = desktop.copy()
+    page[:, 960:] = 0xFF5A3C1E
+    page[600:610, 320:1600] = 0xFF000000  # a rule across the page
+    sliver = page.copy()
+    sliver[400:410, 400] = 0xFF000000
+    sliver[400:410, 401] = 0xFFFFFFFF  # as unlike its neighbour as a photo's pixels
+    assert video_region(sliver, page, hot) is None
 
 
 @given(
