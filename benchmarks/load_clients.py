@@ -31,12 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from endpoint.relay_link import RelayLink, open_link  # noqa: E402
 from protocol import control, messages  # noqa: E402
 from protocol.codes import new_code  # noqa: E402
 from protocol.errors import FernwartungError  # noqa: E402
 from protocol.handshake import Role  # noqa: E402
 from protocol.session import Established, PeerSession, Received, Send, SessionState  # noqa: E402
-from relay.client import RelayLink, open_link  # noqa: E402
 
 FRAME_WINDOW = 2
 SCREEN = (1920, 1080)

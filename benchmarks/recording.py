@@ -37,12 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PIL import Image, ImageDraw  # noqa: E402
 
+from endpoint.recorder import RecordingFile  # noqa: E402
 from protocol import messages  # noqa: E402
 from protocol.handshake import Role  # noqa: E402
 from protocol.messages import Codec, Tile  # noqa: E402
 from protocol.recording import RecordingHeader  # noqa: E402
 from viewer.framebuffer import Framebuffer  # noqa: E402
-from viewer.recorder import RecordingFile  # noqa: E402
 
 WIDTH, HEIGHT = 1280, 720
 TILE = 64

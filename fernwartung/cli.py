@@ -20,7 +20,7 @@ HANDLERS: dict[str, str] = {
     "technician": "relay.technicians_cli:run",
     "host": "host_agent.main:run",
     "viewer": "viewer.main:run",
-    "recording": "viewer.recording_cli:run",
+    "recording": "fernwartung.recording_cli:run",
     "invoice": "relay.invoice_cli:run",
     "demo": "fernwartung.demo:run",
 }

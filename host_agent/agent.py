@@ -23,6 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from endpoint.evidence import (
+    RECORDING_CAPABILITY,
+    TERMS_NOT_SHOWN,
+    SessionEvidence,
+)
+from endpoint.relay_link import RelayLink, open_link
 from host_agent import events as ui
 from host_agent.activity import ActivitySummary
 from host_agent.capture import CaptureError, Monitor, ScreenSource
@@ -61,12 +67,6 @@ from protocol.errors import (
 )
 from protocol.handshake import Role
 from protocol.session import Established, PeerSession, Received, Resumed, Send, SessionState
-from relay.client import RelayLink, open_link
-from viewer.evidence import (
-    RECORDING_CAPABILITY,
-    TERMS_NOT_SHOWN,
-    SessionEvidence,
-)
 
 NETWORK_TIMEOUT_SECONDS = 10.0
 MAX_FAILED_TRIES = 3

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from endpoint.tile_decode import decode_tile as endpoint_decode_tile
 from host_agent.damage.tiles import Rect, as_pixels
 from protocol.messages import MAX_PALETTE_COLOURS, PALETTE_DEFLATED_FLAG, Codec, Tile
 
@@ -328,14 +329,5 @@ def _few_or_small_palette(values: np.ndarray) -> bytes | None:
 
 
 def decode_tile(tile: Tile) -> np.ndarray:
-    """RGB pixels of a tile (for tests and the benchmark; the viewer has its own)."""
-    if tile.codec is Codec.PALETTE:
-        from viewer.framebuffer import decode_tile as viewer_decode
-
-        return np.asarray(viewer_decode(tile))
-    if tile.codec is Codec.FILL:
-        return np.broadcast_to(
-            np.frombuffer(tile.data, dtype=np.uint8), (tile.height, tile.width, 3)
-        ).copy()
-    with Image.open(io.BytesIO(tile.data)) as image:
-        return np.asarray(image.convert("RGB"))
+    """RGB pixels of a tile as a viewer shows them (for tests and the benchmark)."""
+    return np.asarray(endpoint_decode_tile(tile))

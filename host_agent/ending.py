@@ -2,7 +2,7 @@
 recording, report its final heads to the relay, close the link. `HostAgent`
 (host_agent/agent.py) mixes this in.
 
-The end of a recorded session exchanges final checkpoints (viewer/evidence.py); after the
+The end of a recorded session exchanges final checkpoints (endpoint/evidence.py); after the
 recording failed nothing more is sent; a session whose link is down (reconnecting) ends
 without a goodbye the peer could not get anyway.
 """
@@ -14,13 +14,13 @@ import contextlib
 import time
 from typing import TYPE_CHECKING
 
+from endpoint.evidence import END_EXCHANGE_TIMEOUT_SECONDS
 from host_agent import events as ui
 from host_agent.inbox import EXIT_ERROR, AgentState, Frame, LinkLost, Stop
 from host_agent.texts import Texts
 from protocol import control, messages
 from protocol.errors import FernwartungError, RecordingFailed
 from protocol.session import Received, SessionState
-from viewer.evidence import END_EXCHANGE_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
     from host_agent.agent import HostAgent

@@ -1,6 +1,6 @@
 """The customer's own recording of a session (`fernwartung host --record DIR`).
 
-`viewer.evidence.SessionEvidence` does the file and the checkpoints; this adds what only
+`endpoint.evidence.SessionEvidence` does the file and the checkpoints; this adds what only
 the host knows: the hash of the terms it showed, and for every input from the technician
 whether it was applied or dropped (`InputOutcomes`).
 """
@@ -12,11 +12,11 @@ import threading
 from collections import deque
 from pathlib import Path
 
+from endpoint.evidence import EvidenceSettings, SessionEvidence
 from host_agent.inject import Verdict
 from protocol.errors import RecordingFailed
 from protocol.handshake import Role
 from protocol.messages import Message
-from viewer.evidence import EvidenceSettings, SessionEvidence
 
 REASON_CONTROL_WITHDRAWN = "dropped: control withdrawn before injection"
 REASON_SESSION_ENDED = "dropped: the session ended"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from endpoint.relay_link import RelayLink
 from protocol import control, messages
 from protocol.errors import FernwartungError
-from relay.client import RelayLink
 
 EXIT_OK = 0
 EXIT_ERROR = 1

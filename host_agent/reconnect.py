@@ -1,7 +1,7 @@
 """The host agent's side of resuming a session after a dropped connection.
 
 `HostAgent` (host_agent/agent.py) mixes this in; the protocol decisions are in
-`protocol.session.PeerSession` (detach, switch_epoch, resend) and `relay.reconnect`.
+`protocol.session.PeerSession` (detach, switch_epoch, resend) and `endpoint.reconnect`.
 
     UP --own link lost--> RECONNECTING --relay took us back--> PEER_AWAY or RESUMING
     UP --relay: peer_reconnecting--> PEER_AWAY --relay: resumed--> RESUMING
@@ -22,19 +22,19 @@ import enum
 import time
 from typing import TYPE_CHECKING
 
-from host_agent import events as ui
-from host_agent.inbox import AgentState, Reconnected, ReconnectFailed
-from protocol import PROTOCOL_VERSION, control, messages
-from protocol.errors import ConnectionLost, FernwartungError
-from protocol.session import Resumed, Send
-from relay.client import RelayLink
-from relay.reconnect import (
+from endpoint.reconnect import (
     GIVE_UP_AFTER_SECONDS,
     RESUME_SEND_TIMEOUT_SECONDS,
     ReconnectTarget,
     reconnect,
     send_verifier,
 )
+from endpoint.relay_link import RelayLink
+from host_agent import events as ui
+from host_agent.inbox import AgentState, Reconnected, ReconnectFailed
+from protocol import PROTOCOL_VERSION, control, messages
+from protocol.errors import ConnectionLost, FernwartungError
+from protocol.session import Resumed, Send
 
 if TYPE_CHECKING:
     from host_agent.agent import HostAgent

@@ -3,7 +3,7 @@
 A recording proves what the technician saw and did. Both host and viewer may write one;
 each is one append-only file. This module defines the format and the chains;
 `protocol/recording_writer.py` turns events into its bytes, `protocol/recording_reader.py`
-reads them back, `protocol/recording_verify.py` checks them, `viewer/recorder.py` owns
+reads them back, `protocol/recording_verify.py` checks them, `endpoint/recorder.py` owns
 the file.
 Nothing here opens a file or reads a clock: every time is passed in (seconds since the
 epoch, wall clock, as the shell saw it).

@@ -1,5 +1,5 @@
 """The evidence recording's writer: a session's events in, the bytes of its file out, in
-order (sans-I/O: `viewer/recorder.py` owns the file). The format, the chains and the
+order (sans-I/O: `endpoint/recorder.py` owns the file). The format, the chains and the
 checkpoint exchange are described in `protocol/recording.py`."""
 
 from __future__ import annotations

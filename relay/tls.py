@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from relay.client import fingerprint
+from protocol.fingerprints import fingerprint
 
 SELF_SIGNED_CERT_FILE = "relay-cert.pem"
 SELF_SIGNED_KEY_FILE = "relay-key.pem"

@@ -14,7 +14,7 @@ framebuffer on one decoder thread, in order, each followed by its `Ack`, so a sl
 never holds up acks, stats or the network reader.
 
 Every message sent or received passes `_note_sent` / `_note_received`, where the session's
-recording (`viewer/evidence.py`, created when the host's Hello arrives) and `MessageTap`s
+recording (`endpoint/evidence.py`, created when the host's Hello arrives) and `MessageTap`s
 see it: received ones before they are acted on, outgoing ones right before sealing, so a
 message that cannot be recorded is never sent. A failed recording ends the session at once.
 """
@@ -31,6 +31,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from endpoint.evidence import END_EXCHANGE_TIMEOUT_SECONDS, RECORDING_CAPABILITY, SessionEvidence
+from endpoint.reconnect import GIVE_UP_AFTER_SECONDS
+from endpoint.relay_link import RelayLink, open_link
 from protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS, control, messages
 from protocol.billing import Tariff
 from protocol.codes import Code
@@ -45,9 +48,6 @@ from protocol.errors import (
 )
 from protocol.handshake import Role
 from protocol.session import Established, PeerSession, Received, Send, SessionState
-from relay.client import RelayLink, open_link
-from relay.reconnect import GIVE_UP_AFTER_SECONDS
-from viewer.evidence import END_EXCHANGE_TIMEOUT_SECONDS, RECORDING_CAPABILITY, SessionEvidence
 from viewer.framebuffer import Framebuffer, Region
 from viewer.outcome import ExitStatus, Outcome, outcome_for
 from viewer.reconnect import ResumeMixin

@@ -3,29 +3,23 @@
 Decoding and pasting run on a worker thread; the display reads regions of the image under
 the same lock. Each kind of update has one applier in `APPLIERS` (`FrameUpdate` with its
 tiles; `ExtendedFrameUpdate`, which adds copies of moved regions and H.264 packets of
-video regions), and each tile codec one decoder in `TILE_DECODERS`.
+video regions), and each tile codec one decoder in `endpoint.tile_decode`.
 """
 
 from __future__ import annotations
 
-import io
-import struct
 import threading
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from endpoint.tile_decode import decode_tile
 from protocol import messages
 from protocol.errors import ProtocolError
 from viewer.video_decode import VideoDecoders
 
-# Refuse decompression bombs: a tile never holds more pixels than the largest screen.
-MAX_TILE_PIXELS = messages.MAX_SCREEN_PIXELS * messages.MAX_SCREEN_PIXELS
 BACKGROUND_RGB = (0, 0, 0)
-_RECT = struct.Struct(">4H")  # x, y, width, height of a rectangle in a rects tile
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,94 +51,6 @@ def bounding_region(regions: list[Region]) -> Region | None:
     for region in regions[1:]:
         result = result.union(region)
     return result
-
-
-def _decode_fill(tile: messages.Tile) -> Image.Image:
-    return Image.new("RGB", (tile.width, tile.height), tuple(tile.data))
-
-
-def _decode_compressed(tile: messages.Tile) -> Image.Image:
-    try:
-        with Image.open(io.BytesIO(tile.data)) as encoded:
-            if encoded.width * encoded.height > MAX_TILE_PIXELS:
-                raise ProtocolError("a tile image is larger than the largest screen")
-            image = encoded.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ProtocolError(f"a {tile.codec.value} tile could not be decoded") from None
-    if image.size != (tile.width, tile.height):
-        raise ProtocolError(
-            f"a {tile.codec.value} tile is {image.width}x{image.height} pixels "
-            f"but announced {tile.width}x{tile.height}"
-        )
-    return image
-
-
-def _decode_palette(tile: messages.Tile) -> Image.Image:
-    data = tile.data
-    if not data:
-        raise ProtocolError("a palette tile is empty")
-    colours = (data[0] & ~messages.PALETTE_DEFLATED_FLAG) + 1
-    if colours < 2 or colours > messages.MAX_PALETTE_COLOURS:
-        raise ProtocolError("a palette tile names 2 to 16 colours")
-    start = 1 + 3 * colours
-    rgb = np.frombuffer(data[1:start], dtype=np.uint8)
-    if rgb.size != 3 * colours:
-        raise ProtocolError("a palette tile is shorter than its colours")
-    bits = 1 if colours <= 2 else 2 if colours <= 4 else 4
-    per_byte = 8 // bits
-    row_bytes = -(-tile.width // per_byte)
-    expected = row_bytes * tile.height
-    packed = data[start:]
-    if data[0] & messages.PALETTE_DEFLATED_FLAG:
-        inflater = zlib.decompressobj()
-        try:
-            packed = inflater.decompress(packed, expected + 1)
-        except zlib.error:
-            raise ProtocolError("a palette tile's indices could not be inflated") from None
-        if not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
-            raise ProtocolError("a palette tile's indices are not one whole deflate stream")
-    if len(packed) != expected:
-        raise ProtocolError(f"a palette tile must carry {expected} bytes of indices")
-    raw = np.frombuffer(packed, dtype=np.uint8).reshape(tile.height, row_bytes, 1)
-    shifts = (8 - bits * (np.arange(per_byte) + 1)).astype(np.uint8)
-    indices = ((raw >> shifts) & ((1 << bits) - 1)).reshape(tile.height, -1)[:, : tile.width]
-    if int(indices.max()) >= colours:
-        raise ProtocolError("a palette tile uses a colour it does not name")
-    pixels = rgb.reshape(colours, 3)[indices]
-    return Image.fromarray(np.ascontiguousarray(pixels), "RGB")
-
-
-def _decode_rects(tile: messages.Tile) -> Image.Image:
-    # The length was checked with the tile (messages.Tile): a colour and whole entries.
-    data = tile.data
-    start = messages.RECTS_BACKGROUND_BYTES
-    pixels = np.empty((tile.height, tile.width, 3), dtype=np.uint8)
-    pixels[:, :] = np.frombuffer(data[:start], dtype=np.uint8)
-    for offset in range(start, len(data), messages.RECTS_ENTRY_BYTES):
-        colour = np.frombuffer(data[offset : offset + 3], dtype=np.uint8)
-        x, y, width, height = _RECT.unpack_from(data, offset + 3)
-        if width == 0 or height == 0 or x + width > tile.width or y + height > tile.height:
-            raise ProtocolError("a rects tile names a rectangle outside the tile")
-        pixels[y : y + height, x : x + width] = colour
-    return Image.fromarray(pixels, "RGB")
-
-
-TILE_DECODERS: dict[messages.Codec, Callable[[messages.Tile], Image.Image]] = {
-    messages.Codec.FILL: _decode_fill,
-    messages.Codec.JPEG: _decode_compressed,
-    messages.Codec.WEBP_LOSSLESS: _decode_compressed,
-    messages.Codec.PNG: _decode_compressed,
-    messages.Codec.PALETTE: _decode_palette,
-    messages.Codec.RECTS: _decode_rects,
-}
-
-
-def decode_tile(tile: messages.Tile) -> Image.Image:
-    """The pixels of one tile as an RGB image of exactly the tile's size."""
-    decoder = TILE_DECODERS.get(tile.codec)
-    if decoder is None:
-        raise ProtocolError(f"this viewer cannot decode {tile.codec.value} tiles")
-    return decoder(tile)
 
 
 class Framebuffer:

@@ -10,9 +10,10 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from endpoint.relay_link import RelayAddress
 from protocol.codes import parse_code
 from protocol.errors import FernwartungError, InvalidCode
-from relay.client import RelayAddress, normalise_fingerprint
+from protocol.fingerprints import normalise_fingerprint
 from viewer.client import ClientSettings
 from viewer.input_script import InputScriptError, load_input_script
 from viewer.outcome import ExitStatus, Outcome

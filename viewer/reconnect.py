@@ -1,7 +1,7 @@
 """The viewer's side of resuming a session after a dropped connection.
 
 `ViewerClient` (viewer/client.py) mixes this in; the protocol decisions are in
-`protocol.session.PeerSession` (detach, switch_epoch, resend) and `relay.reconnect`.
+`protocol.session.PeerSession` (detach, switch_epoch, resend) and `endpoint.reconnect`.
 
     ACTIVE/PAUSED --own link lost--> RECONNECTING --relay took us back--> (resumed)
     ACTIVE/PAUSED --relay: peer_reconnecting--> RECONNECTING --relay: resumed-->
@@ -19,15 +19,15 @@ import contextlib
 import time
 from typing import TYPE_CHECKING
 
-from protocol import PROTOCOL_VERSION, control
-from protocol.errors import ConnectionLost, FernwartungError, ResumeRefused, SessionEnded
-from protocol.session import Resumed, Send, SessionState
-from relay.reconnect import (
+from endpoint.reconnect import (
     RESUME_SEND_TIMEOUT_SECONDS,
     ReconnectTarget,
     reconnect,
     send_verifier,
 )
+from protocol import PROTOCOL_VERSION, control
+from protocol.errors import ConnectionLost, FernwartungError, ResumeRefused, SessionEnded
+from protocol.session import Resumed, Send, SessionState
 
 if TYPE_CHECKING:
     from viewer.client import ViewerClient

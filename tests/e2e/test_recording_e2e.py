@@ -26,6 +26,8 @@ from pathlib import Path
 import msgpack
 import pytest
 
+from endpoint.evidence import EvidenceSettings, SessionEvidence
+from fernwartung.recording_cli import read_ledger_checkpoints
 from host_agent import events as ui
 from host_agent.agent import AgentSettings, HostAgent
 from host_agent.evidence import terms_hash
@@ -49,8 +51,6 @@ from tests.support.relay import (
 )
 from tests.viewer.processes import REPO_ROOT, LineReader, python_env
 from viewer.client import ClientSettings, Phase, StatusChanged, ViewerClient
-from viewer.evidence import EvidenceSettings, SessionEvidence
-from viewer.recording_cli import read_ledger_checkpoints
 
 TECHNICIAN = "Erika Muster"
 EXIT_TIMEOUT_SECONDS = 30.0

@@ -1,6 +1,6 @@
 """A small headless viewer for the host agent's tests, speaking the real protocol.
 
-It connects with `relay.client.open_link` and runs a real `PeerSession`; it applies frame
+It connects with `endpoint.relay_link.open_link` and runs a real `PeerSession`; it applies frame
 updates to an RGB framebuffer, acks them (unless told not to) and sends input.
 """
 
@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from endpoint.relay_link import RelayLink, open_link
 from host_agent.encode import decode_tile
 from protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS, control, messages
 from protocol.codes import parse_code
 from protocol.errors import FernwartungError
 from protocol.handshake import Role
 from protocol.session import Established, PeerSession, Received, Send
-from relay.client import RelayLink, open_link
 
 WAIT_SECONDS = 15.0
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from endpoint.relay_link import RelayLink, open_link
 from protocol import control
-from relay.client import RelayLink, open_link
 from tests.support.relay import RelayInfo, add_technician, running_relay
 
 WAIT_SECONDS = 10.0

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from endpoint.relay_link import RelayLink, open_link
 from protocol import control
 from protocol.errors import NotAuthorised, RelayUnreachable, SessionEnded
-from relay.client import RelayLink, open_link
 from relay.ledger import Ledger
 from relay.limits import RateLimit
 from tests.relay.conftest import (

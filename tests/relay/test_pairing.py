@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from endpoint.relay_link import open_link
 from protocol import control
 from protocol.errors import CodeVoid, NotAuthorised, SessionEnded
-from relay.client import open_link
 from relay.ledger import Ledger
 from tests.relay.conftest import (
     pair,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from endpoint.relay_link import RelayLink, open_link
 from protocol import control
 from protocol.errors import SessionEnded
-from relay.client import RelayLink, open_link
 from relay.ledger import Ledger
 from tests.relay.conftest import receive
 from tests.support.relay import add_technician, start_relay_process, stop_relay_process

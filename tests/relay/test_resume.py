@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from endpoint.relay_link import open_link
 from host_agent import events as ui
 from protocol import PROTOCOL_VERSION, control
 from protocol.control import ReportedConsent
 from protocol.errors import NotAuthorised, ResumeRefused
 from protocol.handshake import Role
 from protocol.resume import resume_secret, verifier_for
-from relay.client import open_link
 from relay.ledger import Ledger
 from relay.pairing import RelaySession, SessionState, Side
 from tests.support.relay import revoke_technician

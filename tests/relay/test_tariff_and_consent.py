@@ -3,9 +3,9 @@ receipts in the ledger."""
 
 from decimal import Decimal
 
+from endpoint.relay_link import open_link
 from protocol import control
 from protocol.billing import Rounding, Tariff
-from relay.client import open_link
 from relay.ledger import Ledger
 from relay.tariff import load_tariff
 from tests.relay.conftest import receive, register, viewer_link

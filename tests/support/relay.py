@@ -40,7 +40,7 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 @dataclass(frozen=True)
 class RelayInfo:
     url: str  # wss://127.0.0.1:PORT (ws:// with tls=False)
-    fingerprint: str | None  # pin for relay.client.open_link, None without TLS
+    fingerprint: str | None  # pin for endpoint.relay_link.open_link, None without TLS
     data_dir: Path
     relay: Relay = field(repr=False)  # the running server (ledger, metrics, rendezvous)
 

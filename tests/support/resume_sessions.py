@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from endpoint.evidence import EvidenceSettings, SessionEvidence
+from fernwartung.recording_cli import read_ledger_checkpoints
 from host_agent import events as ui
 from host_agent.agent import AgentSettings, HostAgent
 from host_agent.evidence import terms_hash
@@ -37,9 +39,7 @@ from tests.host_agent.harness import UiRecorder
 from tests.support.relay import RelayInfo, add_technician, running_relay
 from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 from viewer.client import ClientSettings, Phase, StatusChanged, ViewerClient
-from viewer.evidence import EvidenceSettings, SessionEvidence
 from viewer.outcome import Outcome
-from viewer.recording_cli import read_ledger_checkpoints
 from viewer.stats import FrameStat
 
 TECHNICIAN = "Erika Muster"

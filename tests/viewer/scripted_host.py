@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+from endpoint.relay_link import RelayLink, open_link
 from protocol import SUPPORTED_VERSIONS, control, messages
 from protocol.codes import Code, new_code
 from protocol.handshake import Role
 from protocol.session import Established, PeerSession, Received, Send
-from relay.client import RelayLink, open_link
 from tests.support.relay import RelayInfo
 
 WAIT_SECONDS = 10.0

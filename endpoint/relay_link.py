@@ -1,4 +1,4 @@
-"""The client side of the relay connection, shared by the host agent and the viewer.
+"""An endpoint's link to the relay, the same for the host agent and the viewer.
 
 It opens a WebSocket to the relay (TLS with either the system's trust store or a pinned
 SHA-256 certificate fingerprint), and turns frames into control messages (text) or
@@ -8,7 +8,6 @@ and before the HTTP upgrade, so a technician's token never reaches an impostor.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ssl
 from dataclasses import dataclass
@@ -30,25 +29,13 @@ from protocol.errors import (
     ResumeRefused,
     SessionEnded,
 )
+from protocol.fingerprints import fingerprint, normalise_fingerprint
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 # The relay forwards frame updates of up to 16 MiB plus channel and framing overhead.
 MAX_FRAME_BYTES = 16 * 1024 * 1024 + 4096
 PING_INTERVAL_SECONDS = 20.0
 PING_TIMEOUT_SECONDS = 20.0
-
-
-def fingerprint(der_certificate: bytes) -> str:
-    """The SHA-256 fingerprint of a DER certificate as lowercase hex."""
-    return hashlib.sha256(der_certificate).hexdigest()
-
-
-def normalise_fingerprint(text: str) -> str:
-    """Accept a fingerprint with or without colons, in either case."""
-    compact = text.replace(":", "").replace(" ", "").lower()
-    if len(compact) != 64 or any(c not in "0123456789abcdef" for c in compact):
-        raise ValueError("a SHA-256 fingerprint is 64 hex digits (colons allowed)")
-    return compact
 
 
 def _ssl_context(pinned: str | None) -> ssl.SSLContext:

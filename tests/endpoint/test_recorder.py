@@ -5,12 +5,12 @@ import stat
 
 import pytest
 
+from endpoint.recorder import RecordingFile
 from protocol import messages
 from protocol.errors import RecordingFailed
 from protocol.handshake import Role
 from protocol.recording_verify import Problem, verify
 from tests.support.recording_sessions import START, frame_update, header
-from viewer.recorder import RecordingFile
 
 
 def record_a_little(recording: RecordingFile, frames: int = 3) -> None:

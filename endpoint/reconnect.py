@@ -18,6 +18,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from endpoint.relay_link import RelayLink, open_link
 from protocol import control
 from protocol.errors import (
     CertificateMismatch,
@@ -28,7 +29,6 @@ from protocol.errors import (
     SessionEnded,
 )
 from protocol.session import PeerSession
-from relay.client import RelayLink, open_link
 
 # The first retry comes quickly (a blip), later ones back off to spare a restarting relay.
 BACKOFF_FIRST_SECONDS = 0.5
