@@ -17,16 +17,17 @@ import enum
 import http
 import logging
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from websockets.frames import Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from relay.limits import Limits
+
 if TYPE_CHECKING:
     from relay.pairing import RelaySession, Side
-    from relay.server import Relay
 
 LOGGER = logging.getLogger("relay.connection")
 WEBSOCKETS_LOGGER = logging.getLogger("websockets.server")
@@ -48,6 +49,40 @@ class Event(enum.Enum):
     LOST = "lost"
 
 
+class ConnectionOwner(Protocol):
+    """What a connection reports to, and asks of, the relay that owns it (`Relay`)."""
+
+    limits: Limits
+
+    def now(self) -> float: ...
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]: ...
+
+    def connection_opened(self, connection: Connection) -> None: ...
+
+    def connection_closed(self, connection: Connection) -> None: ...
+
+    def backpressure(self, receiver: Connection, *, on: bool) -> None: ...
+
+    def client_ip(self, connection: Connection, request: Request) -> str: ...
+
+    async def process_request(
+        self, connection: Connection, request: Request
+    ) -> Response | None: ...
+
+    def on_open(self, connection: Connection, path: str) -> None: ...
+
+    def on_text(self, connection: Connection, data: bytes) -> Coroutine[Any, Any, None]: ...
+
+    def on_binary(
+        self, connection: Connection, data: bytes
+    ) -> Coroutine[Any, Any, None] | None: ...
+
+    def on_lost(self, connection: Connection) -> Coroutine[Any, Any, None]: ...
+
+    def first_message_late(self, connection: Connection) -> None: ...
+
+
 class Connection(asyncio.Protocol):
     """A connection's WebSocket state and its place in a session (`session`, `side`)."""
 
@@ -56,7 +91,7 @@ class Connection(asyncio.Protocol):
         "ping_sent_at", "write_paused_at", "lost", "_paused", "_partial", "_task", "_backlog",
     )  # fmt: skip
 
-    def __init__(self, owner: Relay) -> None:
+    def __init__(self, owner: ConnectionOwner) -> None:
         self.owner = owner
         self.transport: asyncio.Transport | None = None
         self.ws = ServerProtocol(max_size=owner.limits.max_message_bytes, logger=WEBSOCKETS_LOGGER)

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import http
 import ipaddress
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from websockets.http11 import Request, Response
 
+from relay.connection import Connection
+from relay.core import RelayCore
 from relay.limits import RateLimiter
-
-if TYPE_CHECKING:
-    from relay.connection import Connection
-    from relay.server import Relay
 
 HOST_PATH = "/v1/host"
 VIEWER_PATH = "/v1/viewer"
@@ -38,14 +36,22 @@ def bearer_token(request: Request) -> str | None:
 class Gatekeeper:
     """Decides which HTTP requests become WebSocket connections."""
 
-    def __init__(self, relay: Relay) -> None:
-        self._relay = relay
-        self._auth_failures = RateLimiter(relay.limits.auth_failures_per_ip)
+    def __init__(
+        self,
+        core: RelayCore,
+        *,
+        gauges: Callable[[], dict[str, dict[str, int]]],
+        connection_count: Callable[[], int],
+    ) -> None:
+        self._core = core
+        self._gauges = gauges
+        self._connection_count = connection_count
+        self._auth_failures = RateLimiter(core.limits.auth_failures_per_ip)
 
     def client_ip(self, connection: Connection, request: Request) -> str:
         """The peer's address; behind a proxy, the last X-Forwarded-For entry (the one the
         operator's proxy added; earlier entries are whatever the client claimed)."""
-        if self._relay.config.behind_proxy:
+        if self._core.config.behind_proxy:
             forwarded = request.headers.get_all("X-Forwarded-For")
             if forwarded:
                 candidate = forwarded[-1].split(",")[-1].strip()
@@ -58,48 +64,48 @@ class Gatekeeper:
         return str(address[0]) if address else "unknown"
 
     def _refuse(self, connection: Connection, status: http.HTTPStatus, text: str) -> Response:
-        relay = self._relay
-        relay.metrics.connections_refused_http[str(status.value)] += 1
-        relay.log.event("http_refused", status=status.value, ip=connection.ip)
+        core = self._core
+        core.metrics.connections_refused_http[str(status.value)] += 1
+        core.log.event("http_refused", status=status.value, ip=connection.ip)
         return connection.respond(status, text)
 
     async def process_request(self, connection: Connection, request: Request) -> Response | None:
-        relay = self._relay
+        core = self._core
         path = request.path.split("?", 1)[0]
         if path == HEALTH_PATH:
-            if relay.stopping:
+            if core.stopping:
                 return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "stopping\n")
             return connection.respond(http.HTTPStatus.OK, "ok\n")
         if path == METRICS_PATH:
-            response = connection.respond(http.HTTPStatus.OK, relay.metrics.render(relay.gauges))
+            response = connection.respond(http.HTTPStatus.OK, core.metrics.render(self._gauges))
             del response.headers["Content-Type"]
             response.headers["Content-Type"] = PROMETHEUS_CONTENT_TYPE
             return response
         if path not in (HOST_PATH, VIEWER_PATH):
             return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
-        if relay.stopping:
+        if core.stopping:
             return self._refuse(
                 connection, http.HTTPStatus.SERVICE_UNAVAILABLE, "the relay is shutting down\n"
             )
-        if relay.connection_count() > relay.limits.max_connections:
+        if self._connection_count() > core.limits.max_connections:
             return self._refuse(connection, http.HTTPStatus.SERVICE_UNAVAILABLE, "too busy\n")
         if path == HOST_PATH:
             return None
         ip = connection.ip
-        if self._auth_failures.is_blocked(ip, relay.now()):
+        if self._auth_failures.is_blocked(ip, core.now()):
             return self._refuse(
                 connection, http.HTTPStatus.TOO_MANY_REQUESTS, "too many refused tokens\n"
             )
         token = bearer_token(request)
         technician = None
         if token is not None:
-            technician = await relay.db(relay.ledger.technician_for_token, token)
+            technician = await core.db(core.ledger.technician_for_token, token)
         if technician is None:
-            self._auth_failures.allow(ip, relay.now())
+            self._auth_failures.allow(ip, core.now())
             response = self._refuse(
                 connection, http.HTTPStatus.UNAUTHORIZED, "a valid technician token is needed\n"
             )
             response.headers["WWW-Authenticate"] = 'Bearer realm="fernwartung"'
             return response
-        relay.admit_viewer(connection, technician)
+        connection.technician = technician
         return None

@@ -1,45 +1,51 @@
 """The relay's part of resuming a session (docs/session-contract.md): keep a dropped
 side's slot for the grace period, take a side back that proves itself with its one-time
-secret, and carry sessions across a restart through the ledger. `Relay` mixes this in;
-the session decisions are in `relay.pairing.RelaySession`.
+secret, and carry sessions across a restart through the ledger. The relay holds one
+`ResumeSlots`; the session decisions are in `relay.pairing.RelaySession`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from protocol import control
 from protocol.control import ErrorCode
 from relay.connection import Connection
+from relay.core import RelayCore
+from relay.departures import Departures
 from relay.farewell import FOR_PEOPLE, RESUME_REFUSED_TEXT, REVOKED_TEXT, refusal
 from relay.ledger import ResumableSession, Technician
+from relay.limits import RateLimiter
 from relay.pairing import Refused, RelaySession, SessionState, Side
-
-if TYPE_CHECKING:
-    from relay.server import Relay
 
 
 class ResumeSlots:
-    """Resume handling for `Relay`."""
+    """Resume handling: slots kept for sides that dropped, and sides coming back."""
 
-    async def _keep_slot(self: Relay, session: RelaySession, side: Side) -> None:
+    def __init__(self, core: RelayCore, departures: Departures) -> None:
+        self._core = core
+        self._departures = departures
+        self._resume_per_ip = RateLimiter(core.limits.resume_per_ip)
+
+    async def keep_slot(self, session: RelaySession, side: Side) -> None:
         """`side` dropped after consent: keep its slot for the grace period, tell the other."""
-        session.await_resume(side, self.now(), self.limits.resume_grace_seconds)
-        self.metrics.awaiting_resume += 1
-        self.log.event("awaiting_resume", session_id=session.ledger_id, side=side.value)
-        self._notify(session.connection(side.other), control.PeerReconnecting(), close=False)
+        session.await_resume(side, self._core.now(), self._core.limits.resume_grace_seconds)
+        self._core.metrics.awaiting_resume += 1
+        self._core.log.event("awaiting_resume", session_id=session.ledger_id, side=side.value)
+        self._departures.notify(
+            session.connection(side.other), control.PeerReconnecting(), close=False
+        )
         self._expire_later(session)
 
-    def _expire_later(self: Relay, session: RelaySession) -> None:
-        if session not in self._resume_timers:
-            self._resume_timers[session] = asyncio.create_task(self._expire_resume(session))
+    def _expire_later(self, session: RelaySession) -> None:
+        if session not in self._core.resume_timers:
+            self._core.resume_timers[session] = asyncio.create_task(self._expire_resume(session))
 
-    async def _expire_resume(self: Relay, session: RelaySession) -> None:
+    async def _expire_resume(self, session: RelaySession) -> None:
         """End the session when its grace period passes with a side still away."""
         try:
             while session.state is SessionState.AWAITING_RESUME:
-                delay = session.resume_deadline - self.now()
+                delay = session.resume_deadline - self._core.now()
                 if delay <= 0:
                     away = session.away()
                     if session.restored:
@@ -52,16 +58,16 @@ class ResumeSlots:
                         for side in Side
                         if session.connection(side) is not None
                     }
-                    self.log.event("resume_expired", session_id=session.ledger_id)
-                    await self._end_session(session, reason, notify)
+                    self._core.log.event("resume_expired", session_id=session.ledger_id)
+                    await self._departures.end_session(session, reason, notify)
                     return
                 await asyncio.sleep(delay)
         finally:
-            if self._resume_timers.get(session) is asyncio.current_task():
-                del self._resume_timers[session]
+            if self._core.resume_timers.get(session) is asyncio.current_task():
+                del self._core.resume_timers[session]
 
-    async def _resume(
-        self: Relay,
+    async def resume(
+        self,
         connection: Connection,
         side: Side,
         message: control.Resume,
@@ -70,28 +76,30 @@ class ResumeSlots:
         """A side comes back: check its one-time secret, give it its slot, and when both
         sides are there tell both to switch to the next epoch."""
         ip = connection.ip
-        if not self._resume_per_ip.allow(ip, self.now()):
-            self._refuse_resume("rate_limited", ip, side)
+        if not self._resume_per_ip.allow(ip, self._core.now()):
+            self._refuse("rate_limited", ip, side)
             raise refusal(ErrorCode.RATE_LIMITED, "too many resume attempts; wait a minute")
-        if technician is not None and await self.db(self.ledger.revoked_among, [technician.id]):
-            self._refuse_resume("revoked", ip, side)
+        if technician is not None and await self._core.db(
+            self._core.ledger.revoked_among, [technician.id]
+        ):
+            self._refuse("revoked", ip, side)
             raise refusal(ErrorCode.REVOKED, REVOKED_TEXT)
         try:
-            session = self.rendezvous.find_for_resume(message.session)
+            session = self._core.rendezvous.find_for_resume(message.session)
         except Refused:
-            self._refuse_resume("no_session", ip, side)
+            self._refuse("no_session", ip, side)
             raise refusal(ErrorCode.RESUME_REFUSED, RESUME_REFUSED_TEXT) from None
         if technician is not None and technician.id != session.technician_id:
-            self._refuse_resume("other_technician", ip, side)
+            self._refuse("other_technician", ip, side)
             raise refusal(ErrorCode.RESUME_REFUSED, RESUME_REFUSED_TEXT)
         if not session.resume_matches(side, message.epoch, message.secret):
-            self._refuse_resume("wrong_secret", ip, side)
+            self._refuse("wrong_secret", ip, side)
             raise refusal(ErrorCode.RESUME_REFUSED, RESUME_REFUSED_TEXT)
         replaced = session.connection(side)
-        both_back = session.reattach(side, connection, self.now())
-        self._record(self.ledger.forget_verifier, session.ledger_id, side.value)
-        self.metrics.resumes += 1
-        self.log.event(
+        both_back = session.reattach(side, connection, self._core.now())
+        self._core.record(self._core.ledger.forget_verifier, session.ledger_id, side.value)
+        self._core.metrics.resumes += 1
+        self._core.log.event(
             "session_resumed" if both_back else "side_resumed",
             session_id=session.ledger_id,
             side=side.value,
@@ -102,18 +110,20 @@ class ResumeSlots:
             # Its old connection was still open here (a half-open TCP): it is replaced.
             replaced.abort()
         if not both_back:
-            self._start_side(session, side, connection, first=control.PeerReconnecting())
+            self._departures.start_side(session, side, connection, first=control.PeerReconnecting())
             return
         resumed = control.Resumed(epoch=session.epoch)
-        self._start_side(session, side, connection, first=resumed, then_tell=(side.other, resumed))
+        self._departures.start_side(
+            session, side, connection, first=resumed, then_tell=(side.other, resumed)
+        )
 
-    def _refuse_resume(self: Relay, reason: str, ip: str, side: Side) -> None:
-        self.metrics.resumes_refused[reason] += 1
-        self.log.event("resume_refused", reason=reason, side=side.value, ip=ip)
+    def _refuse(self, reason: str, ip: str, side: Side) -> None:
+        self._core.metrics.resumes_refused[reason] += 1
+        self._core.log.event("resume_refused", reason=reason, side=side.value, ip=ip)
 
-    def _restore(self: Relay, row: ResumableSession) -> None:
+    def restore(self, row: ResumableSession) -> None:
         """Take over a session a previous relay process left open (both sides away)."""
-        now = self.now()
+        now = self._core.now()
         verifiers = {Side(side): held for side, held in row.verifiers.items()}
         session = RelaySession(
             number=row.number,
@@ -129,27 +139,27 @@ class ResumeSlots:
             pairings=1,
             epoch=max(epoch for epoch, _verifier in verifiers.values()),
             verifiers=verifiers,
-            resume_deadline=now + self.limits.resume_grace_seconds,
+            resume_deadline=now + self._core.limits.resume_grace_seconds,
             restored=True,
         )
         session.bytes_forwarded[Side.HOST] = row.bytes_host_to_viewer
         session.bytes_forwarded[Side.VIEWER] = row.bytes_viewer_to_host
         try:
-            self.rendezvous.restore(session)
+            self._core.rendezvous.restore(session)
         except Refused:
-            self._record(self.ledger.close_session, row.id, "relay_restarted", 0, 0)
+            self._core.record(self._core.ledger.close_session, row.id, "relay_restarted", 0, 0)
             return
-        self.log.event("session_restored", session_id=row.id)
+        self._core.log.event("session_restored", session_id=row.id)
         self._expire_later(session)
 
-    def _resumable_across_restart(self: Relay, session: RelaySession) -> bool:
+    def resumable_across_restart(self, session: RelaySession) -> bool:
         return all(session.may_resume(side) for side in Side)
 
-    async def _keep_for_restart(self: Relay, session: RelaySession) -> None:
-        await self.db(
-            self.ledger.save_bytes,
+    async def keep_for_restart(self, session: RelaySession) -> None:
+        await self._core.db(
+            self._core.ledger.save_bytes,
             session.ledger_id,
             session.bytes_forwarded[Side.HOST],
             session.bytes_forwarded[Side.VIEWER],
         )
-        self.log.event("session_kept_for_restart", session_id=session.ledger_id)
+        self._core.log.event("session_kept_for_restart", session_id=session.ledger_id)

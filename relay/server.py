@@ -21,18 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from websockets.http11 import Request, Response
 
-from protocol.billing import Tariff
 from protocol.control import ErrorCode
 from relay.connection import Connection
+from relay.core import RelayConfig, RelayCore
+from relay.departures import Departures
 from relay.events import EventLog
 from relay.farewell import (
     CLOSE_GOING_AWAY,
@@ -45,10 +42,7 @@ from relay.farewell import (
     refusal,
 )
 from relay.http import HOST_PATH, Gatekeeper
-from relay.ledger import Ledger, Technician
-from relay.limits import Limits, RateLimiter
-from relay.metrics import Metrics
-from relay.pairing import RelaySession, Rendezvous, SessionState, Side
+from relay.pairing import RelaySession, SessionState, Side
 from relay.resumption import ResumeSlots
 from relay.sides import SessionSides
 from relay.tls_transport import TlsServer, start_tls_server
@@ -56,61 +50,51 @@ from relay.tls_transport import TlsServer, start_tls_server
 SWEEP_MIN_SECONDS = 0.05
 SWEEP_MAX_SECONDS = 1.0
 DIRECTION = {Side.HOST: "host_to_viewer", Side.VIEWER: "viewer_to_host"}
-T = TypeVar("T")
+
+__all__ = ["Relay", "RelayConfig"]
 
 
-@dataclass(frozen=True, slots=True)
-class RelayConfig:
-    """Where and how the relay listens; everything a running relay needs."""
+class Relay:
+    """A running relay: `await start()`, then `await stop()` (safe to call once).
 
-    data_dir: Path
-    host: str = "127.0.0.1"
-    port: int = 8765
-    ssl_context: ssl.SSLContext | None = None
-    behind_proxy: bool = False
-    limits: Limits = field(default_factory=Limits)
-    tariff: Tariff = field(default_factory=Tariff)
-
-
-class Relay(ResumeSlots, SessionSides):
-    """A running relay: `await start()`, then `await stop()` (safe to call once)."""
+    It is the owner of its connections (relay/connection.py's `ConnectionOwner`): what
+    they report comes here, and goes on to the parts that serve sessions.
+    """
 
     def __init__(self, config: RelayConfig, *, log: EventLog | None = None) -> None:
+        core = RelayCore(config, log or EventLog())
+        self.core = core
         self.config = config
-        self.limits = config.limits
-        self.log = log or EventLog()
-        self.metrics = Metrics()
-        self.ledger = Ledger(config.data_dir)
-        self.rendezvous = Rendezvous(
-            code_ttl_seconds=self.limits.code_ttl_seconds, max_sessions=self.limits.max_sessions
-        )
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
-        self._register_per_ip = RateLimiter(self.limits.register_per_ip)
-        self._join_per_ip = RateLimiter(self.limits.join_per_ip)
-        self._join_per_token = RateLimiter(self.limits.join_per_token)
-        self._resume_per_ip = RateLimiter(self.limits.resume_per_ip)
-        self._resume_timers: dict[RelaySession, asyncio.Task[None]] = {}
-        self._kept_at_stop: set[int] = set()
-        self._gate = Gatekeeper(self)
+        self.limits = core.limits
+        self.log = core.log
+        self.metrics = core.metrics
+        self.ledger = core.ledger
+        self.rendezvous = core.rendezvous
+        self._departures = Departures(core)
+        self._slots = ResumeSlots(core, self._departures)
+        self._sides = SessionSides(core, self._departures, self._slots)
+        self._gate = Gatekeeper(core, gauges=self.gauges, connection_count=self.connection_count)
         self._connections: set[Connection] = set()
         self._all_closed = asyncio.Event()
         self._listener: TlsServer | asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Future[Any]] = set()
-        self.stopping = False
         self.port = 0
+
+    @property
+    def stopping(self) -> bool:
+        return self.core.stopping
 
     # lifecycle
 
     async def start(self) -> None:
-        resumable = await self.db(self.ledger.resumable_sessions)
-        reopened = await self.db(
+        resumable = await self.core.db(self.ledger.resumable_sessions)
+        reopened = await self.core.db(
             self.ledger.close_open_sessions, "relay_restarted", [row.id for row in resumable]
         )
         if reopened:
             self.log.event("ledger_rows_closed_at_start", rows=reopened)
         for row in resumable:
-            self._restore(row)
+            self._slots.restore(row)
         config = self.config
         if config.ssl_context is not None:
             self._listener = start_tls_server(
@@ -135,26 +119,27 @@ class Relay(ResumeSlots, SessionSides):
         """Tell every peer, close every ledger row with `reason`, close every connection."""
         if self.stopping or self._listener is None:
             return
-        self.stopping = True
+        self.core.stopping = True
         self.log.event("relay_stopping", sessions=len(self.rendezvous))
         self._listener.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        for timer in list(self._resume_timers.values()):
+        timers = self.core.resume_timers
+        for timer in list(timers.values()):
             timer.cancel()
-        await asyncio.gather(*self._resume_timers.values(), return_exceptions=True)
+        await asyncio.gather(*timers.values(), return_exceptions=True)
         goodbye = error_message(ErrorCode.SHUTTING_DOWN, "the relay is shutting down")
         async with asyncio.TaskGroup() as group:
             for session in self.rendezvous.sessions():
-                if reason == "shutting_down" and self._resumable_across_restart(session):
+                if reason == "shutting_down" and self._slots.resumable_across_restart(session):
                     # Kept open: its sides see the connection drop and resume at the next start.
-                    self._kept_at_stop.add(session.ledger_id)
-                    group.create_task(self._keep_for_restart(session))
+                    self.core.kept_at_stop.add(session.ledger_id)
+                    group.create_task(self._slots.keep_for_restart(session))
                     continue
                 group.create_task(
-                    self._end_session(
+                    self._departures.end_session(
                         session, reason, {Side.HOST: (goodbye, True), Side.VIEWER: (goodbye, True)}
                     )
                 )
@@ -164,15 +149,10 @@ class Relay(ResumeSlots, SessionSides):
             for connection in list(self._connections):
                 connection.abort()
             await self._connections_closed(self.limits.shutdown_grace_seconds)
-        if self._background:
-            # Ledger writes finish; closes that outlive the grace period are cut short.
-            await asyncio.wait(list(self._background), timeout=self.limits.shutdown_grace_seconds)
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        await self.db(self.ledger.close_open_sessions, reason, self._kept_at_stop)
-        self._executor.shutdown(wait=True)
-        self.ledger.close()
+        # Ledger writes finish; closes that outlive the grace period are cut short.
+        await self.core.finish_background(self.limits.shutdown_grace_seconds)
+        await self.core.db(self.ledger.close_open_sessions, reason, self.core.kept_at_stop)
+        self.core.close()
         self.log.event("relay_stopped")
 
     async def _connections_closed(self, seconds: float) -> bool:
@@ -189,26 +169,10 @@ class Relay(ResumeSlots, SessionSides):
     # helpers for the shell
 
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
+        return self.core.now()
 
-    def db(self, function: Any, *args: Any) -> asyncio.Future[Any]:
-        """Run a blocking ledger call on the ledger's one thread (submitted now, so ledger
-        writes happen in the order they were asked for)."""
-        return asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
-
-    def _record(self, function: Any, *args: Any) -> None:
-        """A ledger write nobody waits for (awaited at stop, never lost)."""
-        self._track(self.db(function, *args))
-
-    def spawn(self, coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        """A short task the relay awaits at stop."""
-        task = asyncio.ensure_future(coroutine)
-        self._track(task)
-        return task
-
-    def _track(self, future: asyncio.Future[Any]) -> None:
-        self._background.add(future)
-        future.add_done_callback(self._background.discard)
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        return self.core.spawn(coroutine)
 
     def gauges(self) -> dict[str, dict[str, int]]:
         return {
@@ -225,9 +189,6 @@ class Relay(ResumeSlots, SessionSides):
 
     def connection_count(self) -> int:
         return len(self._connections)
-
-    def admit_viewer(self, connection: Connection, technician: Technician) -> None:
-        connection.technician = technician
 
     # what connections report (relay/connection.py)
 
@@ -266,12 +227,12 @@ class Relay(ResumeSlots, SessionSides):
             except UnicodeDecodeError:
                 raise bad_text() from None
             if session is None:
-                await self._first(connection, text)
+                await self._sides.first(connection, text)
             else:
                 session.last_activity = self.now()
-                await self._on_control(session, side, self._decode(text))
+                await self._sides.on_control(session, side, self._sides.decode(text))
         except Close as close:
-            await self._leave(connection, close)
+            await self._sides.leave(connection, close)
 
     def on_binary(self, connection: Connection, data: bytes) -> Coroutine[Any, Any, None] | None:
         """Forward a binary message of a paired side at once; a coroutine when the sender
@@ -280,11 +241,11 @@ class Relay(ResumeSlots, SessionSides):
         if session is None or side is None:
             if connection.left_by_relay:
                 return None
-            return self._leave(connection, bad_binary("pairing"))
+            return self._sides.leave(connection, bad_binary("pairing"))
         if session.connection(side) is not connection:
             return None
         if session.state is SessionState.WAITING and session.pairings == 0:
-            return self._leave(connection, bad_binary("a technician joined"))
+            return self._sides.leave(connection, bad_binary("a technician joined"))
         session.last_activity = self.now()
         if not session.forwards_from(side):
             # In flight when the other side left, or sealed in an epoch before a resume:
@@ -320,11 +281,11 @@ class Relay(ResumeSlots, SessionSides):
         sent = connection.ws.close_sent
         if sent is not None and sent.code == CLOSE_TOO_BIG:
             end_reason = f"{side.value}_too_large"
-        await self._detach(session, side, connection, end_reason, None)
+        await self._sides.detach(session, side, connection, end_reason, None)
 
     def first_message_late(self, connection: Connection) -> None:
         timeout = refusal(ErrorCode.TIMEOUT, "no register or join message in time")
-        self.spawn(self._leave(connection, timeout))
+        self.spawn(self._sides.leave(connection, timeout))
 
     # the sweep: every deadline of the relay, one timer
 
@@ -379,7 +340,7 @@ class Relay(ResumeSlots, SessionSides):
         self.spawn(self._drop_stalled(session, side, receiver))
 
     async def _drop_stalled(self, session: RelaySession, side: Side, receiver: Connection) -> None:
-        await self._detach(session, side, receiver, f"{side.value}_not_reading", None)
+        await self._sides.detach(session, side, receiver, f"{side.value}_not_reading", None)
         receiver.abort()
 
     def _check_linger(self, connection: Connection, now: float) -> None:
@@ -391,7 +352,7 @@ class Relay(ResumeSlots, SessionSides):
             and connection.is_open
             and now >= session.ended_at + self.limits.linger_seconds
         ):
-            self._farewell(connection, Close(None, CLOSE_NORMAL, "session ended"))
+            self._departures.farewell(connection, Close(None, CLOSE_NORMAL, "session ended"))
 
     def _check_session(self, session: RelaySession, now: float) -> None:
         if session.state is SessionState.WAITING and session.is_expired(now):
@@ -399,7 +360,7 @@ class Relay(ResumeSlots, SessionSides):
             if host is not None:
                 expired = error_message(ErrorCode.EXPIRED, "nobody joined before the code expired")
                 self.spawn(
-                    self._leave(
+                    self._sides.leave(
                         host, Close(expired, CLOSE_NORMAL, "code expired", end_reason="expired")
                     )
                 )
@@ -411,7 +372,7 @@ class Relay(ResumeSlots, SessionSides):
             idle = error_message(ErrorCode.TIMEOUT, "the session was idle for too long")
             close = Close(idle, CLOSE_NORMAL, "idle", end_reason="idle", notify_other=(idle, True))
             session.last_activity = now  # one farewell, not one per sweep
-            self.spawn(self._leave(session.host, close))
+            self.spawn(self._sides.leave(session.host, close))
 
     async def _sweep_revocations(self) -> None:
         """End the live sessions of technicians revoked since (the CLI runs elsewhere)."""
@@ -422,7 +383,7 @@ class Relay(ResumeSlots, SessionSides):
         ]
         if not paired:
             return
-        revoked = await self.db(self.ledger.revoked_among, [s.technician_id for s in paired])
+        revoked = await self.core.db(self.ledger.revoked_among, [s.technician_id for s in paired])
         for session in paired:
             viewer = session.viewer
             if session.technician_id not in revoked or viewer is None:
@@ -432,8 +393,8 @@ class Relay(ResumeSlots, SessionSides):
                 session_id=session.ledger_id,
                 technician=session.technician_name,
             )
-            await self._detach(session, Side.VIEWER, viewer, "revoked", None)
-            self._farewell(viewer, refusal(ErrorCode.REVOKED, REVOKED_TEXT))
+            await self._sides.detach(session, Side.VIEWER, viewer, "revoked", None)
+            self._departures.farewell(viewer, refusal(ErrorCode.REVOKED, REVOKED_TEXT))
 
 
 def bad_binary(after: str) -> Close:
