@@ -7,10 +7,14 @@ One inbox (an asyncio queue) carries everything that can happen: frames from the
 a lost link, the customer's commands. The main loop takes them one at a time, so the
 session's state (`AgentState`) only ever changes in one place.
 
+The agent holds the parts it is built from and hands each what it needs: the screen
+stream (`Streamer`, host_agent/streaming.py), the link's state and the way back after a
+dropped connection (`HostResume`, host_agent/reconnect.py), the input gate, the
+customer's consent and the recording. None of them knows the agent.
+
 Kill switch: `kill()` may be called from any thread (Tk, a signal handler). It closes the
 input gate at once (nothing is injected after it returns), then the main loop sends a bye,
-tells the relay and closes the link. It wins over a reconnect: see host_agent/reconnect.py,
-which holds everything about resuming after a dropped connection.
+tells the relay and closes the link (`_end`). It wins over a reconnect: `HostResume.stop`.
 """
 
 from __future__ import annotations
@@ -23,19 +27,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from endpoint.ending import close_recording, tell_relay_the_end
 from endpoint.evidence import (
+    END_EXCHANGE_TIMEOUT_SECONDS,
     RECORDING_CAPABILITY,
     TERMS_NOT_SHOWN,
     SessionEvidence,
 )
+from endpoint.reconnect import ReconnectTarget, send_verifier
 from endpoint.relay_link import RelayLink, open_link
 from host_agent import events as ui
 from host_agent.activity import ActivitySummary
 from host_agent.capture import CaptureError, Monitor, ScreenSource
 from host_agent.consent import Consent, Phase, Sharing
-from host_agent.ending import BYE_TIMEOUT_SECONDS, EndingMixin
 from host_agent.evidence import InputOutcomes, host_evidence
-from host_agent.flow import ADAPT_HOLD_SECONDS, FlowControl
+from host_agent.flow import FlowControl
 from host_agent.inbox import (
     EXIT_ERROR,
     EXIT_OK,
@@ -51,9 +57,9 @@ from host_agent.inbox import (
 )
 from host_agent.inject import Bounds, InputBackend, InputGate
 from host_agent.pipeline import FramePipeline
-from host_agent.reconnect import GIVE_UP_AFTER_SECONDS, LinkState, ResumeMixin
+from host_agent.reconnect import GIVE_UP_AFTER_SECONDS, HostResume, LinkState
+from host_agent.streaming import Streamer
 from host_agent.texts import Texts
-from host_agent.updates import PreparedUpdate
 from protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS, control, messages
 from protocol.billing import Tariff
 from protocol.codes import Code, new_code
@@ -69,6 +75,7 @@ from protocol.handshake import Role
 from protocol.session import Established, PeerSession, Received, Resumed, Send, SessionState
 
 NETWORK_TIMEOUT_SECONDS = 10.0
+BYE_TIMEOUT_SECONDS = 2.0
 MAX_FAILED_TRIES = 3
 ACTIVITY_TICK_SECONDS = 0.5
 DROPPED_REPORT_SECONDS = 5.0
@@ -98,7 +105,7 @@ class AgentSettings:
 Tap = Callable[[str, messages.Message, bytes], None]
 
 
-class HostAgent(ResumeMixin, EndingMixin):
+class HostAgent:
     def __init__(
         self,
         settings: AgentSettings,
@@ -140,19 +147,28 @@ class HostAgent(ResumeMixin, EndingMixin):
         self._session: PeerSession | None = None
         self._failed_tries = 0
         self._send_lock = asyncio.Lock()
-        self._sharing = asyncio.Event()
-        self._acked = asyncio.Event()
-        self._stream_generation = 0
+        self.resume = HostResume(
+            ReconnectTarget(settings.relay_url, "/v1/host", settings.fingerprint),
+            evidence,
+            post=self._inbox.put_nowait,
+            notify=notify,
+            show_line=self._show_line,
+            give_up_after_seconds=settings.resume_give_up_seconds,
+        )
+        self.streamer = Streamer(
+            self.pipeline, self.flow, self._executor, self.resume.link_up, self._send
+        )
         self._started_monotonic = 0.0
         self._monitor: Monitor | None = None
         self._monitor_count = 1
-        self._last_pointer: tuple[int, int] | None = None
         self._dropped_reported = 0
         self._dropped_reported_at = 0.0
         self._kill_requested = False
-        self.frames_sent = 0
         self._readers: set[asyncio.Task[None]] = set()
-        self._init_resume()
+
+    @property
+    def frames_sent(self) -> int:
+        return self.streamer.frames_sent
 
     # -- entry points for UIs -----------------------------------------------------------
 
@@ -297,12 +313,12 @@ class HostAgent(ResumeMixin, EndingMixin):
         elif isinstance(item, RecordingLost):
             await self._recording_lost(item.detail)
         elif isinstance(item, LinkLost):
-            if item.link is self._link and self.link_state is not LinkState.RECONNECTING:
+            if item.link is self._link and not self.resume.reconnecting:
                 await self._link_lost(item.error)
         elif isinstance(item, Reconnected):
             await self._on_reconnected(item)
         elif isinstance(item, ReconnectFailed):
-            self._reconnect_task = None
+            self.resume.failed()
             await self._end("reason_relay_lost", EXIT_ERROR)
         elif isinstance(item, Frame):
             if item.link is self._link:
@@ -316,8 +332,19 @@ class HostAgent(ResumeMixin, EndingMixin):
         if isinstance(error, CodeVoid) and self.state in (AgentState.WAITING, AgentState.HANDSHAKE):
             await self._register(why_new="code_expired")
             return
-        if self._may_resume(error):
-            await self._start_reconnect()
+        session = self._session
+        if (
+            isinstance(error, ConnectionLost)
+            and self.state is AgentState.SHARING
+            and session is not None
+            and session.keys is not None
+            and self._code is not None
+            and not self._kill_requested
+        ):
+            await self._close_link()
+            self.resume.start(
+                session, self._code.session, self._tasks, lambda: self._kill_requested
+            )
             return
         await self._end("reason_relay_lost", EXIT_ERROR)
 
@@ -329,7 +356,8 @@ class HostAgent(ResumeMixin, EndingMixin):
         elif isinstance(frame, control.Void):
             await self._register(why_new="new_code_reason")
         elif isinstance(frame, control.PeerReconnecting):
-            self._on_peer_reconnecting()
+            if self.state is AgentState.SHARING and self._session is not None:
+                self.resume.peer_reconnecting(self._session)
         elif isinstance(frame, control.Resumed):
             await self._on_resumed(frame.epoch)
         elif isinstance(frame, control.PeerLeft | control.End):
@@ -357,9 +385,8 @@ class HostAgent(ResumeMixin, EndingMixin):
             # The viewer's resume state: what it missed goes out before anything new.
             async with self._send_lock:
                 events = session.receive(data)
-                await self._resend(events)
-            resumed = events[0]
-            assert isinstance(resumed, Resumed)
+                assert self._link is not None
+                resumed = await self.resume.send_again(self._link, events, self._link_dropped)
             await self._after_resume(resumed)
             return
         try:
@@ -377,7 +404,7 @@ class HostAgent(ResumeMixin, EndingMixin):
             elif isinstance(event, Received):
                 index = self._note_received(event)
                 if event.redelivered and isinstance(event.message, messages.INPUT_TYPES):
-                    self._late_input(event.message, index)
+                    self.resume.late_input(index)
                     continue
                 await self._message(event.message, index)
 
@@ -407,7 +434,7 @@ class HostAgent(ResumeMixin, EndingMixin):
             self._evidence.start(self._code.session, self.technician, bounds.width, bounds.height)
             self._show_line("ev_recording_to", path=self._evidence.path)
             capabilities += (RECORDING_CAPABILITY,)
-        await self._send_verifier()
+        await send_verifier(self._session, self._link)
         await self._send(
             messages.Hello(
                 versions=SUPPORTED_VERSIONS,
@@ -428,7 +455,7 @@ class HostAgent(ResumeMixin, EndingMixin):
                 self._inputs.submitted(index, message, verdict)
         elif isinstance(message, messages.Ack):
             self.flow.on_ack(message.seq, time.monotonic())
-            self._acked.set()
+            self.streamer.acked()
         elif isinstance(message, messages.Hello):
             messages.negotiate_version(SUPPORTED_VERSIONS, message.versions)
             self._peer_records = RECORDING_CAPABILITY in message.capabilities
@@ -464,8 +491,8 @@ class HostAgent(ResumeMixin, EndingMixin):
         self._apply_consent()
 
     async def _report_consent(self) -> None:
-        if self._link is None or self.link_state is not LinkState.UP:
-            self._consent_unreported = True  # told to the relay after the resume
+        if self._link is None or self.resume.state is not LinkState.UP:
+            self.resume.consent_unreported = True  # told to the relay after the resume
             return
         level = control.ReportedConsent(self.consent.level.value)
         tariff = self.tariff
@@ -494,14 +521,9 @@ class HostAgent(ResumeMixin, EndingMixin):
         else:
             self.gate.block()
         if view.may_capture:
-            if not self._sharing.is_set():
-                self._stream_generation += 1
-                self.pipeline.request_full()
-                self._sharing.set()
+            self.streamer.start()
         else:
-            self._stream_generation += 1
-            self._sharing.clear()
-            self.pipeline.wake()  # the capture in flight ends now, not at the next change
+            self.streamer.hold()
         assert self._monitor is not None
         tariff = self.tariff
         self._notify(
@@ -547,7 +569,7 @@ class HostAgent(ResumeMixin, EndingMixin):
             assert self.gate is not None
             self.gate.set_bounds(monitor.bounds)
             self.flow.reset()
-            self._stream_generation += 1
+            self.streamer.switched()
             self._show_line("ev_monitor", number=monitor.number)
         self._apply_consent()
 
@@ -594,7 +616,7 @@ class HostAgent(ResumeMixin, EndingMixin):
     async def _stream(self) -> None:
         """Capture and send frame updates while the customer shares, under flow control."""
         try:
-            await self._stream_frames()
+            await self.streamer.run()
         except RecordingFailed as error:
             self._inbox.put_nowait(RecordingLost(str(error)))
         except (FernwartungError, TimeoutError) as error:
@@ -602,51 +624,155 @@ class HostAgent(ResumeMixin, EndingMixin):
             if self._link is not None:
                 self._inbox.put_nowait(LinkLost(self._link, failure))
 
-    async def _stream_frames(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._sharing.wait()
-            await self._link_up.wait()
-            if not self.flow.can_send():
-                self._acked.clear()
-                try:
-                    async with asyncio.timeout(ADAPT_HOLD_SECONDS):
-                        await self._acked.wait()
-                except TimeoutError:
-                    self.flow.adapt(time.monotonic())
-                continue
-            step = self.flow.step
-            started = loop.time()
-            generation = self._stream_generation
-            # Waits in the capture thread until there is something to send (or a wake).
-            change = await loop.run_in_executor(
-                self._executor, self.pipeline.next_change, step.jpeg_quality, self._last_pointer
-            )
-            update, pointer = change.update, change.pointer
-            discard = (
-                generation != self._stream_generation  # paused or switched while capturing
-                or not self._sharing.is_set()
-                or not self._link_up.is_set()  # the connection dropped while capturing
-            )
-            if discard:
-                if update is not None:
-                    # The pipeline counts what it produced as sent; it was not.
-                    self.pipeline.request_full()
-                continue
-            if update is not None:
-                await self._send_update(update)
-            if pointer != self._last_pointer:
-                self._last_pointer = pointer
-                x, y = pointer if pointer is not None else (0, 0)
-                await self._send(messages.Cursor(x=x, y=y, visible=pointer is not None))
-            delay = step.frame_interval_seconds - (loop.time() - started)
-            if delay > 0:
-                await asyncio.sleep(delay)  # pacing to the frame rate, not waiting for an event
+    # -- resuming after a dropped connection (host_agent/reconnect.py) -------------------
 
-    async def _send_update(self, update: PreparedUpdate) -> None:
-        seq = self.flow.on_sent(update.size_bytes, time.monotonic())
-        await self._send(update.message(seq))
-        self.frames_sent += 1
+    async def _on_reconnected(self, item: Reconnected) -> None:
+        self._link = item.link
+        reader = self._tasks.create_task(self._read(item.link))
+        self._readers.add(reader)
+        reader.add_done_callback(self._readers.discard)
+        if self.resume.reconnected(item.answer):
+            assert isinstance(item.answer, control.Resumed)
+            await self._on_resumed(item.answer.epoch)
+
+    async def _on_resumed(self, epoch: int) -> None:
+        session, link = self._session, self._link
+        if session is None or link is None:
+            return
+        async with self._send_lock:
+            await self.resume.resumed(session, link, epoch, self._link_dropped)
+
+    async def _after_resume(self, resumed: Resumed) -> None:
+        """The viewer has everything it missed: carry on as before the drop."""
+        self.resume.finished(resumed)
+        if self.resume.consent_unreported:
+            self.resume.consent_unreported = False
+            await self._report_consent()
+        self.streamer.restart()
+        self.resume.up()
+        self.streamer.acked()
+        self._apply_consent()
+
+    # -- the end ----------------------------------------------------------------------------
+
+    async def _end(
+        self, reason_key: str, status: int, *, peer_ended: bool = False, **values: object
+    ) -> None:
+        """End the session: stop input and capture, say goodbye, close recording and link.
+
+        `peer_ended`: the viewer said Bye first. The goodbye is skipped after the recording
+        failed (nothing may be sent that the recording does not hold), and when the link
+        is down (reconnecting: the peer could not get it anyway). The end of a recorded
+        session exchanges final checkpoints (endpoint/evidence.py).
+        """
+        if self.state is AgentState.ENDED:
+            raise Stop
+        if self.gate is not None:
+            self.gate.end()
+        self.consent.end()
+        self.streamer.hold()
+        await self.resume.stop()
+        previous, self.state = self.state, AgentState.ENDED
+        self.exit_status = status
+        reason = self.texts(reason_key, **values)
+        english = Texts("en")(reason_key, **values)[: messages.MAX_REASON_CHARS]
+        self._show(self.activity.flush(time.monotonic(), force=True))
+        self._notify(ui.Ended(reason))
+        link = self._link
+        recording_ok = self._evidence is None or self._evidence.failure is None
+        link_usable = link is not None
+        if link is not None:
+            try:
+                session_open = self._session is not None and (
+                    self._session.state is SessionState.OPEN
+                )
+                if (
+                    recording_ok
+                    and session_open
+                    and previous in (AgentState.ASKING, AgentState.SHARING)
+                ):
+                    await self._say_goodbye(english, peer_ended)
+            except RecordingFailed as error:
+                self._show_line("ev_recording_failed", detail=str(error))
+                link_usable = False
+            except (FernwartungError, TimeoutError, OSError):
+                link_usable = False  # the link is gone already: closing is all that is left
+        # The END record before the relay's End: its final report anchors the end too.
+        report = await self._close_recording(english)
+        if link is not None:
+            if link_usable:
+                await tell_relay_the_end(
+                    link,
+                    report,
+                    control.End(reason=english),
+                    timeout_seconds=BYE_TIMEOUT_SECONDS,
+                )
+            await self._close_link()
+        raise Stop
+
+    async def _say_goodbye(self, reason: str, peer_ended: bool) -> None:
+        """Final checkpoint and Bye; when both record, read on until the exchange is done."""
+        evidence = self._evidence
+        exchange = evidence is not None and evidence.recording and self._peer_records
+        async with asyncio.timeout(BYE_TIMEOUT_SECONDS):
+            if evidence is not None and not evidence.final_checkpoint_sent:
+                await self._checkpoint(final=True)
+            await self._send(messages.Bye(reason))
+        if exchange:
+            # The viewer answers our Bye with its final checkpoint and Bye; after its own
+            # Bye it waits for the relay's End. Either way its checkpoint lands in our file.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(END_EXCHANGE_TIMEOUT_SECONDS):
+                    await self._read_until_done(wait_for_bye=not peer_ended)
+
+    async def _read_until_done(self, *, wait_for_bye: bool) -> None:
+        """While ending: record what still arrives until the viewer's Bye or the relay's End."""
+        while True:
+            item = await self._inbox.get()
+            if isinstance(item, LinkLost) and item.link is self._link:
+                return
+            if not isinstance(item, Frame) or item.link is not self._link:
+                continue
+            if isinstance(item.frame, control.End | control.PeerLeft):
+                return
+            if not isinstance(item.frame, bytes) or self._session is None:
+                continue
+            for event in self._session.receive(item.frame):
+                if not isinstance(event, Received):
+                    continue
+                index = self._note_received(event)
+                message = event.message
+                if isinstance(message, messages.INPUT_TYPES) and self.gate is not None:
+                    verdict = self.gate.submit(message, time.monotonic())
+                    if self._inputs is not None and index >= 0:
+                        self._inputs.submitted(index, message, verdict)
+                elif isinstance(message, messages.Bye) and wait_for_bye:
+                    return
+
+    async def _recording_lost(self, detail: str) -> None:
+        """Writing the recording failed: end at once, send nothing more, tell the customer."""
+        self._show_line("ev_recording_failed", detail=detail)
+        await self._end("reason_recording_failed", EXIT_ERROR)
+
+    async def _close_recording(self, reason: str) -> control.Checkpoint | None:
+        """Write the END record; the final report for the relay (None: nothing to report)."""
+        evidence = self._evidence
+        if evidence is None:
+            return None
+        if evidence.failure is not None or not evidence.recording:
+            evidence.abandon()
+            return None
+        if self.gate is not None:
+            # Inputs the injector still had are settled before the last records.
+            await asyncio.to_thread(self.gate.join, BYE_TIMEOUT_SECONDS)
+        try:
+            if self._inputs is not None:
+                self._inputs.finish()
+            return await close_recording(evidence, reason)
+        except RecordingFailed as error:
+            self._show_line("ev_recording_failed", detail=str(error))
+            evidence.abandon()
+        return None
 
     # -- sending --------------------------------------------------------------------------
 
@@ -687,7 +813,7 @@ class HostAgent(ResumeMixin, EndingMixin):
         evidence, session, link = self._evidence, self._session, self._link
         if evidence is None or not evidence.recording or session is None or link is None:
             return
-        if self.link_state is not LinkState.UP or session.state is not SessionState.OPEN:
+        if self.resume.state is not LinkState.UP or session.state is not SessionState.OPEN:
             return  # the relay could not take the report: the next checkpoint is after the resume
         async with self._send_lock:
             written = evidence.checkpoint(final=final)

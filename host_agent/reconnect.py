@@ -1,17 +1,20 @@
 """The host agent's side of resuming a session after a dropped connection.
 
-`HostAgent` (host_agent/agent.py) mixes this in; the protocol decisions are in
-`protocol.session.PeerSession` (detach, switch_epoch, resend) and `endpoint.reconnect`.
+`HostAgent` (host_agent/agent.py) holds one `HostResume`: the state of its link to the
+viewer and the task that reconnects. The protocol decisions are in
+`protocol.session.PeerSession` (detach, switch_epoch, resend), the shared steps in
+`endpoint.resume` and `endpoint.reconnect`.
 
     UP --own link lost--> RECONNECTING --relay took us back--> PEER_AWAY or RESUMING
     UP --relay: peer_reconnecting--> PEER_AWAY --relay: resumed--> RESUMING
     RESUMING --the viewer's resume state--> UP (what it missed sent again, a full frame)
 
-While not UP nothing is captured or put on the wire; messages the agent sends meanwhile
-(a consent change, say) are recorded and kept by the PeerSession and go out after the
-resume. The customer's kill switch wins: once the session ended nothing reconnects (the
-reconnect task is cancelled; a link it won anyway only carries `end`). Inputs the viewer
-sent before the drop that arrive after it are recorded and dropped, never injected late.
+While not UP nothing is captured or put on the wire (`link_up` is clear); messages the
+agent sends meanwhile (a consent change, say) are recorded and kept by the PeerSession
+and go out after the resume. The customer's kill switch wins: once the session ended
+nothing reconnects (`stop` cancels the task; a link it won anyway only carries `end`).
+Inputs the viewer sent before the drop that arrive after it are recorded and dropped,
+never injected late.
 """
 
 from __future__ import annotations
@@ -19,25 +22,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
+from endpoint.evidence import SessionEvidence
 from endpoint.reconnect import (
     GIVE_UP_AFTER_SECONDS,
     RESUME_SEND_TIMEOUT_SECONDS,
     ReconnectTarget,
     reconnect,
-    send_verifier,
 )
 from endpoint.relay_link import RelayLink
+from endpoint.resume import Interruption, resume_request, send_again, switch_epoch
 from host_agent import events as ui
-from host_agent.inbox import AgentState, Reconnected, ReconnectFailed
-from protocol import PROTOCOL_VERSION, control, messages
+from host_agent.inbox import Reconnected, ReconnectFailed
+from protocol import control
 from protocol.errors import ConnectionLost, FernwartungError
-from protocol.session import Resumed, Send
-
-if TYPE_CHECKING:
-    from host_agent.agent import HostAgent
+from protocol.session import Event as SessionEvent
+from protocol.session import PeerSession, Resumed
 
 REASON_LATE_INPUT = "dropped: sent before the connection dropped, delivered after it"
 
@@ -49,80 +50,89 @@ class LinkState(enum.Enum):
     RESUMING = "resuming"
 
 
-class ResumeMixin:
-    """Resume handling for `HostAgent`; it relies on the agent's session, link and inbox."""
+LinkDropped = Callable[[RelayLink, FernwartungError], None]
 
-    def _init_resume(self: HostAgent) -> None:
-        self.link_state = LinkState.UP
-        self._link_up = asyncio.Event()
-        self._link_up.set()
-        self._reconnect_task: asyncio.Task[None] | None = None
-        self._won_link: RelayLink | None = None  # taken back, not yet in use by the main loop
-        self._interrupted_at: float | None = None
-        self._consent_unreported = False
+
+class HostResume:
+    """The agent's link state and its way back after a drop.
+
+    `post` puts an item into the agent's inbox (`Reconnected`, `ReconnectFailed`);
+    `notify` and `show_line` reach the customer's UI.
+    """
+
+    def __init__(
+        self,
+        target: ReconnectTarget,
+        evidence: SessionEvidence | None,
+        *,
+        post: Callable[[object], None],
+        notify: Callable[[ui.UiEvent], None],
+        show_line: Callable[[str], None],
+        give_up_after_seconds: float = GIVE_UP_AFTER_SECONDS,
+    ) -> None:
+        self.state = LinkState.UP
+        # Set while frames may go on the wire: the streamer waits for it.
+        self.link_up = asyncio.Event()
+        self.link_up.set()
+        # A consent change made while the link was down, told to the relay after the resume.
+        self.consent_unreported = False
+        self._target = target
+        self._evidence = evidence
+        self._post = post
+        self._notify = notify
+        self._show_line = show_line
+        self._give_up_after_seconds = give_up_after_seconds
+        self._interruption = Interruption(evidence, "the viewer's")
+        self._task: asyncio.Task[None] | None = None
+        self._won_link: RelayLink | None = None  # taken back, not yet in use by the agent
         self._late_inputs_dropped = 0
 
-    def _may_resume(self: HostAgent, error: FernwartungError) -> bool:
-        return (
-            isinstance(error, ConnectionLost)
-            and self.state is AgentState.SHARING
-            and self._session is not None
-            and self._session.keys is not None
-            and not self._kill_requested
-        )
+    @property
+    def reconnecting(self) -> bool:
+        return self.state is LinkState.RECONNECTING
 
-    async def _send_verifier(self: HostAgent) -> None:
-        await send_verifier(self._session, self._link)
-
-    def _interrupted(self: HostAgent, *, own_link: bool) -> None:
+    def interrupted(self, session: PeerSession, *, own_link: bool) -> None:
         """The connection to the viewer is interrupted: hold streaming, tell the customer."""
-        assert self._session is not None
-        self._session.detach()
-        self._link_up.clear()
-        if self._interrupted_at is None:
-            self._interrupted_at = time.monotonic()
+        session.detach()
+        self.link_up.clear()
+        if self._interruption.begin(own_link=own_link):
             self._late_inputs_dropped = 0
-            if self._evidence is not None and self._evidence.recording:
-                who = "this side's" if own_link else "the viewer's"
-                self._evidence.gap(f"{who} connection to the relay dropped; reconnecting")
             self._show_line("ev_connection_lost")
         self._notify(ui.Reconnecting(own_link=own_link))
 
-    async def _start_reconnect(self: HostAgent) -> None:
-        self.link_state = LinkState.RECONNECTING
-        self._interrupted(own_link=True)
-        await self._close_link()
-        self._reconnect_task = self._tasks.create_task(self._reconnect())
+    def start(
+        self,
+        session: PeerSession,
+        session_number: str,
+        tasks: asyncio.TaskGroup,
+        kill_requested: Callable[[], bool],
+    ) -> None:
+        """Our own link dropped (the caller closed it): reconnect in a task of `tasks`."""
+        self.state = LinkState.RECONNECTING
+        self.interrupted(session, own_link=True)
+        self._task = tasks.create_task(self._reconnect(session, session_number, kill_requested))
 
-    async def _reconnect(self: HostAgent) -> None:
-        target = ReconnectTarget(self.settings.relay_url, "/v1/host", self.settings.fingerprint)
+    async def _reconnect(
+        self, session: PeerSession, session_number: str, kill_requested: Callable[[], bool]
+    ) -> None:
         try:
             link, answer = await reconnect(
-                target,
-                self._resume_message,
-                give_up_after_seconds=self.settings.resume_give_up_seconds,
+                self._target,
+                lambda: resume_request(session, session_number),
+                give_up_after_seconds=self._give_up_after_seconds,
             )
         except FernwartungError as error:
-            self._inbox.put_nowait(ReconnectFailed(error))
+            self._post(ReconnectFailed(error))
             return
-        if self._kill_requested:
+        if kill_requested():
             await _say_ended(link)  # the customer ended while we were away
             return
         self._won_link = link
-        self._inbox.put_nowait(Reconnected(link, answer))
+        self._post(Reconnected(link, answer))
 
-    def _resume_message(self: HostAgent) -> control.Resume:
-        assert self._session is not None and self._code is not None
-        return control.Resume(
-            session=self._code.session,
-            epoch=self._session.epoch,
-            secret=self._session.resume_secret(),
-            version=PROTOCOL_VERSION,
-        )
-
-    async def _stop_reconnecting(self: HostAgent) -> None:
+    async def stop(self) -> None:
         """The kill switch or the end: no reconnect may go on after this."""
-        task, self._reconnect_task = self._reconnect_task, None
+        task, self._task = self._task, None
         if task is not None and task is not asyncio.current_task():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -131,75 +141,62 @@ class ResumeMixin:
         if link is not None:
             await _say_ended(link)  # taken back just before the end: it only says so
 
-    async def _on_reconnected(self: HostAgent, item: Reconnected) -> None:
-        self._reconnect_task = None
+    def failed(self) -> None:
+        """The reconnect task gave up (the agent ends the session)."""
+        self._task = None
+
+    def reconnected(self, answer: control.Resumed | control.PeerReconnecting) -> bool:
+        """The agent took the link back into use; True when both sides are back (switch
+        epochs now), False when the viewer is still away."""
+        self._task = None
         self._won_link = None
-        self._link = item.link
-        reader = self._tasks.create_task(self._read(item.link))
-        self._readers.add(reader)
-        reader.add_done_callback(self._readers.discard)
-        if isinstance(item.answer, control.Resumed):
-            await self._on_resumed(item.answer.epoch)
-        else:
-            self.link_state = LinkState.PEER_AWAY
-            self._notify(ui.Reconnecting(own_link=False))
+        if isinstance(answer, control.Resumed):
+            return True
+        self.state = LinkState.PEER_AWAY
+        self._notify(ui.Reconnecting(own_link=False))
+        return False
 
-    def _on_peer_reconnecting(self: HostAgent) -> None:
-        if self.state is not AgentState.SHARING or self._session is None:
-            return
-        self.link_state = LinkState.PEER_AWAY
-        self._interrupted(own_link=False)
+    def peer_reconnecting(self, session: PeerSession) -> None:
+        """The relay says the viewer's link dropped."""
+        self.state = LinkState.PEER_AWAY
+        self.interrupted(session, own_link=False)
 
-    async def _on_resumed(self: HostAgent, epoch: int) -> None:
-        """Both sides are back: switch epochs, give the new verifier, then our state."""
-        session, link = self._session, self._link
-        if session is None or link is None:
-            return
-        self.link_state = LinkState.RESUMING
-        async with self._send_lock:
-            frame = session.switch_epoch(epoch)
-            try:
-                async with asyncio.timeout(RESUME_SEND_TIMEOUT_SECONDS):
-                    # The verifier first: the relay forwards our frames only after it.
-                    await self._send_verifier()
-                    await link.send_binary(frame)
-            except ConnectionLost as error:
-                self._link_dropped(link, error)
-
-    async def _resend(self: HostAgent, events: list[object]) -> None:
-        """The viewer's resume state came: send what it missed, in order, under the lock
-        (the caller holds it), then carry on as before the drop."""
-        link = self._link
-        assert link is not None
+    async def resumed(
+        self, session: PeerSession, link: RelayLink, epoch: int, dropped: LinkDropped
+    ) -> None:
+        """Both sides are back: switch epochs, give the new verifier, then our state.
+        The caller holds its send lock."""
+        self.state = LinkState.RESUMING
         try:
-            async with asyncio.timeout(RESUME_SEND_TIMEOUT_SECONDS):
-                for event in events[1:]:
-                    assert isinstance(event, Send)
-                    await link.send_binary(event.data)
+            await switch_epoch(session, link, epoch)
         except ConnectionLost as error:
-            self._link_dropped(link, error)
+            dropped(link, error)
 
-    async def _after_resume(self: HostAgent, resumed: Resumed) -> None:
-        self.link_state = LinkState.UP
-        seconds = time.monotonic() - (self._interrupted_at or time.monotonic())
-        self._interrupted_at = None
-        if self._evidence is not None and self._evidence.recording:
-            self._evidence.gap(
-                f"resumed after {seconds:.1f} s (channel epoch {resumed.epoch}); "
-                f"{resumed.resent} messages sent again"
-            )
-        if self._consent_unreported:
-            self._consent_unreported = False
-            await self._report_consent()
-        self.pipeline.request_full()
-        self._stream_generation += 1
-        self._link_up.set()
-        self._acked.set()
+    async def send_again(
+        self, link: RelayLink, events: list[SessionEvent], dropped: LinkDropped
+    ) -> Resumed:
+        """The viewer's resume state came: what it missed, in order (the caller holds its
+        send lock)."""
+        resumed = events[0]
+        assert isinstance(resumed, Resumed)
+        try:
+            await send_again(link, events)
+        except ConnectionLost as error:
+            dropped(link, error)
+        return resumed
+
+    def finished(self, resumed: Resumed) -> None:
+        """The session is whole again (the agent restarts the stream, then calls `up`)."""
+        self.state = LinkState.UP
+        self._interruption.end(resumed)
+
+    def up(self) -> None:
+        """Frames may go on the wire again; the customer is told."""
+        self.link_up.set()
         self._show_line("ev_reconnected")
         self._notify(ui.Reconnected())
-        self._apply_consent()
 
-    def _late_input(self: HostAgent, message: messages.Message, index: int) -> None:
+    def late_input(self, index: int) -> None:
         """An input sent before the drop and delivered after it: recorded, never injected."""
         if self._evidence is not None and self._evidence.recording and index >= 0:
             self._evidence.input_outcome(index, False, REASON_LATE_INPUT)
@@ -216,4 +213,4 @@ async def _say_ended(link: RelayLink) -> None:
             await link.close()
 
 
-__all__ = ["GIVE_UP_AFTER_SECONDS", "LinkState", "ResumeMixin"]
+__all__ = ["GIVE_UP_AFTER_SECONDS", "HostResume", "LinkState"]

@@ -4,7 +4,7 @@ It owns the sockets and tasks; every protocol decision is delegated to `protocol
 flow is docs/session-contract.md; the phases of one run are `Phase`:
 
     CONNECTING -> JOINING -> HANDSHAKE -> GREETING -> AWAITING_CONSENT -> ACTIVE <-> PAUSED
-    ACTIVE/PAUSED -> RECONNECTING -> ACTIVE/PAUSED     (viewer/reconnect.py)
+    ACTIVE/PAUSED -> RECONNECTING -> ACTIVE/PAUSED     (ViewerResume, viewer/reconnect.py)
                                                                   any -> ENDING -> ENDED
 
 Displays (headless, Tk) observe the run through `ViewerEvent`s handed to `on_event` on the
@@ -31,8 +31,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from endpoint.ending import close_recording, tell_relay_the_end
 from endpoint.evidence import END_EXCHANGE_TIMEOUT_SECONDS, RECORDING_CAPABILITY, SessionEvidence
-from endpoint.reconnect import GIVE_UP_AFTER_SECONDS
+from endpoint.reconnect import GIVE_UP_AFTER_SECONDS, ReconnectTarget, send_verifier
 from endpoint.relay_link import RelayLink, open_link
 from protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS, control, messages
 from protocol.billing import Tariff
@@ -50,7 +51,7 @@ from protocol.handshake import Role
 from protocol.session import Established, PeerSession, Received, Send, SessionState
 from viewer.framebuffer import Framebuffer, Region
 from viewer.outcome import ExitStatus, Outcome, outcome_for
-from viewer.reconnect import ResumeMixin
+from viewer.reconnect import ViewerResume
 from viewer.stats import FrameStat
 
 CONNECT_TIMEOUT_SECONDS = 15.0
@@ -158,7 +159,7 @@ def _first_fernwartung_error(group: BaseExceptionGroup) -> BaseException:
     return group
 
 
-class ViewerClient(ResumeMixin):
+class ViewerClient:
     """One viewer run: from connecting to the relay to the end of the session."""
 
     def __init__(
@@ -197,7 +198,14 @@ class ViewerClient(ResumeMixin):
         self._requested_reason = ""
         self._established = False
         self._dropped_outbox = 0
-        self._init_resume()
+        self._phase_before_drop = Phase.ACTIVE
+        self._ending = asyncio.Event()
+        self.resume = ViewerResume(
+            ReconnectTarget(settings.relay_url, "/v1/viewer", settings.fingerprint, settings.token),
+            evidence,
+            connect,
+            give_up_after_seconds=settings.resume_give_up_seconds,
+        )
 
     # ---- for displays -------------------------------------------------------------------
 
@@ -306,11 +314,9 @@ class ViewerClient(ResumeMixin):
             pass  # the link is already gone; closing below is all that is left to do
         # The END record before the relay's End: its final report anchors the end too.
         await self._close_recording(reason)
-        try:
-            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                await link.send_control(control.End(reason))
-        except (FernwartungError, TimeoutError):
-            pass  # the link is already gone; closing below is all that is left to do
+        await tell_relay_the_end(
+            link, None, control.End(reason), timeout_seconds=SEND_TIMEOUT_SECONDS
+        )
         await self._close_link()
 
     def _may_say_goodbye(self) -> bool:
@@ -351,34 +357,26 @@ class ViewerClient(ResumeMixin):
         """Tell the relay (and through it the customer) why the session ends; send nothing else."""
         self._end_reason = "the technician's recording failed"
         self._set_status(recording=False)
-        link = self._link
-        if link is None:
-            return
-        try:
-            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                await link.send_control(control.End(self._end_reason))
-        except (FernwartungError, TimeoutError):
-            pass  # the link is already gone
+        if self._link is not None:
+            await tell_relay_the_end(
+                self._link,
+                None,
+                control.End(self._end_reason),
+                timeout_seconds=SEND_TIMEOUT_SECONDS,
+            )
 
     async def _close_recording(self, reason: str) -> None:
         """Write the END record and report the final heads to the relay, if the link is up."""
         evidence = self.evidence
         if evidence is None:
             return
-        evidence.end_next()
         try:
-            report = await asyncio.to_thread(evidence.close, reason)
+            report = await close_recording(evidence, reason)
         except RecordingFailed:
             self._set_status(recording=False)
             report = None
-        finally:
-            evidence.abandon()
-        link = self._link
-        if report is None or link is None:
-            return
-        with contextlib.suppress(FernwartungError, TimeoutError, OSError):
-            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                await link.send_control(report)
+        if report is not None and self._link is not None:
+            await tell_relay_the_end(self._link, report, None, timeout_seconds=SEND_TIMEOUT_SECONDS)
 
     async def _end_when_asked(self) -> None:
         """End on request (a button, a companion) or when the time limit is reached."""
@@ -460,6 +458,67 @@ class ViewerClient(ResumeMixin):
                     raise
             await self._reconnect()
 
+    # ---- resuming after a dropped connection (viewer/reconnect.py) -----------------------
+
+    def _may_resume(self) -> bool:
+        session = self._session
+        return (
+            self.status.phase in (Phase.ACTIVE, Phase.PAUSED, Phase.RECONNECTING)
+            and session is not None
+            and session.keys is not None
+            and not self._ending.is_set()
+        )
+
+    def _interrupted(self, *, own_link: bool) -> None:
+        assert self._session is not None
+        self._session.detach()
+        if self.status.phase is not Phase.RECONNECTING:
+            self._phase_before_drop = self.status.phase
+            self._set_status(phase=Phase.RECONNECTING)
+        self.resume.interruption.begin(own_link=own_link)
+
+    async def _reconnect(self) -> None:
+        """Our link dropped: get a new one (or raise why not), then go on resuming."""
+        self._interrupted(own_link=True)
+        await self._close_link()
+        self._link = None
+        assert self._session is not None
+        link, answer = await self.resume.reconnect(
+            self._session, self.settings.code.session, self._wait_for_end
+        )
+        self._link = link
+        if self._ending.is_set():
+            raise SessionEnded(self._end_reason)
+        if isinstance(answer, control.Resumed):
+            await self._on_resumed(answer.epoch)
+
+    async def _wait_for_end(self) -> str:
+        """Until the session ends or the technician asks it to; the reason it ends."""
+        ended = asyncio.ensure_future(self._ending.wait())
+        asked = asyncio.ensure_future(self._end_requested.wait())
+        try:
+            await asyncio.wait([ended, asked], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            asked.cancel()
+        if not self._end_reason:
+            self._end_reason = self._requested_reason or "the technician ended the session"
+        return self._end_reason
+
+    async def _on_resumed(self, epoch: int) -> None:
+        session, link = self._session, self._link
+        if session is None or link is None:
+            return
+        async with self._send_lock:
+            await self.resume.resumed(session, link, epoch)
+
+    async def _peer_state(self, frame: bytes) -> None:
+        """The host's resume state: what it missed goes out, then the session carries on."""
+        assert self._session is not None
+        async with self._send_lock:
+            await self.resume.peer_state(self._session, self._link, frame)
+        self._set_status(phase=self._phase_before_drop)
+
     async def _handshake(self, link: RelayLink) -> None:
         self._set_status(phase=Phase.HANDSHAKE)
         session = PeerSession(Role.VIEWER, self.settings.code)
@@ -476,7 +535,7 @@ class ViewerClient(ResumeMixin):
                     elif isinstance(event, Established):
                         self._session = session
                         self._established = True
-                        await self._send_verifier()
+                        await send_verifier(session, link)
                     else:
                         raise ProtocolError("the host sent a message before the handshake ended")
 
