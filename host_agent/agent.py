@@ -36,6 +36,7 @@ from endpoint.evidence import (
 )
 from endpoint.reconnect import ReconnectTarget, send_verifier
 from endpoint.relay_link import RelayLink, open_link
+from endpoint.wire import SessionWire
 from host_agent import events as ui
 from host_agent.activity import ActivitySummary
 from host_agent.capture import CaptureError, Monitor, ScreenSource
@@ -120,7 +121,6 @@ class HostAgent:
         self.texts = texts
         self._notify = notify
         self._make_backend = make_backend
-        self._tap = tap
         # The customer's own recording (--record), None when the customer keeps none.
         if evidence is None and settings.record_directory is not None:
             evidence = host_evidence(
@@ -142,11 +142,15 @@ class HostAgent:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: asyncio.Queue[object] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture")
-        self._link: RelayLink | None = None
         self._code: Code | None = None
-        self._session: PeerSession | None = None
         self._failed_tries = 0
-        self._send_lock = asyncio.Lock()
+        self.wire = SessionWire(
+            evidence,
+            sent=_tapped(tap, "sent"),
+            received=_tapped(tap, "received"),
+            dropped=self._link_dropped,
+            send_timeout_seconds=NETWORK_TIMEOUT_SECONDS,
+        )
         self.resume = HostResume(
             ReconnectTarget(settings.relay_url, "/v1/host", settings.fingerprint),
             evidence,
@@ -156,7 +160,7 @@ class HostAgent:
             give_up_after_seconds=settings.resume_give_up_seconds,
         )
         self.streamer = Streamer(
-            self.pipeline, self.flow, self._executor, self.resume.link_up, self._send
+            self.pipeline, self.flow, self._executor, self.resume.link_up, self.wire.send
         )
         self._started_monotonic = 0.0
         self._monitor: Monitor | None = None
@@ -260,13 +264,13 @@ class HostAgent:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     async def _register(self, why_new: str | None) -> None:
-        if self._link is not None:
+        if self.wire.link is not None:
             await self._close_link()
         self.state = AgentState.CONNECTING
         link = await open_link(
             self.settings.relay_url, "/v1/host", fingerprint_pin=self.settings.fingerprint
         )
-        self._link = link
+        self.wire.link = link
         await link.send_control(control.Register(version=PROTOCOL_VERSION))
         async with asyncio.timeout(NETWORK_TIMEOUT_SECONDS):
             reply = await link.receive()
@@ -275,7 +279,7 @@ class HostAgent:
         self.tariff = reply.tariff() or default_tariff()
         self._code = new_code(reply.session)
         self._failed_tries = 0
-        self._session = None
+        self.wire.session = None
         self.state = AgentState.WAITING
         reader = self._tasks.create_task(self._read(link))
         self._readers.add(reader)
@@ -292,7 +296,7 @@ class HostAgent:
             self._inbox.put_nowait(Frame(link, frame))
 
     async def _close_link(self) -> None:
-        link, self._link = self._link, None
+        link, self.wire.link = self.wire.link, None
         if link is not None:
             try:
                 async with asyncio.timeout(BYE_TIMEOUT_SECONDS):
@@ -309,11 +313,11 @@ class HostAgent:
             self._show(self.activity.add(item.message, item.time))
         elif isinstance(item, CheckpointDue):
             self._checkpoint_queued = False
-            await self._checkpoint()
+            await self.wire.checkpoint()
         elif isinstance(item, RecordingLost):
             await self._recording_lost(item.detail)
         elif isinstance(item, LinkLost):
-            if item.link is self._link and not self.resume.reconnecting:
+            if item.link is self.wire.link and not self.resume.reconnecting:
                 await self._link_lost(item.error)
         elif isinstance(item, Reconnected):
             await self._on_reconnected(item)
@@ -321,7 +325,7 @@ class HostAgent:
             self.resume.failed()
             await self._end("reason_relay_lost", EXIT_ERROR)
         elif isinstance(item, Frame):
-            if item.link is self._link:
+            if item.link is self.wire.link:
                 await self._relay_frame(item.frame)
         elif isinstance(item, ui.Answer):
             await self._answer(item)
@@ -332,7 +336,7 @@ class HostAgent:
         if isinstance(error, CodeVoid) and self.state in (AgentState.WAITING, AgentState.HANDSHAKE):
             await self._register(why_new="code_expired")
             return
-        session = self._session
+        session = self.wire.session
         if (
             isinstance(error, ConnectionLost)
             and self.state is AgentState.SHARING
@@ -356,15 +360,15 @@ class HostAgent:
         elif isinstance(frame, control.Void):
             await self._register(why_new="new_code_reason")
         elif isinstance(frame, control.PeerReconnecting):
-            if self.state is AgentState.SHARING and self._session is not None:
-                self.resume.peer_reconnecting(self._session)
+            if self.state is AgentState.SHARING and self.wire.session is not None:
+                self.resume.peer_reconnecting(self.wire.session)
         elif isinstance(frame, control.Resumed):
             await self._on_resumed(frame.epoch)
         elif isinstance(frame, control.PeerLeft | control.End):
             if self.state in (AgentState.ASKING, AgentState.SHARING):
                 await self._end("reason_viewer_left", EXIT_OK)
             else:
-                self._session = None
+                self.wire.session = None
                 self.state = AgentState.WAITING
         # Other control messages (Joined, Registered, ...) have no meaning here now.
 
@@ -372,21 +376,21 @@ class HostAgent:
         if self.state not in (AgentState.WAITING, AgentState.HANDSHAKE) or self._code is None:
             raise ProtocolError(f"a technician joined while the agent is {self.state.value}")
         self.technician = technician
-        self._session = PeerSession(Role.HOST, self._code)
+        self.wire.session = PeerSession(Role.HOST, self._code)
         self.state = AgentState.HANDSHAKE
         self._notify(ui.TechnicianConnecting(technician))
-        await self._send_raw(self._session.start())
+        await self.wire.send_raw(self.wire.session.start())
 
     async def _binary(self, data: bytes) -> None:
-        session = self._session
+        session = self.wire.session
         if session is None:
             return  # ciphertext of a viewer that already failed: nothing to do with it
         if session.state is SessionState.RESUMING:
             # The viewer's resume state: what it missed goes out before anything new.
-            async with self._send_lock:
+            async with self.wire.lock:
                 events = session.receive(data)
-                assert self._link is not None
-                resumed = await self.resume.send_again(self._link, events, self._link_dropped)
+                assert self.wire.link is not None
+                resumed = await self.resume.send_again(self.wire.link, events, self._link_dropped)
             await self._after_resume(resumed)
             return
         try:
@@ -398,30 +402,22 @@ class HostAgent:
             raise
         for event in events:
             if isinstance(event, Send):
-                await self._send_raw(event.data)
+                await self.wire.send_raw(event.data)
             elif isinstance(event, Established):
                 await self._established()
             elif isinstance(event, Received):
-                index = self._note_received(event)
+                index = self.wire.note_received(event)
                 if event.redelivered and isinstance(event.message, messages.INPUT_TYPES):
                     self.resume.late_input(index)
                     continue
                 await self._message(event.message, index)
 
-    def _note_received(self, event: Received) -> int:
-        """Every received message passes here before it is acted on; its index."""
-        if self._tap is not None:
-            self._tap("received", event.message, event.plaintext)
-        if self._evidence is not None and self._evidence.started:
-            return self._evidence.received(event.plaintext)  # raises once writing failed
-        return -1
-
     async def _failed_attempt(self) -> None:
-        self._session = None
+        self.wire.session = None
         self._failed_tries += 1
         self.state = AgentState.WAITING
-        assert self._link is not None
-        await self._link.send_control(control.FailedAttempt())
+        assert self.wire.link is not None
+        await self.wire.link.send_control(control.FailedAttempt())
         self._notify(ui.WrongCodeTried(self._failed_tries, MAX_FAILED_TRIES))
 
     async def _established(self) -> None:
@@ -434,8 +430,8 @@ class HostAgent:
             self._evidence.start(self._code.session, self.technician, bounds.width, bounds.height)
             self._show_line("ev_recording_to", path=self._evidence.path)
             capabilities += (RECORDING_CAPABILITY,)
-        await send_verifier(self._session, self._link)
-        await self._send(
+        await send_verifier(self.wire.session, self.wire.link)
+        await self.wire.send(
             messages.Hello(
                 versions=SUPPORTED_VERSIONS,
                 capabilities=capabilities,
@@ -479,7 +475,7 @@ class HostAgent:
         if self.state is not AgentState.ASKING:
             return  # a late click on a closed question
         view = self.consent.answer(answer.level)
-        await self._send(messages.ConsentState(answer.level))
+        await self.wire.send(messages.ConsentState(answer.level))
         await self._report_consent()
         if view.phase is Phase.DENIED:
             self._notify(ui.ActivityLine(self.texts("ev_denied")))
@@ -491,12 +487,12 @@ class HostAgent:
         self._apply_consent()
 
     async def _report_consent(self) -> None:
-        if self._link is None or self.resume.state is not LinkState.UP:
+        if self.wire.link is None or self.resume.state is not LinkState.UP:
             self.resume.consent_unreported = True  # told to the relay after the resume
             return
         level = control.ReportedConsent(self.consent.level.value)
         tariff = self.tariff
-        await self._link.send_control(
+        await self.wire.link.send_control(
             control.Consent(
                 level=level,
                 technician=self.technician,
@@ -544,20 +540,20 @@ class HostAgent:
             if command.level is self.consent.level:
                 return
             self.consent.change_level(command.level)
-            await self._send(messages.ConsentState(command.level))
+            await self.wire.send(messages.ConsentState(command.level))
             await self._report_consent()
             self._show_line("ev_consent", level=self._level_text())
         elif isinstance(command, ui.PauseSharing):
             if self.consent.sharing is Sharing.PAUSED:
                 return
             self.consent.pause()
-            await self._send(messages.Pause())
+            await self.wire.send(messages.Pause())
             self._show_line("ev_paused")
         elif isinstance(command, ui.ResumeSharing):
             if self.consent.sharing is Sharing.ACTIVE:
                 return
             self.consent.resume()
-            await self._send(messages.Resume())
+            await self.wire.send(messages.Resume())
             self._show_line("ev_resumed")
         elif isinstance(command, ui.SelectMonitor):
             try:
@@ -621,13 +617,13 @@ class HostAgent:
             self._inbox.put_nowait(RecordingLost(str(error)))
         except (FernwartungError, TimeoutError) as error:
             failure = error if isinstance(error, FernwartungError) else SessionEnded("timeout")
-            if self._link is not None:
-                self._inbox.put_nowait(LinkLost(self._link, failure))
+            if self.wire.link is not None:
+                self._inbox.put_nowait(LinkLost(self.wire.link, failure))
 
     # -- resuming after a dropped connection (host_agent/reconnect.py) -------------------
 
     async def _on_reconnected(self, item: Reconnected) -> None:
-        self._link = item.link
+        self.wire.link = item.link
         reader = self._tasks.create_task(self._read(item.link))
         self._readers.add(reader)
         reader.add_done_callback(self._readers.discard)
@@ -636,10 +632,10 @@ class HostAgent:
             await self._on_resumed(item.answer.epoch)
 
     async def _on_resumed(self, epoch: int) -> None:
-        session, link = self._session, self._link
+        session, link = self.wire.session, self.wire.link
         if session is None or link is None:
             return
-        async with self._send_lock:
+        async with self.wire.lock:
             await self.resume.resumed(session, link, epoch, self._link_dropped)
 
     async def _after_resume(self, resumed: Resumed) -> None:
@@ -673,18 +669,19 @@ class HostAgent:
         self.streamer.hold()
         await self.resume.stop()
         previous, self.state = self.state, AgentState.ENDED
+        self.wire.close_after_bye()
         self.exit_status = status
         reason = self.texts(reason_key, **values)
         english = Texts("en")(reason_key, **values)[: messages.MAX_REASON_CHARS]
         self._show(self.activity.flush(time.monotonic(), force=True))
         self._notify(ui.Ended(reason))
-        link = self._link
+        link = self.wire.link
         recording_ok = self._evidence is None or self._evidence.failure is None
         link_usable = link is not None
         if link is not None:
             try:
-                session_open = self._session is not None and (
-                    self._session.state is SessionState.OPEN
+                session_open = self.wire.session is not None and (
+                    self.wire.session.state is SessionState.OPEN
                 )
                 if (
                     recording_ok
@@ -716,8 +713,8 @@ class HostAgent:
         exchange = evidence is not None and evidence.recording and self._peer_records
         async with asyncio.timeout(BYE_TIMEOUT_SECONDS):
             if evidence is not None and not evidence.final_checkpoint_sent:
-                await self._checkpoint(final=True)
-            await self._send(messages.Bye(reason))
+                await self.wire.checkpoint(final=True)
+            await self.wire.send(messages.Bye(reason))
         if exchange:
             # The viewer answers our Bye with its final checkpoint and Bye; after its own
             # Bye it waits for the relay's End. Either way its checkpoint lands in our file.
@@ -729,18 +726,18 @@ class HostAgent:
         """While ending: record what still arrives until the viewer's Bye or the relay's End."""
         while True:
             item = await self._inbox.get()
-            if isinstance(item, LinkLost) and item.link is self._link:
+            if isinstance(item, LinkLost) and item.link is self.wire.link:
                 return
-            if not isinstance(item, Frame) or item.link is not self._link:
+            if not isinstance(item, Frame) or item.link is not self.wire.link:
                 continue
             if isinstance(item.frame, control.End | control.PeerLeft):
                 return
-            if not isinstance(item.frame, bytes) or self._session is None:
+            if not isinstance(item.frame, bytes) or self.wire.session is None:
                 continue
-            for event in self._session.receive(item.frame):
+            for event in self.wire.session.receive(item.frame):
                 if not isinstance(event, Received):
                     continue
-                index = self._note_received(event)
+                index = self.wire.note_received(event)
                 message = event.message
                 if isinstance(message, messages.INPUT_TYPES) and self.gate is not None:
                     verdict = self.gate.submit(message, time.monotonic())
@@ -774,63 +771,16 @@ class HostAgent:
             evidence.abandon()
         return None
 
-    # -- sending --------------------------------------------------------------------------
-
-    async def _send(self, message: messages.Message) -> None:
-        """Seal and send one end-to-end message; sealing order is sending order."""
-        if self._session is None:
-            return
-        async with self._send_lock:
-            session, link = self._session, self._link
-            if session is None:
-                return
-            if self.state is AgentState.ENDED and not isinstance(message, messages.Bye):
-                return  # after the final checkpoint only the Bye goes out
-            plaintext = messages.encode(message)
-            if self._evidence is not None and self._evidence.started:
-                # Recorded first: what cannot be recorded is not sent.
-                self._evidence.sent(plaintext)
-            if self._tap is not None:
-                self._tap("sent", message, plaintext)
-            data = session.seal_plaintext(plaintext)
-            if data is not None and link is not None:  # None: kept, sent after a resume
-                await self._put_on_wire(link, data)
-
-    async def _put_on_wire(self, link: RelayLink, data: bytes) -> None:
-        """Send a sealed frame; a dropped link is reported to the main loop, not raised
-        (the frame was counted, and a resume sends it again if it did not arrive)."""
-        try:
-            async with asyncio.timeout(NETWORK_TIMEOUT_SECONDS):
-                await link.send_binary(data)
-        except ConnectionLost as error:
-            self._link_dropped(link, error)
-
     def _link_dropped(self, link: RelayLink, error: FernwartungError) -> None:
+        """A frame could not be put on `link`: the main loop hears of it (a resume sends
+        the frame again if it did not arrive)."""
         self._inbox.put_nowait(LinkLost(link, error))
 
-    async def _checkpoint(self, *, final: bool = False) -> None:
-        """Record a checkpoint, send its message next, report it to the relay, fsync."""
-        evidence, session, link = self._evidence, self._session, self._link
-        if evidence is None or not evidence.recording or session is None or link is None:
-            return
-        if self.resume.state is not LinkState.UP or session.state is not SessionState.OPEN:
-            return  # the relay could not take the report: the next checkpoint is after the resume
-        async with self._send_lock:
-            written = evidence.checkpoint(final=final)
-            if self._tap is not None:
-                self._tap("sent", written.message, written.plaintext)
-            data = session.seal_plaintext(written.plaintext)
-            if data is None:
-                return
-            await self._put_on_wire(link, data)
-        async with asyncio.timeout(NETWORK_TIMEOUT_SECONDS):
-            await link.send_control(evidence.report(written))
-        await evidence.sync()
 
-    async def _send_raw(self, data: bytes) -> None:
-        assert self._link is not None
-        async with asyncio.timeout(NETWORK_TIMEOUT_SECONDS):
-            await self._link.send_binary(data)
+def _tapped(tap: Tap | None, direction: str) -> Callable[[messages.Message, bytes], None]:
+    if tap is None:
+        return lambda message, plaintext: None
+    return lambda message, plaintext: tap(direction, message, plaintext)
 
 
 __all__ = ["AgentSettings", "AgentState", "HostAgent", "default_tariff"]

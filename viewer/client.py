@@ -13,10 +13,11 @@ event loop's thread, read `status` (a frozen snapshot) from any thread, and send
 framebuffer on one decoder thread, in order, each followed by its `Ack`, so a slow display
 never holds up acks, stats or the network reader.
 
-Every message sent or received passes `_note_sent` / `_note_received`, where the session's
-recording (`endpoint/evidence.py`, created when the host's Hello arrives) and `MessageTap`s
-see it: received ones before they are acted on, outgoing ones right before sealing, so a
-message that cannot be recorded is never sent. A failed recording ends the session at once.
+Every message sent or received passes the client's `SessionWire` (endpoint/wire.py), where
+the session's recording (`endpoint/evidence.py`, created when the host's Hello arrives)
+and `MessageTap`s see it: received ones before they are acted on, outgoing ones right
+before sealing, so a message that cannot be recorded is never sent. A failed recording
+ends the session at once.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from endpoint.ending import close_recording, tell_relay_the_end
 from endpoint.evidence import END_EXCHANGE_TIMEOUT_SECONDS, RECORDING_CAPABILITY, SessionEvidence
 from endpoint.reconnect import GIVE_UP_AFTER_SECONDS, ReconnectTarget, send_verifier
 from endpoint.relay_link import RelayLink, open_link
+from endpoint.wire import SessionWire
 from protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS, control, messages
 from protocol.billing import Tariff
 from protocol.codes import Code
@@ -185,9 +187,12 @@ class ViewerClient:
         self._on_stat = on_stat
         self._taps = tuple(taps)
         self._connect = connect
-        self._link: RelayLink | None = None
-        self._session: PeerSession | None = None
-        self._send_lock = asyncio.Lock()
+        self.wire = SessionWire(
+            evidence,
+            sent=self._tap_sent,
+            received=self._tap_received,
+            send_timeout_seconds=SEND_TIMEOUT_SECONDS,
+        )
         self._outbox: asyncio.Queue[messages.Message] = asyncio.Queue(OUTBOX_MESSAGES)
         self._updates: asyncio.Queue[tuple[messages.FrameUpdate, FrameStat]] = asyncio.Queue(
             APPLY_QUEUE_UPDATES
@@ -234,48 +239,13 @@ class ViewerClient:
         """Seal and send one message (on the loop). Input waits for view-and-control."""
         if isinstance(message, messages.INPUT_TYPES) and not self._may_send_input():
             return
-        if self._session is None:
+        if self.wire.session is None:
             raise ProtocolError("no message can be sent before the session is established")
         if self.status.phase in (Phase.ENDING, Phase.ENDED) and not isinstance(
             message, messages.Bye
         ):
             return  # after the final checkpoint only the Bye goes out
-        async with self._send_lock:
-            plaintext = messages.encode(message)
-            self._note_sent(message, plaintext)  # first: what is not recorded is not sent
-            data = self._session.seal_plaintext(plaintext)
-            await self._put_on_wire(data)
-
-    async def _put_on_wire(self, data: bytes | None) -> None:
-        """Send a sealed frame (None: kept for a resume). A dropped link is not raised here:
-        the reader notices it, and a resume sends again what did not arrive."""
-        link = self._link
-        if data is None or link is None:
-            return
-        with contextlib.suppress(ConnectionLost):
-            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                await link.send_binary(data)
-
-    async def _checkpoint(self, *, final: bool = False) -> None:
-        """Record a checkpoint, send its message next, report it to the relay, fsync."""
-        evidence, session, link = self.evidence, self._session, self._link
-        if evidence is None or not evidence.recording or session is None or link is None:
-            return
-        if final and evidence.final_checkpoint_sent:
-            return
-        if session.state is not SessionState.OPEN:
-            return  # the relay could not take the report: the next one is after the resume
-        async with self._send_lock:
-            written = evidence.checkpoint(final=final)
-            now = time.time()
-            for tap in self._taps:
-                tap.sent(written.message, written.plaintext, now)
-            data = session.seal_plaintext(written.plaintext)
-            await self._put_on_wire(data)
-        with contextlib.suppress(ConnectionLost):
-            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                await link.send_control(evidence.report(written))
-        await evidence.sync()
+        await self.wire.send(message)
 
     async def _checkpoint_periodically(self) -> None:
         evidence = self.evidence
@@ -283,7 +253,7 @@ class ViewerClient:
             return
         while evidence.recording:
             await asyncio.sleep(evidence.settings.checkpoint_interval_seconds)
-            await self._checkpoint()
+            await self.wire.checkpoint()
 
     def _recording_now(self) -> bool:
         return self.evidence is not None and self.evidence.recording
@@ -295,15 +265,17 @@ class ViewerClient:
         self._end_reason = reason
         self._ending.set()
         established = self._established
-        session_open = self._session is not None and self._session.state is SessionState.OPEN
+        session_open = (
+            self.wire.session is not None and self.wire.session.state is SessionState.OPEN
+        )
         self._set_status(phase=Phase.ENDING)
-        link = self._link
+        link = self.wire.link
         if link is None:
             return
         try:
             if established and session_open and self._may_say_goodbye():
                 exchange = self._recording_now() and self._peer_records
-                await self._checkpoint(final=True)
+                await self.wire.checkpoint(final=True)
                 await self.send(messages.Bye(reason))
                 if exchange:
                     # The host answers with its final checkpoint and Bye (see evidence.py).
@@ -357,9 +329,9 @@ class ViewerClient:
         """Tell the relay (and through it the customer) why the session ends; send nothing else."""
         self._end_reason = "the technician's recording failed"
         self._set_status(recording=False)
-        if self._link is not None:
+        if self.wire.link is not None:
             await tell_relay_the_end(
-                self._link,
+                self.wire.link,
                 None,
                 control.End(self._end_reason),
                 timeout_seconds=SEND_TIMEOUT_SECONDS,
@@ -375,8 +347,10 @@ class ViewerClient:
         except RecordingFailed:
             self._set_status(recording=False)
             report = None
-        if report is not None and self._link is not None:
-            await tell_relay_the_end(self._link, report, None, timeout_seconds=SEND_TIMEOUT_SECONDS)
+        if report is not None and self.wire.link is not None:
+            await tell_relay_the_end(
+                self.wire.link, report, None, timeout_seconds=SEND_TIMEOUT_SECONDS
+            )
 
     async def _end_when_asked(self) -> None:
         """End on request (a button, a companion) or when the time limit is reached."""
@@ -400,7 +374,7 @@ class ViewerClient:
     ) -> None:
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
-                self._link = await self._connect(
+                self.wire.link = await self._connect(
                     self.settings.relay_url,
                     "/v1/viewer",
                     fingerprint_pin=self.settings.fingerprint,
@@ -410,7 +384,7 @@ class ViewerClient:
             raise RelayUnreachable("the relay did not answer in time") from None
         if self.status.phase is Phase.ENDING:
             raise SessionEnded(self._end_reason)
-        link = self._link
+        link = self.wire.link
         self._set_status(phase=Phase.JOINING)
         await link.send_control(
             control.Join(
@@ -448,7 +422,7 @@ class ViewerClient:
     async def _receive_or_reconnect(self) -> control.Control | bytes:
         """The next frame; a dropped link of a consented session is restored first."""
         while True:
-            link = self._link
+            link = self.wire.link
             if link is None:
                 raise SessionEnded(self._end_reason or "the connection to the relay is closed")
             try:
@@ -461,7 +435,7 @@ class ViewerClient:
     # ---- resuming after a dropped connection (viewer/reconnect.py) -----------------------
 
     def _may_resume(self) -> bool:
-        session = self._session
+        session = self.wire.session
         return (
             self.status.phase in (Phase.ACTIVE, Phase.PAUSED, Phase.RECONNECTING)
             and session is not None
@@ -470,8 +444,8 @@ class ViewerClient:
         )
 
     def _interrupted(self, *, own_link: bool) -> None:
-        assert self._session is not None
-        self._session.detach()
+        assert self.wire.session is not None
+        self.wire.session.detach()
         if self.status.phase is not Phase.RECONNECTING:
             self._phase_before_drop = self.status.phase
             self._set_status(phase=Phase.RECONNECTING)
@@ -481,12 +455,12 @@ class ViewerClient:
         """Our link dropped: get a new one (or raise why not), then go on resuming."""
         self._interrupted(own_link=True)
         await self._close_link()
-        self._link = None
-        assert self._session is not None
+        self.wire.link = None
+        assert self.wire.session is not None
         link, answer = await self.resume.reconnect(
-            self._session, self.settings.code.session, self._wait_for_end
+            self.wire.session, self.settings.code.session, self._wait_for_end
         )
-        self._link = link
+        self.wire.link = link
         if self._ending.is_set():
             raise SessionEnded(self._end_reason)
         if isinstance(answer, control.Resumed):
@@ -506,17 +480,17 @@ class ViewerClient:
         return self._end_reason
 
     async def _on_resumed(self, epoch: int) -> None:
-        session, link = self._session, self._link
+        session, link = self.wire.session, self.wire.link
         if session is None or link is None:
             return
-        async with self._send_lock:
+        async with self.wire.lock:
             await self.resume.resumed(session, link, epoch)
 
     async def _peer_state(self, frame: bytes) -> None:
         """The host's resume state: what it missed goes out, then the session carries on."""
-        assert self._session is not None
-        async with self._send_lock:
-            await self.resume.peer_state(self._session, self._link, frame)
+        assert self.wire.session is not None
+        async with self.wire.lock:
+            await self.resume.peer_state(self.wire.session, self.wire.link, frame)
         self._set_status(phase=self._phase_before_drop)
 
     async def _handshake(self, link: RelayLink) -> None:
@@ -533,7 +507,7 @@ class ViewerClient:
                     if isinstance(event, Send):
                         await link.send_binary(event.data)
                     elif isinstance(event, Established):
-                        self._session = session
+                        self.wire.session = session
                         self._established = True
                         await send_verifier(session, link)
                     else:
@@ -553,7 +527,7 @@ class ViewerClient:
                 self.settings.code.session, "", hello.screen_width, hello.screen_height
             )
             capabilities += (RECORDING_CAPABILITY,)
-        self._note_received(hello, received.plaintext)
+        self.wire.note_received(received)
         messages.negotiate_version(SUPPORTED_VERSIONS, hello.versions)
         self._peer_records = RECORDING_CAPABILITY in hello.capabilities
         await self.send(messages.Hello(SUPPORTED_VERSIONS, capabilities, 0, 0))
@@ -567,16 +541,16 @@ class ViewerClient:
             return self._decrypt(frame)
 
     def _decrypt(self, frame: bytes) -> Received:
-        if self._session is None:
+        if self.wire.session is None:
             raise ProtocolError("a message arrived before the session was established")
-        (event,) = self._session.receive(frame)
+        (event,) = self.wire.session.receive(frame)
         if not isinstance(event, Received):
             raise ProtocolError("the host sent handshake data after the handshake")
         return event
 
     def _open(self, frame: bytes) -> Received:
         event = self._decrypt(frame)
-        self._note_received(event.message, event.plaintext)
+        self.wire.note_received(event)
         return event
 
     def _handle_control(self, message: control.Control) -> None:
@@ -597,7 +571,7 @@ class ViewerClient:
         if not isinstance(frame, bytes):
             self._handle_control(frame)
             return
-        if self._session is not None and self._session.state is SessionState.RESUMING:
+        if self.wire.session is not None and self.wire.session.state is SessionState.RESUMING:
             await self._peer_state(frame)
             return
         if self.evidence is not None and self.evidence.ended:
@@ -636,14 +610,14 @@ class ViewerClient:
 
     async def _answer_bye(self, reason: str) -> None:
         """The host ended: our final checkpoint and Bye, then the relay's End (evidence.py)."""
-        if not (self._recording_now() and self._peer_records) or self._link is None:
+        if not (self._recording_now() and self._peer_records) or self.wire.link is None:
             return
         self._end_reason = f"the customer ended the session ({reason})"
         self._set_status(phase=Phase.ENDING)
-        link = self._link
+        link = self.wire.link
         with contextlib.suppress(TimeoutError, SessionEnded):
             async with asyncio.timeout(END_EXCHANGE_TIMEOUT_SECONDS):
-                await self._checkpoint(final=True)
+                await self.wire.checkpoint(final=True)
                 await self.send(messages.Bye("the customer ended the session"))
                 while True:
                     frame = await link.receive()
@@ -696,7 +670,7 @@ class ViewerClient:
         self._on_event(StatusChanged(self.status))
 
     async def _close_link(self) -> None:
-        link = self._link
+        link = self.wire.link
         if link is None:
             return
         try:
@@ -707,16 +681,12 @@ class ViewerClient:
 
     # ---- the one place every message passes ---------------------------------------------
 
-    def _note_sent(self, message: messages.Message, plaintext: bytes) -> None:
-        if self.evidence is not None and self.evidence.started:
-            self.evidence.sent(plaintext)  # raises RecordingFailed once writing failed
+    def _tap_sent(self, message: messages.Message, plaintext: bytes) -> None:
         now = time.time()
         for tap in self._taps:
             tap.sent(message, plaintext, now)
 
-    def _note_received(self, message: messages.Message, plaintext: bytes) -> None:
-        if self.evidence is not None and self.evidence.started:
-            self.evidence.received(plaintext)
+    def _tap_received(self, message: messages.Message, plaintext: bytes) -> None:
         now = time.time()
         for tap in self._taps:
             tap.received(message, plaintext, now)

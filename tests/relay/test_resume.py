@@ -41,7 +41,7 @@ async def test_a_wrong_or_stale_secret_is_refused_and_the_real_side_still_resume
     tmp_path: Path,
 ) -> None:
     async with session_through_proxy(tmp_path, cut="host") as (relay, proxy, live):
-        session = live.agent._session  # noqa: SLF001 - the test plays a thief with its keys
+        session = live.agent.wire.session  # the test plays a thief with its keys
         assert session is not None and session.keys is not None
         number = session.session_number
 
