@@ -48,7 +48,9 @@ from host_agent.inbox import (
     EXIT_OK,
     AgentState,
     CheckpointDue,
+    CodeExpired,
     Frame,
+    HandshakeTimedOut,
     Injected,
     LinkLost,
     Reconnected,
@@ -77,7 +79,13 @@ from protocol.session import Established, PeerSession, Received, Resumed, Send, 
 
 NETWORK_TIMEOUT_SECONDS = 10.0
 BYE_TIMEOUT_SECONDS = 2.0
+# The host voids its code itself after this many failed code checks, and when it is older
+# than MAX_CODE_TTL_SECONDS (or the relay's shorter time), whatever the relay says: a relay
+# must not get more guesses at the secret than a technician.
 MAX_FAILED_TRIES = 3
+MAX_CODE_TTL_SECONDS = 600.0
+# A code check (SPAKE2 and key confirmation) that takes longer counts as a failed try.
+HANDSHAKE_TIMEOUT_SECONDS = 15.0
 ACTIVITY_TICK_SECONDS = 0.5
 DROPPED_REPORT_SECONDS = 5.0
 GATE_JOIN_SECONDS = 2.0  # for the injector thread to finish what it injects and stop
@@ -100,6 +108,8 @@ class AgentSettings:
     terms_hash: bytes = TERMS_NOT_SHOWN  # SHA-256 of the terms shown, for the recording
     # After a dropped connection, how long to try to resume (the relay decides for sure).
     resume_give_up_seconds: float = GIVE_UP_AFTER_SECONDS
+    handshake_timeout_seconds: float = HANDSHAKE_TIMEOUT_SECONDS
+    max_code_ttl_seconds: float = MAX_CODE_TTL_SECONDS
 
 
 # Where every end-to-end message passes: ("sent" | "received", message, plaintext).
@@ -144,6 +154,9 @@ class HostAgent:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture")
         self._code: Code | None = None
         self._failed_tries = 0
+        self._code_expires_at = 0.0
+        self._handshakes = 0  # code checks begun with this agent's codes, for time-outs
+        self._handshake_deadline = 0.0
         self.wire = SessionWire(
             evidence,
             sent=_tapped(tap, "sent"),
@@ -279,6 +292,8 @@ class HostAgent:
         self.tariff = reply.tariff() or default_tariff()
         self._code = new_code(reply.session)
         self._failed_tries = 0
+        ttl = min(float(reply.expires_in), self.settings.max_code_ttl_seconds)
+        self._code_expires_at = time.monotonic() + ttl
         self.wire.session = None
         self.state = AgentState.WAITING
         reader = self._tasks.create_task(self._read(link))
@@ -316,6 +331,17 @@ class HostAgent:
             await self.wire.checkpoint()
         elif isinstance(item, RecordingLost):
             await self._recording_lost(item.detail)
+        elif isinstance(item, HandshakeTimedOut):
+            if self.state is AgentState.HANDSHAKE and item.attempt == self._handshakes:
+                await self._failed_attempt()
+        elif isinstance(item, CodeExpired):
+            code = self._code
+            if (
+                self.state is AgentState.WAITING
+                and code is not None
+                and item.spoken == code.spoken()
+            ):
+                await self._register(why_new="code_expired")
         elif isinstance(item, LinkLost):
             if item.link is self.wire.link and not self.resume.reconnecting:
                 await self._link_lost(item.error)
@@ -375,9 +401,14 @@ class HostAgent:
     async def _peer_joined(self, technician: str) -> None:
         if self.state not in (AgentState.WAITING, AgentState.HANDSHAKE) or self._code is None:
             raise ProtocolError(f"a technician joined while the agent is {self.state.value}")
+        if time.monotonic() >= self._code_expires_at:
+            await self._register(why_new="code_expired")  # this code answers no one any more
+            return
         self.technician = technician
         self.wire.session = PeerSession(Role.HOST, self._code)
         self.state = AgentState.HANDSHAKE
+        self._handshakes += 1
+        self._handshake_deadline = time.monotonic() + self.settings.handshake_timeout_seconds
         self._notify(ui.TechnicianConnecting(technician))
         await self.wire.send_raw(self.wire.session.start())
 
@@ -419,6 +450,10 @@ class HostAgent:
         assert self.wire.link is not None
         await self.wire.link.send_control(control.FailedAttempt())
         self._notify(ui.WrongCodeTried(self._failed_tries, MAX_FAILED_TRIES))
+        if self._failed_tries >= MAX_FAILED_TRIES:
+            # Void on this side too: a relay that goes on sending technicians gets no more
+            # tries at this secret.
+            await self._register(why_new="new_code_reason")
 
     async def _established(self) -> None:
         self.state = AgentState.ASKING
@@ -596,6 +631,13 @@ class HostAgent:
             await asyncio.sleep(ACTIVITY_TICK_SECONDS)
             now = time.monotonic()
             self._show(self.activity.flush(now))
+            if self.state is AgentState.HANDSHAKE and now >= self._handshake_deadline:
+                self._handshake_deadline = float("inf")  # one item per handshake
+                self._inbox.put_nowait(HandshakeTimedOut(self._handshakes))
+            if self.state is AgentState.WAITING and now >= self._code_expires_at:
+                self._code_expires_at = float("inf")  # one item per code
+                assert self._code is not None
+                self._inbox.put_nowait(CodeExpired(self._code.spoken()))
             evidence = self._evidence
             if evidence is not None and not self._checkpoint_queued and evidence.checkpoint_due():
                 self._checkpoint_queued = True

@@ -393,18 +393,32 @@ class ViewerClient:
                 customer=self.settings.customer,
             )
         )
-        async with asyncio.timeout(JOIN_TIMEOUT_SECONDS):
-            joined = await link.receive()
+        try:
+            async with asyncio.timeout(JOIN_TIMEOUT_SECONDS):
+                joined = await link.receive()
+        except TimeoutError:
+            raise RelayUnreachable("the relay did not confirm the join in time") from None
         if not isinstance(joined, control.Joined):
             raise ProtocolError("the relay did not confirm the join")
         if (tariff := joined.tariff()) is not None:
             self._set_status(tariff=tariff)
-        await self._handshake(link)
-        await self._greet(link)
+        try:
+            await self._handshake(link)
+        except TimeoutError:
+            raise SessionEnded(
+                "the code check did not finish in time: the customer's agent did not answer"
+            ) from None
+        try:
+            await self._greet(link)
+        except TimeoutError:
+            raise SessionEnded("the customer's agent did not greet in time") from None
         self._set_status(phase=Phase.AWAITING_CONSENT)
-        async with asyncio.timeout(CONSENT_TIMEOUT_SECONDS):
-            while self.status.phase is Phase.AWAITING_CONSENT:
-                await self._dispatch(await link.receive())
+        try:
+            async with asyncio.timeout(CONSENT_TIMEOUT_SECONDS):
+                while self.status.phase is Phase.AWAITING_CONSENT:
+                    await self._dispatch(await link.receive())
+        except TimeoutError:
+            raise SessionEnded("the customer did not answer in time") from None
         async with asyncio.TaskGroup() as group:
             helpers = [
                 group.create_task(self._apply_updates(decoder)),

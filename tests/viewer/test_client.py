@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from protocol import messages
+from protocol import control, messages
 from protocol.codes import Code
 from protocol.errors import WrongCode
 from tests.support.relay import RelayInfo, add_technician, running_relay
 from tests.viewer.scripted_host import ScriptedHost
+from viewer import client as viewer_client
 from viewer.client import (
     ClientSettings,
     Phase,
@@ -235,3 +236,19 @@ async def test_no_relay_is_status_7(relay: RelayInfo) -> None:
 async def test_certificate_mismatch_is_status_8(relay: RelayInfo) -> None:
     settings = _settings(relay, Code("1234", "123456"), fingerprint="ab" * 32)
     assert (await ViewerClient(settings).run()).status is ExitStatus.CERTIFICATE_MISMATCH
+
+
+async def test_a_host_that_stalls_the_code_check_ends_the_viewer_with_a_sentence_not_a_traceback(
+    relay: RelayInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 20, point 5: the viewer gave up after 15 s with an uncaught TimeoutError (exit 1
+    # and a traceback). The host here reads the join and never answers the code check.
+    monkeypatch.setattr(viewer_client, "HANDSHAKE_TIMEOUT_SECONDS", 0.5)
+    host = await ScriptedHost.register(relay)
+    run = asyncio.create_task(ViewerClient(_settings(relay, host.code)).run())
+    async with asyncio.timeout(WAIT_SECONDS):
+        joined = await host.link.receive()
+        assert isinstance(joined, control.PeerJoined)
+        outcome = await run
+    assert outcome.status is ExitStatus.ERROR
+    assert "did not finish in time" in outcome.message
