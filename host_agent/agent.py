@@ -371,6 +371,7 @@ class HostAgent:
             and self._code is not None
             and not self._kill_requested
         ):
+            self._release_input()
             await self._close_link()
             self.resume.start(
                 session, self._code.session, self._tasks, lambda: self._kill_requested
@@ -387,6 +388,7 @@ class HostAgent:
             await self._register(why_new="new_code_reason")
         elif isinstance(frame, control.PeerReconnecting):
             if self.state is AgentState.SHARING and self.wire.session is not None:
+                self._release_input()
                 self.resume.peer_reconnecting(self.wire.session)
         elif isinstance(frame, control.Resumed):
             await self._on_resumed(frame.epoch)
@@ -663,6 +665,13 @@ class HostAgent:
                 self._inbox.put_nowait(LinkLost(self.wire.link, failure))
 
     # -- resuming after a dropped connection (host_agent/reconnect.py) -------------------
+
+    def _release_input(self) -> None:
+        """The link to the technician is interrupted: keys and buttons they hold are let
+        go now, and nothing is injected until the session is whole again (_after_resume
+        opens the gate as the consent says)."""
+        if self.gate is not None:
+            self.gate.block()
 
     async def _on_reconnected(self, item: Reconnected) -> None:
         self.wire.link = item.link
