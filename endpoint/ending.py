@@ -12,6 +12,11 @@ from endpoint.relay_link import RelayLink
 from protocol import control
 from protocol.errors import FernwartungError
 
+# Reasons an endpoint gives the relay in its `end` that the other side's program words for
+# its person in their language (the relay passes the reason on untouched).
+END_RECORDING_FAILED = "the technician's recording failed"
+END_MESSAGE_REFUSED = "a damaged or altered message was refused"
+
 
 async def close_recording(evidence: SessionEvidence, reason: str) -> control.Checkpoint | None:
     """Write the END record (in a worker thread) and close the file; the final report for

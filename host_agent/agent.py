@@ -27,7 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from endpoint.ending import close_recording, tell_relay_the_end
+from endpoint.ending import (
+    END_MESSAGE_REFUSED,
+    END_RECORDING_FAILED,
+    close_recording,
+    tell_relay_the_end,
+)
 from endpoint.evidence import (
     END_EXCHANGE_TIMEOUT_SECONDS,
     RECORDING_CAPABILITY,
@@ -394,7 +399,8 @@ class HostAgent:
             await self._on_resumed(frame.epoch)
         elif isinstance(frame, control.PeerLeft | control.End):
             if self.state in (AgentState.ASKING, AgentState.SHARING):
-                await self._end("reason_viewer_left", EXIT_OK)
+                key, values = _why_the_viewer_went(frame)
+                await self._end(key, EXIT_OK, **values)
             else:
                 self.wire.session = None
                 self.state = AgentState.WAITING
@@ -826,6 +832,23 @@ class HostAgent:
         """A frame could not be put on `link`: the main loop hears of it (a resume sends
         the frame again if it did not arrive)."""
         self._inbox.put_nowait(LinkLost(link, error))
+
+
+# What the viewer's program says in its `end`, worded for the customer in their language.
+_VIEWER_END_REASONS = {
+    END_RECORDING_FAILED: "reason_viewer_recording_failed",
+    END_MESSAGE_REFUSED: "reason_viewer_refused_message",
+}
+
+
+def _why_the_viewer_went(frame: control.PeerLeft | control.End) -> tuple[str, dict[str, str]]:
+    """The customer's words for why the technician's side ended (a text key and values)."""
+    key = _VIEWER_END_REASONS.get(frame.reason)
+    if key is not None:
+        return key, {}
+    if isinstance(frame, control.End) and frame.reason:
+        return "reason_viewer_ended", {"detail": frame.reason}
+    return "reason_viewer_left", {}
 
 
 def _tapped(tap: Tap | None, direction: str) -> Callable[[messages.Message, bytes], None]:

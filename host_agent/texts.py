@@ -172,6 +172,22 @@ _TABLE: Final[dict[str, dict[str, str]]] = {
         "en": "Late inputs from the technician discarded (not carried out)",
     },
     "reason_viewer_left": {"de": "der Techniker hat beendet", "en": "the technician left"},
+    "reason_viewer_ended": {
+        "de": "der Techniker hat beendet (sein Programm meldet: {detail})",
+        "en": "the technician ended (their program says: {detail})",
+    },
+    "reason_viewer_recording_failed": {
+        "de": "die Aufzeichnung des Technikers ist fehlgeschlagen; die Sitzung wurde sofort "
+        "beendet, der Techniker sieht nichts mehr",
+        "en": "the technician's recording failed; the session was ended at once, "
+        "the technician sees nothing more",
+    },
+    "reason_viewer_refused_message": {
+        "de": "das Programm des Technikers hat eine beschädigte oder veränderte Nachricht "
+        "zurückgewiesen; die Sitzung wurde sofort beendet",
+        "en": "the technician's program refused a damaged or altered message; "
+        "the session was ended at once",
+    },
     "reason_denied": {"de": "Zugriff abgelehnt", "en": "access denied"},
     "reason_error": {"de": "Fehler: {detail}", "en": "error: {detail}"},
     "reason_recording_failed": {

@@ -32,7 +32,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from endpoint.ending import close_recording, tell_relay_the_end
+from endpoint.ending import (
+    END_MESSAGE_REFUSED,
+    END_RECORDING_FAILED,
+    close_recording,
+    tell_relay_the_end,
+)
 from endpoint.evidence import END_EXCHANGE_TIMEOUT_SECONDS, RECORDING_CAPABILITY, SessionEvidence
 from endpoint.reconnect import GIVE_UP_AFTER_SECONDS, ReconnectTarget, send_verifier
 from endpoint.relay_link import RelayLink, open_link
@@ -314,7 +319,10 @@ class ViewerClient:
             if not isinstance(error, FernwartungError):
                 raise
             if isinstance(error, RecordingFailed):
-                await self._recording_failed(error)
+                self._set_status(recording=False)
+                await self._end_with_reason(END_RECORDING_FAILED)
+            elif isinstance(error, ProtocolError):
+                await self._end_with_reason(END_MESSAGE_REFUSED)
             outcome = self._outcome(error)
         finally:
             decoder.shutdown(wait=True, cancel_futures=True)
@@ -325,17 +333,15 @@ class ViewerClient:
             self._set_status(phase=Phase.ENDED)
         return outcome
 
-    async def _recording_failed(self, error: RecordingFailed) -> None:
-        """Tell the relay (and through it the customer) why the session ends; send nothing else."""
-        self._end_reason = "the technician's recording failed"
-        self._set_status(recording=False)
-        if self.wire.link is not None:
-            await tell_relay_the_end(
-                self.wire.link,
-                None,
-                control.End(self._end_reason),
-                timeout_seconds=SEND_TIMEOUT_SECONDS,
-            )
+    async def _end_with_reason(self, reason: str) -> None:
+        """Tell the relay, and through it the customer, why the session ends (a message
+        that failed its check, a failed recording): it ends for both at once instead of
+        looking like a dropped link. Nothing else is sent."""
+        self._end_reason = reason
+        link = self.wire.link
+        if link is not None:
+            end = control.End(reason)
+            await tell_relay_the_end(link, None, end, timeout_seconds=SEND_TIMEOUT_SECONDS)
 
     async def _close_recording(self, reason: str) -> None:
         """Write the END record and report the final heads to the relay, if the link is up."""

@@ -364,6 +364,20 @@ def test_a_full_disk_ends_the_session_at_once_and_tells_the_customer(
     assert info(viewer_file)["frames"] <= info(host_file)["frames"]
 
 
+def test_the_customer_is_told_when_the_technicians_recording_fails(
+    relay_process: Relay, tmp_path: Path, full_disk: Path
+) -> None:
+    # Issue 20, point 10: the viewer stopped correctly, but the customer only read "the
+    # technician left", not that the technician's recording had failed.
+    host_status, host_lines, viewer_status, viewer_lines = run_session(
+        relay_process, tmp_path / "host-recording", "--seconds", "25", "--record", str(full_disk)
+    )
+    assert viewer_status == 1, viewer_lines
+    host_text = "\n".join(host_lines)
+    assert "the technician's recording failed" in host_text, host_text
+    assert host_status == 0, host_text
+
+
 @dataclass
 class CheckpointCounter:
     """A viewer MessageTap: wakes the test when the host's n-th checkpoint arrived."""
