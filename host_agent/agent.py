@@ -758,7 +758,7 @@ class HostAgent:
                 await tell_relay_the_end(
                     link,
                     report,
-                    control.End(reason=english),
+                    control.End(reason=english, peer_ended=peer_ended),
                     timeout_seconds=BYE_TIMEOUT_SECONDS,
                 )
             await self._close_link()

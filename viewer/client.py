@@ -69,6 +69,8 @@ HELLO_TIMEOUT_SECONDS = 10.0
 CONSENT_TIMEOUT_SECONDS = 600.0
 SEND_TIMEOUT_SECONDS = 10.0
 CLOSE_TIMEOUT_SECONDS = 5.0
+# The most the viewer's own ending may take (goodbye exchange, END record, reports).
+ENDING_SECONDS = END_EXCHANGE_TIMEOUT_SECONDS + 3 * SEND_TIMEOUT_SECONDS
 # The host keeps at most 2 updates un-acked (FRAME_WINDOW); room for a misbehaving one.
 APPLY_QUEUE_UPDATES = 8
 OUTBOX_MESSAGES = 1000
@@ -188,6 +190,8 @@ class ViewerClient:
         self.evidence = evidence
         self._peer_records = False
         self._peer_said_bye = asyncio.Event()
+        self._end_finished = asyncio.Event()  # end() wrote the END record and said so
+        self._final_report: control.Checkpoint | None = None  # not yet given to the relay
         self._on_event = on_event
         self._on_stat = on_stat
         self._taps = tuple(taps)
@@ -274,6 +278,12 @@ class ViewerClient:
             self.wire.session is not None and self.wire.session.state is SessionState.OPEN
         )
         self._set_status(phase=Phase.ENDING)
+        try:
+            await self._say_goodbye(reason, established=established, session_open=session_open)
+        finally:
+            self._end_finished.set()
+
+    async def _say_goodbye(self, reason: str, *, established: bool, session_open: bool) -> None:
         link = self.wire.link
         if link is None:
             return
@@ -348,15 +358,16 @@ class ViewerClient:
         evidence = self.evidence
         if evidence is None:
             return
-        try:
-            report = await close_recording(evidence, reason)
-        except RecordingFailed:
-            self._set_status(recording=False)
-            report = None
-        if report is not None and self.wire.link is not None:
-            await tell_relay_the_end(
-                self.wire.link, report, None, timeout_seconds=SEND_TIMEOUT_SECONDS
-            )
+        if evidence.recording:
+            try:
+                self._final_report = await close_recording(evidence, reason)
+            except RecordingFailed:
+                self._set_status(recording=False)
+        report, link = self._final_report, self.wire.link
+        if report is None or link is None:
+            return
+        if await tell_relay_the_end(link, report, None, timeout_seconds=SEND_TIMEOUT_SECONDS):
+            self._final_report = None
 
     async def _end_when_asked(self) -> None:
         """End on request (a button, a companion) or when the time limit is reached."""
@@ -581,6 +592,13 @@ class ViewerClient:
         raise ProtocolError(f"the relay sent an unexpected '{message.TYPE}' message")
 
     async def _dispatch(self, frame: control.Control | bytes) -> None:
+        if isinstance(frame, control.End | control.PeerLeft) and self._ending.is_set():
+            # The host answered our goodbye and ended: our own end() writes the END record
+            # and reports it before the session is torn down (it must not be cut short).
+            self._peer_said_bye.set()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ENDING_SECONDS):
+                    await self._end_finished.wait()
         if isinstance(frame, control.PeerReconnecting):
             if self._may_resume():
                 self._interrupted(own_link=False)

@@ -140,10 +140,13 @@ def relay_process(tmp_path: Path) -> Iterator[Relay]:
 
 
 @contextlib.contextmanager
-def host_process(relay: Relay, record: Path) -> Iterator[tuple[subprocess.Popen[str], LineReader]]:
+def host_process(
+    relay: Relay, record: Path | None
+) -> Iterator[tuple[subprocess.Popen[str], LineReader]]:
     command = [sys.executable, "-m", "fernwartung", "host", "--relay", relay.url,
-               "--ui", "terminal", "--screen", "synthetic", "--lang", "en",
-               "--record", str(record)]  # fmt: skip
+               "--ui", "terminal", "--screen", "synthetic", "--lang", "en"]  # fmt: skip
+    if record is not None:
+        command += ["--record", str(record)]
     if relay.fingerprint:
         command += ["--fingerprint", relay.fingerprint]
     process = subprocess.Popen(
@@ -188,7 +191,7 @@ def start_viewer(relay: Relay, code: str, *extra: str) -> tuple[subprocess.Popen
 
 
 def run_session(
-    relay: Relay, host_record: Path, *viewer_args: str
+    relay: Relay, host_record: Path | None, *viewer_args: str
 ) -> tuple[int, list[str], int, list[str]]:
     """Host (synthetic screen, view only) and headless viewer; both exit statuses and outputs."""
     with host_process(relay, host_record) as (host, host_output):
