@@ -55,6 +55,7 @@ class ErrorCode(enum.Enum):
     REVOKED = "revoked"
     SHUTTING_DOWN = "shutting_down"
     RESUME_REFUSED = "resume_refused"
+    DATABASE_UNAVAILABLE = "database_unavailable"
 
 
 class ReportedConsent(enum.Enum):

@@ -40,11 +40,12 @@ def ledger_dir(tmp_path):
     ledger = Ledger(tmp_path)
     for number, technician, customer, granted, ended, reason in KNOWN_SESSIONS:
         row_id = ledger.open_session(number)
-        ledger._db.execute(
-            "UPDATE sessions SET technician = ?, customer = ?, paired = registered, "
-            "consent_granted = ?, ended = ?, end_reason = ? WHERE id = ?",
-            (technician, customer, granted, ended, reason, row_id),
-        )
+        with ledger.backend.transaction() as tx:
+            tx.execute(
+                "UPDATE sessions SET technician = ?, customer = ?, paired = registered, "
+                "consent_granted = ?, ended = ?, end_reason = ? WHERE id = ?",
+                (technician, customer, granted, ended, reason, row_id),
+            )
     ledger.close()
     return tmp_path
 
