@@ -231,7 +231,8 @@ def save_bytes(
     tx: Transaction, at: str, session_id: int, bytes_host_to_viewer: int, bytes_viewer_to_host: int
 ) -> None:
     tx.execute(
-        "UPDATE sessions SET bytes_host_to_viewer = ?, bytes_viewer_to_host = ? WHERE id = ?",
+        "UPDATE sessions SET bytes_host_to_viewer = ?, bytes_viewer_to_host = ? "
+        "WHERE id = ? AND ended IS NULL",
         (bytes_host_to_viewer, bytes_viewer_to_host, session_id),
     )
 
