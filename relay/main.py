@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _relay_on(config: RelayConfig, log: EventLog, ledger: Ledger | None) -> Relay:
+def relay_on(config: RelayConfig, log: EventLog, ledger: Ledger | None) -> Relay:
     """The relay, on `ledger` when it is PostgreSQL. (Until RelayConfig names the database,
     the relay's own SQLite ledger is swapped for it before it starts.)"""
     relay = Relay(config, log=log)
@@ -192,7 +192,7 @@ async def _serve(
     ledger: Ledger | None,
     args: argparse.Namespace,
 ) -> None:
-    relay = _relay_on(config, log, ledger)
+    relay = relay_on(config, log, ledger)
     upkeep: Upkeep | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

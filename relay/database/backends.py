@@ -228,6 +228,7 @@ class PostgresBackend:
         )
         self.url = url
         self.description = describe_postgres(url)
+        self._down = False
         self._pool = ConnectionPool(
             url,
             min_size=POSTGRES_POOL_MIN_SIZE,
@@ -251,6 +252,8 @@ class PostgresBackend:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:
         psycopg = self._psycopg
+        if self._down:
+            self._probe()
         try:
             with (
                 self._pool.connection() as connection,
@@ -258,12 +261,21 @@ class PostgresBackend:
                 connection.cursor() as cursor,
             ):
                 yield _Cursor(cursor, _to_pyformat, psycopg.IntegrityError)
-        except psycopg.IntegrityError as error:
-            raise Conflict(str(error).splitlines()[0]) from None
         except self._unavailable as error:
+            self._down = True
             raise DatabaseUnavailable(
                 f"the {self.description} cannot be reached ({type(error).__name__})"
             ) from None
+
+    def _probe(self) -> None:
+        """While the database is down, one direct connection tells at once (a refused
+        connection fails in microseconds) instead of waiting for the pool's timeout."""
+        try:
+            self.connect_listener().close()
+        except DatabaseUnavailable:
+            raise DatabaseUnavailable(f"the {self.description} cannot be reached") from None
+        self._down = False
+        self._pool.check()  # drop the connections the outage broke
 
     def connect_listener(self) -> Any:
         """A connection of its own for LISTEN (kept out of the pool; autocommit)."""

@@ -134,6 +134,7 @@ class WriteBehind:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             return 0
+        path.parent.mkdir(parents=True, exist_ok=True)
         spare = path.with_name(path.name + ".new")
         with open(spare, "w", encoding="utf-8", opener=_private) as out:
             for write in self._pending:

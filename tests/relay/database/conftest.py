@@ -4,15 +4,20 @@ relays on the same data)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-from relay.database import Database, open_database
+from relay.database import Database, DatabaseUnavailable, open_database
 
 WAIT_SECONDS = 10.0
+POLL_SECONDS = 0.05
+T = TypeVar("T")
 
 
 @dataclass
@@ -45,3 +50,16 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield found
     finally:
         found.close_all()
+
+
+def when_available(function: Callable[..., T], *args: object) -> T:
+    """`function(*args)` once the database answers again (after an outage a database
+    object waits RETRY_SECONDS before it tries again); bounded by WAIT_SECONDS."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        try:
+            return function(*args)
+        except DatabaseUnavailable:
+            if time.monotonic() > deadline:
+                raise
+        threading.Event().wait(POLL_SECONDS)
