@@ -134,7 +134,9 @@ class PostgresServer:
                 raise RuntimeError(f"the test PostgreSQL exited; see {self.root}/postgres.log")
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"the test PostgreSQL was not ready in {READY_TIMEOUT_SECONDS} s")
+                raise RuntimeError(
+                    f"the test PostgreSQL was not ready in {READY_TIMEOUT_SECONDS} s"
+                )
 
     def stop(self) -> None:
         """Stop the server by its PID (fast shutdown: clients are disconnected)."""
