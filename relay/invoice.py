@@ -190,7 +190,7 @@ def as_table(invoice: Invoice) -> str:
         )
         for line in invoice.lines
     ]  # fmt: skip
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
     numeric = {6, 7}
 
     def render(cells: tuple[str, ...]) -> str:
