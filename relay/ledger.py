@@ -15,7 +15,9 @@ consent_granted to ended.
 
 Differences from the database interface, for today's callers only: `revoked_among`
 answers "none" while the database is unreachable (nobody can be revoked then: revoking
-writes the same database), so the relay's revocation sweep goes on; and a request that
+writes the same database), so the relay's revocation sweep goes on; a relay that stops
+meanwhile skips closing the open rows (the ends of its sessions wait in the queue and
+are saved to the data dir); and a request that
 cannot be answered raises `LedgerUnavailable`, which is also the relay's `Close`: the
 client gets `error` `database_unavailable` with a bilingual text and the connection closes.
 """
@@ -90,6 +92,9 @@ class LedgerUnavailable(DatabaseUnavailable, Close):
         )
         self.detail = detail
 
+    def __str__(self) -> str:
+        return self.detail
+
 
 class Ledger(Database):
     """The SQLite ledger in `data_dir` (or PostgreSQL, through `Ledger.open`), for the
@@ -146,7 +151,14 @@ class Ledger(Database):
     def close_open_sessions(
         self, reason: str, keep: Iterable[int] = (), relay_id: str | None = None
     ) -> int:
-        return super().close_open_sessions(reason, keep, relay_id or self.relay_id)
+        """(A relay that stops while the database is unreachable has queued the end of
+        each of its sessions already: the sweep over open rows is skipped then.)"""
+        try:
+            return super().close_open_sessions(reason, keep, relay_id or self.relay_id)
+        except DatabaseUnavailable:
+            if reason == "relay_restarted":
+                raise  # at start: a relay does not start without its database
+            return 0
 
     def resumable_sessions(self, relay_id: str | None = None) -> list[ResumableSession]:
         return super().resumable_sessions(relay_id or self.relay_id)
