@@ -3,7 +3,8 @@ versioned migrations, the write-behind queue for outages, and revocation notices
 
 Modules: backends (the two drivers, one SQL dialect), migrations (numbered SQL files),
 ledger_tables and shared_tables (the statements), write_behind, revocations, records,
-database (the interface), migrate_cli (`fernwartung relay migrate`).
+database (the interface), upkeep (registration, heartbeat, waiting writes of a running
+relay), migrate_cli (`fernwartung relay migrate`).
 """
 
 from relay.database.backends import Conflict, is_postgres_url
