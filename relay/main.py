@@ -175,13 +175,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def relay_on(config: RelayConfig, log: EventLog, ledger: Ledger | None) -> Relay:
-    """The relay, on `ledger` when it is PostgreSQL. (Until RelayConfig names the database,
-    the relay's own SQLite ledger is swapped for it before it starts.)"""
-    relay = Relay(config, log=log)
-    if ledger is not None:
-        relay.ledger.close()
-        relay.ledger = ledger
-    return relay
+    """The relay, on `ledger` when it is PostgreSQL (else the data dir's SQLite ledger)."""
+    return Relay(config, log=log, ledger=ledger)
 
 
 async def _serve(
