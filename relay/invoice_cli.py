@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from relay.database import DatabaseError, configured_database, open_database
+from relay.database.tariffs import tariff_of
 from relay.invoice import as_csv, as_json, as_table, build_invoice, check_month
-from relay.tariff import tariff_of, with_overrides
+from relay.tariff import with_overrides
 
 FORMATS = {"table": as_table, "csv": as_csv, "json": as_json}
 EXIT_USAGE = 2

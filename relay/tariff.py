@@ -1,4 +1,5 @@
-"""The operator's tariff: kept in the database (table `tariff`), set by relay flags.
+"""The operator's tariff as the relay's flags and older data dirs give it (the database
+keeps it: relay/database/tariffs.py).
 
 The relay saves the tariff when started with tariff flags and sends it to host and viewer,
 so their live cost uses the same numbers as the invoice; `fernwartung invoice` reads the
@@ -12,15 +13,10 @@ from __future__ import annotations
 import json
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from protocol.billing import Rounding, Tariff
 
-if TYPE_CHECKING:
-    from relay.database import Database
-
 TARIFF_FILE = "tariff.json"
-TARIFF_SCHEMA_VERSION = 2  # the schema version that has the `tariff` table
 
 
 def parse_amount(text: str, what: str) -> Decimal:
@@ -45,39 +41,6 @@ def read_tariff_file(data_dir: Path) -> Tariff | None:
         rounding=Rounding(raw["rounding"]),
         minimum_charge=parse_amount(raw["minimum_charge"], "minimum_charge"),
     )
-
-
-def tariff_of(database: Database, data_dir: Path | None = None) -> Tariff:
-    """The tariff `database` keeps; for a ledger not yet migrated (opened read-only),
-    `data_dir`'s tariff.json; else the defaults (1.40 EUR/min, 19 % VAT)."""
-    from relay.database.migrations import current_version
-
-    if current_version(database.backend) >= TARIFF_SCHEMA_VERSION:
-        return database.tariff()
-    saved = read_tariff_file(data_dir) if data_dir is not None else None
-    return saved or Tariff()
-
-
-def load_tariff(data_dir: Path) -> Tariff:
-    """The tariff of the SQLite ledger in `data_dir` (or the defaults)."""
-    from relay.database import open_database
-
-    database = open_database(None, data_dir=data_dir)
-    try:
-        return database.tariff()
-    finally:
-        database.close()
-
-
-def save_tariff(data_dir: Path, tariff: Tariff) -> None:
-    """Keep `tariff` in the SQLite ledger in `data_dir`."""
-    from relay.database import open_database
-
-    database = open_database(None, data_dir=data_dir)
-    try:
-        database.save_tariff(tariff)
-    finally:
-        database.close()
 
 
 def with_overrides(

@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 
 from protocol.billing import Rounding, Tariff, bill, format_euro_german
+from relay.database.tariffs import load_tariff, save_tariff
 from relay.invoice import as_csv, as_json, as_table, build_invoice
 from relay.ledger import Ledger
-from relay.tariff import load_tariff, save_tariff
 
 # session, technician, customer, consent granted, ended, end reason
 KNOWN_SESSIONS = [
