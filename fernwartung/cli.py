@@ -108,6 +108,12 @@ def _add_host(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fingerprint", metavar="SHA256")
     p.add_argument("--ui", choices=("tk", "terminal"))
     p.add_argument("--screen", choices=("real", "synthetic"), default="real")
+    p.add_argument(
+        "--backend",
+        choices=("auto", "x11", "wayland"),
+        default="auto",
+        help="how the real screen is reached (auto: Wayland portal in a Wayland session, else X11)",
+    )
     p.add_argument("--monitor", type=int, default=1, metavar="N")
     p.add_argument("--record", metavar="DIR")
     p.add_argument("--lang", choices=("de", "en"))

@@ -245,6 +245,23 @@ class PipeWireFrames:
                 raise StreamFailed("the screen's stream sent no picture")
             select.select([self._arrived], [], [], min(left, 0.05))
 
+    def region(self, rect: Rect) -> np.ndarray:
+        """A copy of `rect` of the newest frame."""
+        self.latest_ready()
+        with self._lock:
+            assert self._frame is not None
+            return self._frame[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width].copy()
+
+    def latest_ready(self) -> None:
+        """Wait for the first frame (raises StreamFailed when none comes)."""
+        with self._lock:
+            if self._frame is not None:
+                return
+        frame = self.latest()
+        with self._lock:
+            if self._frame is frame:
+                self._frame_taken = False
+
     def pointer(self) -> tuple[int, int] | None:
         with self._lock:
             return self._pointer
@@ -275,25 +292,34 @@ def _regions(address: int, count: int) -> list[Rect] | None:
 
 
 class FrameWatcher:
-    """The detect stage for a PipeWire stream, shaped like X11's DamageWatcher: `wait`
+    """The detect stage for PipeWire frames, shaped like X11's DamageWatcher: `wait`
     returns the damage (in root coordinates: shifted by the monitor's corner) and pointer
-    motion since the last call, sleeping until a frame or a `wake`."""
+    motion since the last call, sleeping until a frame or a `wake`. It follows the stream
+    of the shared monitor (`follow`); before there is one (the portal has not asked the
+    customer yet) it only waits. Used from the capture thread, `wake` from any."""
 
     pointer_events = True  # cursor metadata comes with frames, or there is none to ask
 
-    def __init__(self, frames: PipeWireFrames, origin: tuple[int, int]) -> None:
-        self._frames = frames
-        self._origin = origin
+    def __init__(self) -> None:
+        self._frames: PipeWireFrames | None = None
+        self._origin = (0, 0)
         self._waker = Waker()
         self.wakeups = 0
+
+    def follow(self, frames: PipeWireFrames, origin: tuple[int, int]) -> None:
+        self._frames, self._origin = frames, origin
 
     def wake(self) -> None:
         self._waker.wake()
 
     def wait(self, timeout_seconds: float | None) -> Seen:
-        ready, _, _ = select.select([self._frames, self._waker], [], [], timeout_seconds)
+        frames = self._frames
+        readers: list[object] = [self._waker] if frames is None else [self._waker, frames]
+        select.select(readers, [], [], timeout_seconds)
         self.wakeups += 1
-        arrived = self._frames.take()
+        if frames is None:
+            return Seen(woken=self._waker.clear())
+        arrived = frames.take()
         left, top = self._origin
         rects = tuple(Rect(r.x + left, r.y + top, r.width, r.height) for r in arrived.damage)
         return Seen(rects, arrived.pointer_moved, self._waker.clear())
