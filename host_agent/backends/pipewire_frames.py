@@ -31,8 +31,13 @@ from host_agent.damage.xdamage import Seen
 MAX_SIDE_PIXELS = 8192
 # At most this many damage rectangles per buffer; more come as the box around them.
 MAX_DAMAGE_REGIONS = 32
-# Cursor metadata with room for a 64x64 ARGB bitmap, as compositors send it.
-CURSOR_META_BYTES = 28 + 20 + 64 * 64 * 4
+
+
+def cursor_meta_bytes(side: int) -> int:
+    """Cursor metadata with room for a side x side ARGB bitmap (libspa's CURSOR_META_SIZE)."""
+    return 28 + 20 + side * side * 4
+
+
 FIRST_FRAME_TIMEOUT_SECONDS = 10.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 _REGION_BYTES = ctypes.sizeof(pw.SpaMetaRegion)
@@ -126,8 +131,19 @@ class PipeWireFrames:
             [
                 spa_pod.buffers_param(1 << spa_pod.DATA_MEM_PTR | 1 << spa_pod.DATA_MEM_FD),
                 spa_pod.meta_param(spa_pod.META_HEADER, 32),
-                spa_pod.meta_param(spa_pod.META_VIDEO_DAMAGE, _REGION_BYTES * MAX_DAMAGE_REGIONS),
-                spa_pod.meta_param(spa_pod.META_CURSOR, CURSOR_META_BYTES),
+                spa_pod.meta_param(
+                    spa_pod.META_VIDEO_DAMAGE,
+                    _REGION_BYTES * MAX_DAMAGE_REGIONS,
+                    _REGION_BYTES,
+                    _REGION_BYTES * MAX_DAMAGE_REGIONS,
+                ),
+                # Any bitmap size: only the position is read.
+                spa_pod.meta_param(
+                    spa_pod.META_CURSOR,
+                    cursor_meta_bytes(64),
+                    cursor_meta_bytes(1),
+                    cursor_meta_bytes(1024),
+                ),
             ]
         )
         self._lib.pw_stream_update_params(self._stream, params, 4)

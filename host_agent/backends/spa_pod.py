@@ -171,12 +171,20 @@ def buffers_param(data_types: int, size: int = 0, stride: int = 0) -> bytes:
     return pod_object(OBJECT_PARAM_BUFFERS, PARAM_BUFFERS, properties)
 
 
-def meta_param(meta_type: int, size: int) -> bytes:
-    """Meta: ask for one kind of metadata on each buffer, of at most `size` bytes."""
+def meta_param(
+    meta_type: int, size: int, smallest: int | None = None, largest: int | None = None
+) -> bytes:
+    """Meta: ask for one kind of metadata on each buffer, of `size` bytes, or of any size
+    from `smallest` to `largest` (a producer announces its own size: a fixed size that
+    differs from it loses the metadata)."""
+    if smallest is None or largest is None:
+        value = pod_int(size)
+    else:
+        value = pod_choice(
+            CHOICE_RANGE, TYPE_INT, [struct.pack("=i", n) for n in (size, smallest, largest)]
+        )
     return pod_object(
-        OBJECT_PARAM_META,
-        PARAM_META,
-        [(META_TYPE, pod_id(meta_type)), (META_SIZE, pod_int(size))],
+        OBJECT_PARAM_META, PARAM_META, [(META_TYPE, pod_id(meta_type)), (META_SIZE, value)]
     )
 
 

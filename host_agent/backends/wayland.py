@@ -207,6 +207,8 @@ class WaylandSource:
         return (x, y) if b.contains(x, y) else None
 
     def close(self) -> None:
+        if self._closed:
+            return
         self._closed = True
         if self._frames is not None:
             self._frames.close()

@@ -107,7 +107,8 @@ class PortalSession:
         self.handle: str | None = None
         self.streams: tuple[PortalStream, ...] = ()
         self.devices = 0  # what the customer allowed in the dialog: DEVICE_* bits
-        self.closed = False
+        self.closed = False  # the session is over (ended here, or by the compositor)
+        self._disconnected = False
         self.remote_desktop_version = 0
         self.screen_cast_version = 0
         self.cursor_modes = 0
@@ -285,8 +286,9 @@ class PortalSession:
         input) and the connection. From any thread; a dialog still open is abandoned."""
         from jeepney import DBusAddress, new_method_call
 
-        if self.closed:
+        if self._disconnected:
             return
+        self._disconnected = True
         self.closed = True
         pending = self._pending
         if pending is not None:
