@@ -27,6 +27,18 @@ MOCK_BUS_NAME = "org.freedesktop.impl.portal.Test"
 MOCK_PATH = "/org/freedesktop/portal/desktop"
 READY_SECONDS = 20.0
 REQUIRED = ("dbus-daemon", "pipewire", "wireplumber", PORTAL)
+BARE_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=/tmp</listen>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
 
 
 def missing_tools() -> list[str]:
@@ -71,18 +83,26 @@ class Desk:
     def start(self, *, portal: bool = True, **parameters: object) -> None:
         """The bus, PipeWire, WirePlumber, and (with `portal`) the mock backends with
         `parameters` and the portal front end."""
-        self._start_bus()
+        self.start_bus()
         self._spawn("pipewire", ["pipewire"])
         self._wait_for(lambda: (self.runtime / "pipewire-0").exists(), "PipeWire's socket")
         self._spawn("wireplumber", ["wireplumber"])
         if portal:
             self.start_portal(**parameters)
 
-    def _start_bus(self) -> None:
+    def start_bus(self, *, activation: bool = True) -> None:
+        """The session bus; without `activation` it starts no service on demand (no
+        portal appears unless a test starts one)."""
         address = f"unix:path={self.runtime / 'bus'}"
+        if activation:
+            config = ["--session"]
+        else:
+            bare = self._directory / "bus.conf"
+            bare.write_text(BARE_BUS_CONFIG)
+            config = [f"--config-file={bare}"]
         process = self._spawn(
             "dbus-daemon",
-            ["dbus-daemon", "--session", "--nofork", "--print-address=1", f"--address={address}"],
+            ["dbus-daemon", *config, "--nofork", "--print-address=1", f"--address={address}"],
             stdout=subprocess.PIPE,
         )
         assert process.stdout is not None
@@ -93,6 +113,15 @@ class Desk:
         from jeepney.io.threading import DBusRouter, open_dbus_connection
 
         self._router = DBusRouter(open_dbus_connection(line))
+
+    def start_portal_without_backends(self) -> None:
+        """The portal front end alone, as on a desktop that has no implementation of the
+        screen-sharing portals: it offers neither ScreenCast nor RemoteDesktop."""
+        empty = self._directory / "no-portals"
+        empty.mkdir(exist_ok=True)
+        self.env["XDG_DESKTOP_PORTAL_DIR"] = str(empty)
+        self._spawn("xdg-desktop-portal", [PORTAL, "--verbose", "--replace"])
+        self.wait_for_name("org.freedesktop.portal.Desktop")
 
     def start_portal(self, **parameters: object) -> None:
         portals = self._directory / "portals"
