@@ -84,9 +84,9 @@ class Desk:
         """The bus, PipeWire, WirePlumber, and (with `portal`) the mock backends with
         `parameters` and the portal front end."""
         self.start_bus()
-        self._spawn("pipewire", ["pipewire"])
+        self.spawn("pipewire", ["pipewire"])
         self._wait_for(lambda: (self.runtime / "pipewire-0").exists(), "PipeWire's socket")
-        self._spawn("wireplumber", ["wireplumber"])
+        self.spawn("wireplumber", ["wireplumber"])
         if portal:
             self.start_portal(**parameters)
 
@@ -100,7 +100,7 @@ class Desk:
             bare = self._directory / "bus.conf"
             bare.write_text(BARE_BUS_CONFIG)
             config = [f"--config-file={bare}"]
-        process = self._spawn(
+        process = self.spawn(
             "dbus-daemon",
             ["dbus-daemon", *config, "--nofork", "--print-address=1", f"--address={address}"],
             stdout=subprocess.PIPE,
@@ -120,7 +120,7 @@ class Desk:
         empty = self._directory / "no-portals"
         empty.mkdir(exist_ok=True)
         self.env["XDG_DESKTOP_PORTAL_DIR"] = str(empty)
-        self._spawn("xdg-desktop-portal", [PORTAL, "--verbose", "--replace"])
+        self.spawn("xdg-desktop-portal", [PORTAL, "--verbose", "--replace"])
         self.wait_for_name("org.freedesktop.portal.Desktop")
 
     def start_portal(self, **parameters: object) -> None:
@@ -134,17 +134,17 @@ class Desk:
             "UseIn=fernwartung-test\n"
         )
         self.env["XDG_DESKTOP_PORTAL_DIR"] = str(portals)
-        self._spawn(
+        self.spawn(
             "dbusmock",
             [SYSTEM_PYTHON, "-m", "dbusmock", "--template", str(TEMPLATES / "screencast.py"),
              "-p", json.dumps(parameters)],
         )  # fmt: skip
         self.wait_for_name(MOCK_BUS_NAME)
         self.mock_call("AddTemplate", "sa{sv}", (str(TEMPLATES / "remotedesktop.py"), {}))
-        self._spawn("xdg-desktop-portal", [PORTAL, "--verbose", "--replace"])
+        self.spawn("xdg-desktop-portal", [PORTAL, "--verbose", "--replace"])
         self.wait_for_name("org.freedesktop.portal.Desktop")
 
-    def _spawn(self, name: str, command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    def spawn(self, name: str, command: list[str], **options: Any) -> subprocess.Popen[bytes]:
         log = open(self._directory / f"{name}.log", "wb")  # noqa: SIM115 (closed in stop)
         self._logs.append(log)
         options.setdefault("stdout", log)
