@@ -31,6 +31,7 @@ MUTTER_RD = "org.gnome.Mutter.RemoteDesktop"
 MUTTER_SC = "org.gnome.Mutter.ScreenCast"
 PORTAL_GNOME = "/usr/libexec/xdg-desktop-portal-gnome"
 DIALOG_SECONDS = 20.0
+CLICK_EFFECT_SECONDS = 1.0
 
 
 def gnome_missing() -> list[str]:
@@ -124,17 +125,30 @@ class Customer:
 
     def allow_interaction_and_share(self) -> None:
         self.wait_for_dialog()
-        self.click(INTERACTION_SWITCH)
-        deadline = time.monotonic() + DIALOG_SECONDS
-        while not _blue(self.pixel((INTERACTION_SWITCH[0] - 10, INTERACTION_SWITCH[1]))):
-            if time.monotonic() > deadline:
-                raise TimeoutError("the switch did not turn on")
-            time.sleep(0.1)
-        self.click(SHARE_BUTTON)
+        switch_track = (INTERACTION_SWITCH[0] - 10, INTERACTION_SWITCH[1])
+        self._click_until(INTERACTION_SWITCH, lambda: _blue(self.pixel(switch_track)))
+        self._click_until(SHARE_BUTTON, self._dialog_gone)
 
     def decline(self) -> None:
         self.wait_for_dialog()
-        self.click(CANCEL_BUTTON)
+        self._click_until(CANCEL_BUTTON, self._dialog_gone)
+
+    def _dialog_gone(self) -> bool:
+        return not _blue(self.pixel((SHARE_BUTTON[0] + 20, SHARE_BUTTON[1])))
+
+    def _click_until(self, point: tuple[int, int], done: Any) -> None:
+        """Click, and again if nothing happened within a second: a dialog that has just
+        appeared may not take input yet."""
+        deadline = time.monotonic() + DIALOG_SECONDS
+        while True:
+            self.click(point)
+            clicked = time.monotonic()
+            while time.monotonic() - clicked < CLICK_EFFECT_SECONDS:
+                if done():
+                    return
+                time.sleep(0.05)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"clicking at {point} changed nothing")
 
     def close(self) -> None:
         self.screen.close()
