@@ -130,6 +130,11 @@ class WaylandSource:
         number = self._number if 1 <= self._number <= len(session.streams) else 1
         return self.select(number)
 
+    def cancel(self) -> None:
+        """From any thread (the kill switch): stop asking the portal, end its session;
+        a `start` waiting for the dialog raises PortalRefused."""
+        self._backend.end()
+
     # -- ScreenSource -----------------------------------------------------------------------
 
     def monitors(self) -> list[Monitor]:

@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from host_agent.capture import CaptureError
+from host_agent.capture import CaptureError, SharingRefused
 
 PORTAL_BUS_NAME = "org.freedesktop.portal.Desktop"
 PORTAL_PATH = "/org/freedesktop/portal/desktop"
@@ -59,7 +59,7 @@ class PortalUnavailable(CaptureError):
     """No usable portal: no session bus, or no RemoteDesktop and ScreenCast portal on it."""
 
 
-class PortalRefused(CaptureError):
+class PortalRefused(SharingRefused):
     """The customer (or the portal) refused to share the screen in the portal's dialog."""
 
 

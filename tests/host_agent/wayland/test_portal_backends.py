@@ -14,8 +14,10 @@ import pytest
 
 from host_agent import backends
 from host_agent.backends.wayland_portal import PortalRefused
+from host_agent.capture import SharingRefused
 from host_agent.damage.tiles import Rect
 from host_agent.inject import Bounds, GateState, InputGate
+from host_agent.pipeline import FramePipeline
 from protocol.messages import Button, Key, PointerButton, PointerMove, Scroll
 from tests.host_agent.wayland.conftest import HEIGHT, WIDTH, backdrop, environment
 
@@ -184,3 +186,48 @@ def test_every_portal_request_asks_for_no_restore_token(desk_parts) -> None:  # 
         assert "restore_token" not in start_options
     finally:
         screen.close()
+
+
+def test_the_pipeline_asks_the_portal_only_when_told_and_a_refusal_is_a_denial(desk_parts) -> None:  # type: ignore[no-untyped-def]
+    desk, source = desk_parts
+    source.draw(backdrop())
+    backend = _wayland(desk, source, response=1)
+    pipeline = FramePipeline(backend.make_source)
+    try:
+        monitor = pipeline.open()
+        assert monitor.number == 1
+        assert desk.calls("CreateSession") == []  # opening asks nobody: no dialog before consent
+        with pytest.raises(SharingRefused):
+            pipeline.start_sharing()
+    finally:
+        pipeline.close()
+
+
+def test_the_kill_switch_ends_a_portal_dialog_that_waits_for_the_customer(desk_parts) -> None:  # type: ignore[no-untyped-def]
+    desk, source = desk_parts
+    source.draw(backdrop())
+    backend = _wayland(desk, source, response=-1)
+    pipeline = FramePipeline(backend.make_source)
+    outcome: dict[str, object] = {}
+
+    def ask() -> None:
+        try:
+            outcome["monitor"] = pipeline.start_sharing()
+        except SharingRefused as error:
+            outcome["refused"] = error
+
+    try:
+        pipeline.open()
+        asking = threading.Thread(target=ask, daemon=True)
+        asking.start()
+        deadline = time.monotonic() + STARTED_SECONDS
+        while not desk.calls("Start"):  # the dialog is up
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        pipeline.stop_asking()
+        asking.join(5)
+        assert not asking.is_alive() and "refused" in outcome
+        (session,) = [handle for _h, handle, *_ in desk.calls("CreateSession")]
+        assert desk.calls("Close", path=session) == [()]
+    finally:
+        pipeline.close()

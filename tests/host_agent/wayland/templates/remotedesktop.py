@@ -3,7 +3,7 @@
 stream (a real PipeWire node) are shared with it, as in a desktop's implementation.
 
 Start answers as the customer would in the portal's dialog (parameter "response": 0
-shared, 1 declined); every Notify* call is kept in the mock's call log, which the tests
+shared, 1 declined, -1 never answers); every Notify* call is kept in the mock's call log, which the tests
 read to see what the agent injected.
 """
 
@@ -56,16 +56,24 @@ def SelectDevices(self, handle, session_handle, app_id, options):
     return dbus.UInt32(0), dbus.Dictionary({}, signature="sv")
 
 
-@dbus.service.method(MAIN_IFACE, in_signature="oossa{sv}", out_signature="ua{sv}")
-def Start(self, handle, session_handle, app_id, parent_window, options):
+@dbus.service.method(
+    MAIN_IFACE,
+    in_signature="oossa{sv}",
+    out_signature="ua{sv}",
+    async_callbacks=("answer", "fail"),
+)
+def Start(self, handle, session_handle, app_id, parent_window, options, answer, fail):
     response = self.portal.get("response", 0)
+    if response < 0:
+        return  # the customer never answers the dialog
     if response != 0:
-        return dbus.UInt32(response), dbus.Dictionary({}, signature="sv")
+        answer(dbus.UInt32(response), dbus.Dictionary({}, signature="sv"))
+        return
     results = {
         "devices": dbus.UInt32(self.portal.get("devices", 3)),
         "streams": _screencast(self).streams(self),
     }
-    return dbus.UInt32(0), dbus.Dictionary(results, signature="sv")
+    answer(dbus.UInt32(0), dbus.Dictionary(results, signature="sv"))
 
 
 @dbus.service.method(MAIN_IFACE, in_signature="oa{sv}udd", out_signature="")

@@ -4,8 +4,8 @@
 The real xdg-desktop-portal front end talks to it; the agent talks to the front end. It
 hands out the PipeWire node of a real test source. Written for these tests after the
 template of xdg-desktop-portal's own tests (Debian 12's 1.16 sources have none).
-Parameters: node-id (u), size ((ii)), position ((ii)), response (u: 0 shared, 1 the
-customer declined), cursor-modes (u), version (u).
+Parameters: node-id (u), size ((ii)), position ((ii)), response (i: 0 shared, 1 the
+customer declined, -1 the customer never answers), cursor-modes (u), version (u).
 Runs in the mock's process (Debian's python3 with python3-dbusmock), not in the agent's.
 """
 
@@ -78,6 +78,8 @@ def SelectSources(self, handle, session_handle, app_id, options):
 @dbus.service.method(MAIN_IFACE, in_signature="oossa{sv}", out_signature="ua{sv}")
 def Start(self, handle, session_handle, app_id, parent_window, options):
     response = self.portal["response"]
+    if response < 0:
+        response = 1  # a ScreenCast-only Start is not used by the agent: no hanging here
     if response != 0:
         return dbus.UInt32(response), dbus.Dictionary({}, signature="sv")
     return dbus.UInt32(0), dbus.Dictionary({"streams": streams(self)}, signature="sv")
