@@ -139,15 +139,15 @@ class PortalSession:
         with self._lock:
             if self.closed:
                 raise PortalFailed("the portal session was ended")
-            created = self._request(REMOTE_DESKTOP, "CreateSession", "a{sv}", (), {
-                "session_handle_token": ("s", self._token()),
-            })  # fmt: skip
+            token = {"session_handle_token": ("s", self._token())}
+            created = self._request(REMOTE_DESKTOP, "CreateSession", "a{sv}", (), token)
             self.handle = str(created["session_handle"][1])
             self._watch_closed()
-            self._request(REMOTE_DESKTOP, "SelectDevices", "oa{sv}", (self.handle,), {
+            devices = {
                 "types": ("u", DEVICE_KEYBOARD | DEVICE_POINTER),
-                "persist_mode": ("u", PERSIST_NONE),  # RemoteDesktop 2; v1 ignores it
-            })  # fmt: skip
+                "persist_mode": ("u", PERSIST_NONE),  # RemoteDesktop 2; 1 (1.16) drops it
+            }
+            self._request(REMOTE_DESKTOP, "SelectDevices", "oa{sv}", (self.handle,), devices)
             options: dict[str, tuple[str, Any]] = {
                 "types": ("u", SOURCE_MONITOR),
                 "multiple": ("b", True),
@@ -259,7 +259,7 @@ class PortalSession:
         return dict(results)
 
     def _call(self, message: Any, failure: type[CaptureError]) -> Any:
-        from jeepney import MessageType
+        from jeepney import HeaderFields, MessageType
         from jeepney.io.threading import RouterClosed
 
         try:
@@ -267,9 +267,10 @@ class PortalSession:
         except (TimeoutError, RouterClosed, OSError) as error:
             raise failure(f"the portal did not answer ({type(error).__name__})") from error
         if reply.header.message_type is MessageType.error:
-            name = reply.header.fields.get(4, "error")  # HeaderFields.error_name
+            name = reply.header.fields.get(HeaderFields.error_name, "error")
             detail = reply.body[0] if reply.body and isinstance(reply.body[0], str) else ""
-            raise failure(f"the portal refused {message.header.fields.get(3)}: {name} {detail}")
+            member = message.header.fields.get(HeaderFields.member)
+            raise failure(f"the portal refused {member}: {name} {detail}")
         return reply
 
     def _watch_closed(self) -> None:
