@@ -85,7 +85,7 @@ def _wayland(env: Mapping[str, str], monitor: int) -> Backend:
             "unsupported_no_portal",
             "the Wayland extras are not installed: pip install 'fernwartung[wayland]'",
         ) from None
-    from host_agent.backends import libpipewire
+    import host_agent.backends.libpipewire as libpipewire
     from host_agent.backends.wayland import WaylandBackend, portal_session_from
 
     try:

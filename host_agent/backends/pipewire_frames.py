@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from host_agent.backends import libpipewire as pw
-from host_agent.backends import spa_pod
+import host_agent.backends.libpipewire as pw
+import host_agent.backends.spa_pod as spa_pod
 from host_agent.damage.tiles import Rect
 from host_agent.damage.waker import Waker
 from host_agent.damage.xdamage import Seen

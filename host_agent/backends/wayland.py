@@ -18,7 +18,7 @@ import threading
 
 import numpy as np
 
-from host_agent.backends import libpipewire as pw
+import host_agent.backends.libpipewire as pw
 from host_agent.backends.pipewire_frames import FrameWatcher, PipeWireFrames, StreamFailed
 from host_agent.backends.wayland_portal import (
     BUTTON_LEFT,

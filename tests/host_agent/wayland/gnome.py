@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from host_agent.backends import libpipewire as pw
+import host_agent.backends.libpipewire as pw
 from host_agent.backends.pipewire_frames import PipeWireFrames
 from tests.host_agent.wayland.desk import Desk
 
