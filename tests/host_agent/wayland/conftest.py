@@ -20,7 +20,7 @@ def desk_parts(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Desk, object]]
     with `desk.start_portal(...)` (the source's node is known by then)."""
     missing = missing_tools()
     if missing:
-        pytest.skip(f"the Wayland desk needs: {', '.join(missing)}")
+        pytest.fail(f"the Wayland desk needs: {', '.join(missing)} (.ci/run installs them)")
     from tests.host_agent.wayland.producer import TestSource
 
     desk = Desk()

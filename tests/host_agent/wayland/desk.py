@@ -42,7 +42,7 @@ BARE_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus C
 
 
 def missing_tools() -> list[str]:
-    """What this machine lacks for the desk (the tests are skipped then, saying so)."""
+    """What this machine lacks for the desk (the tests fail then, saying so: .ci/run installs it)."""
     missing = [tool for tool in REQUIRED if shutil.which(tool) is None]
     probe = subprocess.run(
         [SYSTEM_PYTHON, "-c", "import dbusmock, dbus, gi"], capture_output=True, check=False

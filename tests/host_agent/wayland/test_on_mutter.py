@@ -24,7 +24,7 @@ WAIT_SECONDS = 20.0
 def gnome(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     missing = missing_tools() + gnome_missing()
     if missing:
-        pytest.skip(f"the GNOME desk needs: {', '.join(missing)}")
+        pytest.fail(f"the GNOME desk needs: {', '.join(missing)} (.ci/run installs them)")
     desk = Desk()
     customer = None
     try:

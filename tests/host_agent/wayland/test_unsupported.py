@@ -64,7 +64,7 @@ def test_the_synthetic_screen_is_never_chosen_for_the_real_one() -> None:
 def bare_desk():  # type: ignore[no-untyped-def]
     missing = missing_tools()
     if missing:
-        pytest.skip(f"the Wayland desk needs: {', '.join(missing)}")
+        pytest.fail(f"the Wayland desk needs: {', '.join(missing)} (.ci/run installs them)")
     desk = Desk()
     try:
         yield desk
