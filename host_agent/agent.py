@@ -44,7 +44,7 @@ from endpoint.relay_link import RelayLink, open_link
 from endpoint.wire import SessionWire
 from host_agent import events as ui
 from host_agent.activity import ActivitySummary
-from host_agent.capture import CaptureError, Monitor, ScreenSource
+from host_agent.capture import CaptureError, Monitor, ScreenSource, SharingRefused
 from host_agent.consent import Consent, Phase, Sharing
 from host_agent.evidence import InputOutcomes, host_evidence
 from host_agent.flow import FlowControl
@@ -52,6 +52,7 @@ from host_agent.inbox import (
     EXIT_ERROR,
     EXIT_OK,
     AgentState,
+    CaptureLost,
     CheckpointDue,
     CodeExpired,
     Frame,
@@ -196,8 +197,11 @@ class HostAgent:
 
     def command(self, command: ui.Command) -> None:
         """A customer command, from the event loop's thread."""
-        if isinstance(command, ui.EndSession) and self.gate is not None:
-            self.gate.end()
+        if isinstance(command, ui.EndSession):
+            self._kill_requested = True
+            if self.gate is not None:
+                self.gate.end()
+            self.pipeline.stop_asking()
         self._inbox.put_nowait(command)
 
     def command_threadsafe(self, command: ui.Command) -> None:
@@ -213,6 +217,7 @@ class HostAgent:
         self._kill_requested = True
         if self.gate is not None:
             self.gate.end()
+        self.pipeline.stop_asking()  # a system dialog still asking the customer closes
         if self._loop is not None and not self._loop.is_closed():
             # RuntimeError: the loop is already closing, so the session is over anyway.
             with contextlib.suppress(RuntimeError):
@@ -336,6 +341,8 @@ class HostAgent:
             await self.wire.checkpoint()
         elif isinstance(item, RecordingLost):
             await self._recording_lost(item.detail)
+        elif isinstance(item, CaptureLost):
+            await self._end("reason_error", EXIT_ERROR, detail=item.detail)
         elif isinstance(item, HandshakeTimedOut):
             if self.state is AgentState.HANDSHAKE and item.attempt == self._handshakes:
                 await self._failed_attempt()
@@ -517,8 +524,13 @@ class HostAgent:
     async def _answer(self, answer: ui.Answer) -> None:
         if self.state is not AgentState.ASKING:
             return  # a late click on a closed question
-        view = self.consent.answer(answer.level)
-        await self.wire.send(messages.ConsentState(answer.level))
+        level = answer.level
+        if level is not messages.ConsentLevel.DENIED:
+            level = await self._ask_the_system(level)
+        if self._kill_requested:
+            return  # the customer closed the agent meanwhile: the EndSession waiting ends it
+        view = self.consent.answer(level)
+        await self.wire.send(messages.ConsentState(level))
         await self._report_consent()
         if view.phase is Phase.DENIED:
             self._notify(ui.ActivityLine(self.texts("ev_denied")))
@@ -528,6 +540,21 @@ class HostAgent:
         self._started_monotonic = time.monotonic()
         self._notify(ui.ActivityLine(self.texts("ev_consent", level=self._level_text())))
         self._apply_consent()
+
+    async def _ask_the_system(self, level: messages.ConsentLevel) -> messages.ConsentLevel:
+        """After the customer's yes, a backend that asks the customer itself (the Wayland
+        portal's dialog) asks now; a no there is a denial. The monitor shared is the one
+        the customer picked there, at its real size."""
+        try:
+            monitor = await self._in_capture_thread(self.pipeline.start_sharing)
+        except SharingRefused:
+            self._show_line("portal_refused")
+            return messages.ConsentLevel.DENIED
+        self._monitor = monitor
+        self._monitor_count = len(self.pipeline.monitors())
+        assert self.gate is not None
+        self.gate.set_bounds(monitor.bounds)
+        return level
 
     async def _report_consent(self) -> None:
         if self.wire.link is None or self.resume.state is not LinkState.UP:
@@ -665,6 +692,10 @@ class HostAgent:
             await self.streamer.run()
         except RecordingFailed as error:
             self._inbox.put_nowait(RecordingLost(str(error)))
+        except CaptureError as error:
+            # The screen can no longer be read (sharing stopped in the system's own
+            # indicator on Wayland, say): the session ends, the customer is told why.
+            self._inbox.put_nowait(CaptureLost(str(error)))
         except (FernwartungError, TimeoutError) as error:
             failure = error if isinstance(error, FernwartungError) else SessionEnded("timeout")
             if self.wire.link is not None:

@@ -66,6 +66,13 @@ class CodeExpired:
 
 
 @dataclass(frozen=True, slots=True)
+class CaptureLost:
+    """The screen can no longer be read while sharing."""
+
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class RecordingLost:
     detail: str
 

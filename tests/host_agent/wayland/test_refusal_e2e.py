@@ -1,11 +1,8 @@
 """The customer consents in the agent, then declines in the portal's own dialog: the agent
 must end the session as a denial (the viewer is told the customer denied, exit 6), not as
-an error. This needs the agent to ask the portal right after consent (see the wiring
-described with issue 23): until host_agent/agent.py does, it is expected to fail."""
+an error: the agent asks the portal right after the customer's consent in the agent."""
 
 from __future__ import annotations
-
-import pytest
 
 from fernwartung.processes import Child
 from tests.host_agent.wayland.conftest import HEIGHT, WIDTH, backdrop
@@ -14,10 +11,6 @@ WAIT_SECONDS = 30.0
 EXIT_DENIED = 6  # the viewer's status when the customer denied
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agent.py does not yet turn PortalRefused after consent into a denial (issue 23)",
-)
 def test_a_refusal_in_the_portal_dialog_ends_the_session_as_a_denial(desk_parts, tmp_path) -> None:  # type: ignore[no-untyped-def]
     desk, source = desk_parts
     source.draw(backdrop())
