@@ -64,7 +64,8 @@ def _rewrite(source: str, own_path: str, own_package: str) -> tuple[str, list[tu
     def replace(match: re.Match[str]) -> str:
         prefix, quote, spec = match.groups()
         if spec.startswith("."):
-            needed.append((own_package, posixpath.normpath(posixpath.join(posixpath.dirname(own_path), spec))))
+            target = posixpath.join(posixpath.dirname(own_path), spec)
+            needed.append((own_package, posixpath.normpath(target)))
             return match.group(0)
         for package in PACKAGES:
             if spec.startswith(package + "/"):
@@ -140,7 +141,7 @@ def main() -> int:
             fresh = Path(temporary) / "vendor"
             vendor(fresh)
             same = digest(fresh) == digest(VENDOR)
-        print("vendor/ matches the pinned versions" if same else "vendor/ differs: run without --check")
+        print("vendor/ matches the pinned versions" if same else "vendor/ differs: update it")
         return 0 if same else 1
     versions = vendor(VENDOR)
     for package, info in versions.items():
