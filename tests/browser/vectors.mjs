@@ -8,9 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { fromHex, toHex, utf8 } from '../../relay/browser/static/js/bytes.js';
-import * as messages from '../../relay/browser/static/js/messages.js';
-import * as recording from '../../relay/browser/static/js/recording.js';
+import { utf8 } from '../../relay/browser/static/js/bytes.js';
 import { sha256 } from '../../relay/browser/static/vendor/noble-hashes/sha2.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -31,32 +29,7 @@ function load() {
 
 export const vectors = load();
 
-const TYPES = { ...messages, ...recording };
-
-/** A JSON value of make_vectors.py as the JS value (records built and so checked). */
-export function fromJson(value) {
-  if (Array.isArray(value)) return value.map(fromJson);
-  if (value === null || typeof value !== 'object') return value;
-  if ('$bytes' in value) return fromHex(value.$bytes);
-  if ('$int' in value) return BigInt(value.$int);
-  const fields = {};
-  for (const [name, field] of Object.entries(value)) if (name !== '$type') fields[name] = fromJson(field);
-  if ('$type' in value) return new TYPES[value.$type](fields);
-  return fields;
-}
-
-/** A JS record as the JSON form make_vectors.py writes (for deep comparison). */
-export function toJson(value) {
-  if (value instanceof Uint8Array) return { $bytes: toHex(value) };
-  if (typeof value === 'bigint') return { $int: String(value) };
-  if (Array.isArray(value)) return value.map(toJson);
-  if (value !== null && typeof value === 'object') {
-    const out = { $type: value.constructor.name };
-    for (const [name] of value.constructor.FIELDS) out[name] = toJson(value[name]);
-    return out;
-  }
-  return value;
-}
+export { fromJson, toJson } from './vectors-json.mjs';
 
 /** python-spake2's test PRG (spake2/test/common.py): blocks of SHA256("prng-N-" + seed). */
 export function PRG(seed) {
