@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
 
 from host_agent.damage.tiles import Rect  # noqa: E402
 from host_agent.encode import encode_rect  # noqa: E402
-from protocol import codes, keys, messages, recording_writer  # noqa: E402
+from protocol import codes, control, keys, messages, recording_writer  # noqa: E402
 from protocol.channel import Channel, Direction  # noqa: E402
 from protocol.errors import FernwartungError  # noqa: E402
 from protocol.handshake import Handshake, Role  # noqa: E402
@@ -762,6 +762,61 @@ def recording_vector():
     }
 
 
+def control_vectors():
+    C = control
+    examples = [
+        C.Register(1),
+        C.Registered("48213", 600),
+        C.Registered("48213", 600, "1.40", "19", "started-minute", "0.5"),
+        C.Join("48213", 1),
+        C.Join("123456789012", 1, "Kunde 42 – Müller"),
+        C.Joined(),
+        C.Joined("1.40", "19", "exact", ""),
+        C.PeerJoined("Technik Tina"),
+        C.FailedAttempt(),
+        C.Void(),
+        C.Consent(C.ReportedConsent.CONTROL, "Tina", "1.40", "19", "ab" * 32),
+        C.Checkpoint(12, bytes(range(32)), 40, "cd" * 32),
+        C.Checkpoint(0, bytes(32)),
+        C.PeerLeft("the technician left"),
+        C.End("the customer ended the session"),
+        C.Error(C.ErrorCode.RESUME_REFUSED, "Die Sitzung kann nicht fortgesetzt werden."),
+        C.ResumeVerifier(3, bytes(range(32))),
+        C.Resume("48213", 2, bytes(range(32, 64)), 1),
+        C.PeerReconnecting(),
+        C.Resumed(4),
+    ]
+    valid = [{"message": to_json(m), "text": C.encode(m)} for m in examples]
+    bad_texts = {
+        "not JSON": "{type: join}",
+        "an array": '["join"]',
+        "no type": '{"session": "48213"}',
+        "type not text": '{"type": 1}',
+        "unknown type": '{"type": "hello"}',
+        "missing fields": '{"type": "join"}',
+        "unknown field": '{"type": "joined", "extra": 1, "also": 2}',
+        "session letters": '{"type": "join", "session": "48a13", "version": 1}',
+        "version text": '{"type": "join", "session": "48213", "version": "1"}',
+        "version too big": '{"type": "join", "session": "48213", "version": 256}',
+        "amount form": '{"type": "joined", "rate_per_minute": "1,40"}',
+        "unknown error code": '{"type": "error", "code": "oops", "message": ""}',
+        "verifier upper hex": '{"type": "resume_verifier", "epoch": 0, "verifier": "'
+        + "AB" * 32
+        + '"}',
+        "epoch too big": '{"type": "resumed", "epoch": 10001}',
+        "NaN": '{"type": "resumed", "epoch": NaN}',
+        "too large": '{"type": "end", "reason": "' + "x" * 4100 + '"}',
+        "reason too long": '{"type": "end", "reason": "' + "ü" * 501 + '"}',
+        "customer control character": '{"type": "join", "session": "48213", "version": 1, "customer": "a\\u0007"}',
+    }
+    invalid = []
+    for name, text in bad_texts.items():
+        error = error_of(lambda t=text: C.decode(t))
+        assert error is not None, name
+        invalid.append({"name": name, "text": text, "error": error})
+    return {"valid": valid, "invalid": invalid}
+
+
 def make() -> dict:
     handshake = handshake_vectors()
     exchange = handshake["exchanges"][0]
@@ -771,6 +826,7 @@ def make() -> dict:
         "channel": channel_vectors(exchange["hostKeys"]),
         "resume": resume_vectors(exchange),
         "messages": message_vectors(),
+        "control": control_vectors(),
         "codes": code_vectors(),
         "keys": key_vectors(),
         "tiles": tile_vectors(),

@@ -29,7 +29,7 @@ function load() {
 
 export const vectors = load();
 
-export { fromJson, toJson } from './vectors-json.mjs';
+export { CONTROL_TYPES, fromJson, toJson } from './vectors-json.mjs';
 
 /** python-spake2's test PRG (spake2/test/common.py): blocks of SHA256("prng-N-" + seed). */
 export function PRG(seed) {
