@@ -371,7 +371,7 @@ def message_examples():
         M.Hello((1,), ("tiles.fill", "tiles.palette", "video.h264", "recording"), 1920, 1080),
         M.Hello((1, 2, 255), (), 0, 0),
         M.FrameUpdate(1, 1_700_000_000.123456, 200, 100, tuple(tiles[:3])),
-        M.FrameUpdate(M.MAX_SEQUENCE, 0.0, 16384, 16384, ()),
+        M.FrameUpdate(M.MAX_SEQUENCE, 0.0, 16384, 2048, ()),
         M.FrameUpdate(7, 1_700_000_000.0, 50, 40, (tiles[-5], png)),
         M.ExtendedFrameUpdate(8, 1_700_000_001.5, 200, 100, tuple(tiles[3:8]), (copy,), (video,)),
         M.ExtendedFrameUpdate(9, 2.0, 64, 64, (), (), ()),
@@ -436,6 +436,10 @@ def bad_messages():
         "unknown button": pack([5, 0, 0, "side", True]),
         "unknown consent": pack([9, "maybe"]),
         "tile outside the screen": pack([2, 1, 1.0, 10, 10, [fill]]),
+        "screen larger than the largest": pack([2, 1, 1.0, 16384, 16384, []]),
+        "tiles covering the screen thrice": pack(
+            [2, 1, 1.0, 10, 10, [[0, 0, 10, 10, "fill", b"\0\0\0"]] * 3]
+        ),
         "tile beyond the largest screen": pack(
             [2, 1, 1.0, 10, 10, [[16383, 0, 2, 1, "fill", b"\0\0\0"]]]
         ),
@@ -780,6 +784,7 @@ def control_vectors():
         C.Checkpoint(0, bytes(32)),
         C.PeerLeft("the technician left"),
         C.End("the customer ended the session"),
+        C.End("the technician ended the session", peer_ended=True),
         C.Error(C.ErrorCode.RESUME_REFUSED, "Die Sitzung kann nicht fortgesetzt werden."),
         C.ResumeVerifier(3, bytes(range(32))),
         C.Resume("48213", 2, bytes(range(32, 64)), 1),

@@ -8,7 +8,7 @@
 // The page only reads what its own relay writes, so neither lets a peer say anything else.
 
 import { ProtocolError } from './errors.js';
-import { Choice, HexDigest, Int, Record, Text, characterCount } from './schema.js';
+import { Choice, Flag, HexDigest, Int, Record, Text, characterCount } from './schema.js';
 
 export const MAX_CONTROL_BYTES = 4096;
 const SESSION = new Text(12, '[0-9]{4,12}');
@@ -43,6 +43,7 @@ export const ErrorCode = Object.freeze({
   REVOKED: 'revoked',
   SHUTTING_DOWN: 'shutting_down',
   RESUME_REFUSED: 'resume_refused',
+  DATABASE_UNAVAILABLE: 'database_unavailable',
 });
 
 export const ReportedConsent = Object.freeze({ DENIED: 'denied', VIEW: 'view', CONTROL: 'control' });
@@ -128,9 +129,16 @@ export class PeerLeft extends Control {
   static FIELDS = [['reason', REASON]];
 }
 
+/** Either side -> relay: the session is over. `peer_ended`: this side ends because the
+ * other side said goodbye first in the channel, so the ledger names the side that ended. */
 export class End extends Control {
   static TYPE = 'end';
-  static FIELDS = [['reason', REASON]];
+  static FIELDS = [
+    ['reason', REASON],
+    ['peer_ended', new Flag(), false],
+  ];
+  // Left out of the JSON at its default, so it reads the same to an older relay.
+  static OMITTED_AT_DEFAULT = new Set(['peer_ended']);
 }
 
 /** Relay -> anyone: why it refuses or ends (then it closes). Exported as `Error` too, the
@@ -182,7 +190,11 @@ export const CONTROL_TYPES = new Map(
 /** The JSON text of a control message (to send as a WebSocket text frame). */
 export function encode(message) {
   const object = { type: message.constructor.TYPE };
-  for (const [name, rule] of message.constructor.FIELDS) object[name] = rule.toWire(message[name]);
+  const omitted = message.constructor.OMITTED_AT_DEFAULT ?? new Set();
+  for (const [name, rule, ...defaults] of message.constructor.FIELDS) {
+    if (omitted.has(name) && defaults.length && message[name] === defaults[0]) continue;
+    object[name] = rule.toWire(message[name]);
+  }
   return JSON.stringify(object);
 }
 

@@ -11,6 +11,11 @@ import { Blob, Choice, Flag, Float, Int, ListOf, Nested, Record, Text, fromValue
 
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const MAX_SCREEN_PIXELS = 16384;
+// A screen's area is bounded too (an 8K screen fits): a viewer allocates the screen as
+// the update announces it, before it has read a pixel. As protocol/messages.py.
+export const MAX_SCREEN_AREA_PIXELS = 32 * 1024 * 1024;
+export const MAX_TILE_AREA_SCREENS = 2;
+export const MAX_COPY_AREA_SCREENS = 8;
 export const MAX_TILES_PER_UPDATE = 8192;
 export const MAX_COPIES_PER_UPDATE = 64;
 export const MAX_VIDEO_PACKETS_PER_UPDATE = 4;
@@ -115,10 +120,22 @@ export class FrameUpdate extends Message {
     ['tiles', new ListOf(new Nested(Tile), MAX_TILES_PER_UPDATE)],
   ];
   validate() {
+    const screen = this.screen_width * this.screen_height;
+    if (screen > MAX_SCREEN_AREA_PIXELS) {
+      throw new ProtocolError(
+        `a screen of ${this.screen_width}x${this.screen_height} pixels is larger ` +
+          `than the largest supported (${MAX_SCREEN_AREA_PIXELS} pixels)`,
+      );
+    }
+    let area = 0;
     for (const tile of this.tiles) {
       if (tile.x + tile.width > this.screen_width || tile.y + tile.height > this.screen_height) {
         throw new ProtocolError('a tile of the frame update lies outside the screen');
       }
+      area += tile.width * tile.height;
+    }
+    if (area > MAX_TILE_AREA_SCREENS * screen) {
+      throw new ProtocolError('the tiles of a frame update cover the screen more than twice');
     }
   }
 }
@@ -178,6 +195,10 @@ export class ExtendedFrameUpdate extends FrameUpdate {
     const sources = this.copies.map((c) => ({ x: c.src_x, y: c.src_y, width: c.width, height: c.height }));
     if (!(inside(this.copies, width, height) && inside(sources, width, height))) {
       throw new ProtocolError('a copy of the frame update reaches outside the screen');
+    }
+    const moved = this.copies.reduce((sum, c) => sum + c.width * c.height, 0);
+    if (moved > MAX_COPY_AREA_SCREENS * width * height) {
+      throw new ProtocolError('the copies of a frame update move too many pixels');
     }
     if (!inside(this.video, width, height)) {
       throw new ProtocolError('a video rectangle of the frame update lies outside the screen');
