@@ -160,7 +160,9 @@ class SessionSides:
             session,
             Side.VIEWER,
             connection,
-            first=control.Joined(**control.tariff_fields(self._core.config.tariff)),
+            first=control.Joined(
+                technician=technician.name, **control.tariff_fields(self._core.config.tariff)
+            ),
             then_tell=(Side.HOST, control.PeerJoined(technician=technician.name)),
         )
 

@@ -56,6 +56,7 @@ from protocol.errors import (
 )
 from protocol.handshake import Role
 from protocol.session import Established, PeerSession, Received, Send, SessionState
+from protocol.terms import terms_hash_from
 from viewer.framebuffer import Framebuffer, Region
 from viewer.outcome import ExitStatus, Outcome, outcome_for
 from viewer.reconnect import ViewerResume
@@ -188,6 +189,7 @@ class ViewerClient:
             Phase.CONNECTING, settings.code.session, recording=evidence is not None
         )
         self.evidence = evidence
+        self.technician = ""  # as the relay verified it (an older relay does not say)
         self._peer_records = False
         self._peer_said_bye = asyncio.Event()
         self._end_finished = asyncio.Event()  # end() wrote the END record and said so
@@ -419,6 +421,7 @@ class ViewerClient:
             raise ProtocolError("the relay did not confirm the join")
         if (tariff := joined.tariff()) is not None:
             self._set_status(tariff=tariff)
+        self.technician = joined.technician
         try:
             await self._handshake(link)
         except TimeoutError:
@@ -554,8 +557,14 @@ class ViewerClient:
             raise ProtocolError("the host did not start with a Hello")
         capabilities = VIEWER_CAPABILITIES
         if self.evidence is not None:
+            # The technician's name as the relay verified it (Joined), the terms the host
+            # showed its customer (its Hello): the same header fields as the host's file.
             self.evidence.start(
-                self.settings.code.session, "", hello.screen_width, hello.screen_height
+                self.settings.code.session,
+                self.technician,
+                hello.screen_width,
+                hello.screen_height,
+                terms_hash=terms_hash_from(hello.capabilities),
             )
             capabilities += (RECORDING_CAPABILITY,)
         self.wire.note_received(received)
