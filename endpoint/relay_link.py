@@ -16,7 +16,12 @@ from urllib.parse import urlsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+)
 
 from protocol import control
 from protocol.errors import (
@@ -197,6 +202,12 @@ async def open_link(
         if status in (401, 403):
             raise NotAuthorised("the relay refused this technician token") from None
         raise RelayUnreachable(f"the relay refused the connection (HTTP {status})") from None
+    except InvalidMessage:
+        # A TLS relay answers a plain connection with no HTTP at all.
+        hint = "" if address.secure else "; if it uses TLS, the address starts with wss://"
+        raise RelayUnreachable(
+            f"the relay at {address.base} did not answer as a WebSocket server{hint}"
+        ) from None
     except (OSError, TimeoutError, InvalidHandshake, websockets.exceptions.InvalidURI) as error:
         raise RelayUnreachable(
             f"cannot reach the relay at {address.base} ({type(error).__name__})"

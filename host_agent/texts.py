@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Final
 
-from endpoint.language import LANGUAGES, detect_language
-from protocol.billing import Tariff, format_euro, price_text
+from endpoint.language import LANGUAGES, Translations, detect_language
 
 __all__ = ["KEY_NAMES", "LANGUAGES", "Texts", "all_keys", "detect_language"]
 
@@ -355,51 +353,15 @@ KEY_NAMES: Final[dict[str, dict[str, str]]] = {
 }
 
 
-class Texts:
+class Texts(Translations):
     """Customer-facing texts in one language."""
 
     def __init__(self, language: str) -> None:
-        if language not in LANGUAGES:
-            raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
-        self.language = language
-
-    def __call__(self, name: str, /, **values: object) -> str:
-        return _TABLE[name][self.language].format(**values)
+        super().__init__(_TABLE, language)
 
     def key_name(self, key: str) -> str:
         names = KEY_NAMES.get(key)
         return names[self.language] if names else key
-
-    def money(self, euros: Decimal) -> str:
-        return format_euro(euros, self.language)
-
-    def price(self, tariff: Tariff) -> str:
-        """The tariff in the one wording both sides and the invoice use."""
-        return price_text(tariff, self.language)
-
-    def span(self, seconds: float) -> str:
-        """A stretch of time in words: "8 Sekunden", "1 Minute", "1 Stunde 5 Minuten"."""
-        whole = max(0, int(seconds))
-        hours, rest = divmod(whole, 3600)
-        minutes, secs = divmod(rest, 60)
-        parts = [(hours, "hour"), (minutes, "minute")]
-        if not hours:
-            parts.append((secs, "second"))
-        words = [_unit(count, unit, self.language) for count, unit in parts if count]
-        return " ".join(words) or _unit(0, "second", self.language)
-
-
-_UNITS: Final = {
-    "de": {"hour": ("Stunde", "Stunden"), "minute": ("Minute", "Minuten"),
-           "second": ("Sekunde", "Sekunden")},
-    "en": {"hour": ("hour", "hours"), "minute": ("minute", "minutes"),
-           "second": ("second", "seconds")},
-}  # fmt: skip
-
-
-def _unit(count: int, unit: str, language: str) -> str:
-    singular, plural = _UNITS[language][unit]
-    return f"{count} {singular if count == 1 else plural}"
 
 
 def all_keys() -> frozenset[str]:

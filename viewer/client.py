@@ -58,7 +58,7 @@ from protocol.handshake import Role
 from protocol.session import Established, PeerSession, Received, Send, SessionState
 from protocol.terms import terms_hash_from
 from viewer.framebuffer import Framebuffer, Region
-from viewer.outcome import ExitStatus, Outcome, outcome_for
+from viewer.outcome import ExitStatus, Outcome, customer_ended, outcome_for
 from viewer.reconnect import ViewerResume
 from viewer.stats import FrameStat
 
@@ -595,7 +595,7 @@ class ViewerClient:
 
     def _handle_control(self, message: control.Control) -> None:
         if isinstance(message, control.PeerLeft):
-            raise SessionEnded(f"the customer left ({message.reason})")
+            raise SessionEnded(message.reason)
         if isinstance(message, control.End):
             raise SessionEnded(message.reason)
         raise ProtocolError(f"the relay sent an unexpected '{message.TYPE}' message")
@@ -649,7 +649,7 @@ class ViewerClient:
                 self._peer_said_bye.set()  # the host's answer to our Bye: end() goes on
                 return
             await self._answer_bye(message.reason)
-            raise SessionEnded(f"the customer ended the session ({message.reason})")
+            raise SessionEnded(customer_ended(message.reason))
         elif isinstance(message, messages.Checkpoint):
             pass  # the recorder saw it in _note_received; nothing else to do
         else:
@@ -659,7 +659,7 @@ class ViewerClient:
         """The host ended: our final checkpoint and Bye, then the relay's End (evidence.py)."""
         if not (self._recording_now() and self._peer_records) or self.wire.link is None:
             return
-        self._end_reason = f"the customer ended the session ({reason})"
+        self._end_reason = customer_ended(reason)
         self._set_status(phase=Phase.ENDING)
         link = self.wire.link
         with contextlib.suppress(TimeoutError, SessionEnded):
