@@ -325,7 +325,10 @@ class ViewerClient:
                     await self._run(decoder, companions)
                 finally:
                     watcher.cancel()
-            outcome = Outcome(ExitStatus.ENDED, "Session ended")
+            reason = self._end_reason
+            outcome = Outcome(
+                ExitStatus.ENDED, f"Session ended: {reason}" if reason else "Session ended", reason
+            )
         except BaseExceptionGroup as group:
             error = _first_fernwartung_error(group)
             if not isinstance(error, FernwartungError):
@@ -385,7 +388,7 @@ class ViewerClient:
         if isinstance(error, RecordingFailed):
             return Outcome(ExitStatus.ERROR, f"The session was ended: {error}")
         if self.status.phase is Phase.ENDING and isinstance(error, SessionEnded):
-            return Outcome(ExitStatus.ENDED, f"Session ended: {self._end_reason}")
+            return Outcome(ExitStatus.ENDED, f"Session ended: {self._end_reason}", self._end_reason)
         return outcome_for(error, established=self._established)
 
     async def _run(

@@ -393,7 +393,7 @@ class TkViewer:
             texts=self.texts,
         )
         self._status_text.set(line.text)
-        if line.banner:
+        if line.banner and self.outcome is None:
             self._banner_text.set(line.banner)
             self.banner.pack(side=tk.TOP, fill=tk.X, before=self.screen)
         else:
