@@ -87,6 +87,18 @@ def wrap_pixels(root: tk.Misc) -> int:
     return tkfont.nametofont("TkDefaultFont", root=root).measure("0") * WRAP_CHARACTERS
 
 
+def place_over(dialog: tk.Toplevel, window: tk.Misc) -> None:
+    """Put a dialog in the middle of the window it belongs to, wholly on the screen."""
+    dialog.transient(window)  # type: ignore[arg-type]
+    dialog.update_idletasks()
+    width, height = dialog.winfo_reqwidth(), dialog.winfo_reqheight()
+    x = window.winfo_rootx() + (window.winfo_width() - width) // 2
+    y = window.winfo_rooty() + (window.winfo_height() - height) // 3
+    x = max(0, min(x, dialog.winfo_screenwidth() - width))
+    y = max(0, min(y, dialog.winfo_screenheight() - height))
+    dialog.geometry(f"+{x}+{y}")
+
+
 class AgentFinished:
     """The agent's thread has ended (queued to the window like a UI event)."""
 
@@ -204,7 +216,7 @@ class HostWindow:
             root.tk.createfilehandler(self._wake_read, tk.READABLE, self._woken)
         else:
             root.after(POLL_MILLISECONDS, self._poll)
-        root.after(INDICATOR_REFRESH_MILLISECONDS, self._refresh_indicator)
+        self._refresh_timer = root.after(INDICATOR_REFRESH_MILLISECONDS, self._refresh_indicator)
 
     # -- agent -> UI ----------------------------------------------------------------------
 
@@ -239,6 +251,8 @@ class HostWindow:
     def close(self) -> None:
         """Stop watching the pipe and close it (after Tk's main loop ended)."""
         self._closed = True
+        with contextlib.suppress(tk.TclError):
+            self.root.after_cancel(self._refresh_timer)
         if hasattr(self.root.tk, "deletefilehandler"):
             self.root.tk.deletefilehandler(self._wake_read)
         for descriptor in (self._wake_read, self._wake_write):
@@ -305,6 +319,8 @@ class HostWindow:
         self.end_reason.configure(text=event.reason)
         self.end_details.configure(text="\n".join(event.details))
         self.end_advice.configure(text=event.advice)
+        if not event.advice:
+            self.end_advice.pack_forget()
         self.end_view.pack(fill="x", before=self.log_frame)
         self._log(event.reason)
         self.close_button.focus_set()
@@ -340,6 +356,7 @@ class HostWindow:
             button.pack(side="left")
             ttk.Label(row, text=t(help_key), wraplength=wrap * 2 // 3).pack(side="left", padx=8)
         ttk.Label(body, text=t("consent_hint"), wraplength=wrap).pack(anchor="w", pady=(8, 0))
+        place_over(dialog, self.root)
 
     def _answer(self, level: ConsentLevel) -> None:
         self._close_dialog()
@@ -379,6 +396,7 @@ class HostWindow:
         )
         self.keep_view_button.pack(side="right", padx=4)
         self.allow_control_button.pack(side="right", padx=4)
+        place_over(dialog, self.root)
 
     def _allow_control(self) -> None:
         self._close_control_dialog()
@@ -416,8 +434,10 @@ class HostWindow:
             )
             if not self.indicator.winfo_ismapped():
                 self.indicator.pack(fill="x", before=self.controls)
-        if reschedule:
-            self.root.after(INDICATOR_REFRESH_MILLISECONDS, self._refresh_indicator)
+        if reschedule and not self._closed:
+            self._refresh_timer = self.root.after(
+                INDICATOR_REFRESH_MILLISECONDS, self._refresh_indicator
+            )
 
     # -- UI -> agent ------------------------------------------------------------------------
 

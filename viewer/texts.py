@@ -93,6 +93,15 @@ _TABLE: Final[dict[str, dict[str, str]]] = {
         "en": "Relay certificate mismatch",
     },
     "end_reason": {"de": "Grund: {reason}", "en": "Reason: {reason}"},
+    "advice_relay_unreachable": {
+        "de": "Prüfen Sie die Adresse (--relay, wss://…) und ob das Relay läuft.",
+        "en": "Check the address (--relay, wss://…) and that the relay is running.",
+    },
+    "advice_certificate": {
+        "de": "Verbinden Sie sich nicht weiter; fragen Sie den Betreiber nach dem "
+        "Fingerabdruck (--fingerprint).",
+        "en": "Do not go on; ask the operator for the fingerprint (--fingerprint).",
+    },
     "end_duration": {"de": "Dauer ab Zustimmung: {duration}", "en": "From consent: {duration}"},
     "end_cost": {
         "de": "Kosten: {net} netto + {vat} MwSt. = {gross}",

@@ -453,6 +453,12 @@ class TkViewer:
                   gross=t.money(cost.gross))
             )  # fmt: skip
             lines.append(t("end_tariff", price=t.price(status.tariff)))
+        advice = {
+            ExitStatus.RELAY_UNREACHABLE: "advice_relay_unreachable",
+            ExitStatus.CERTIFICATE_MISMATCH: "advice_certificate",
+        }.get(self.outcome.status if self.outcome else ExitStatus.ENDED)
+        if advice is not None:
+            lines.append(t(advice))
         evidence = self.client.evidence
         if evidence is None:
             lines.append(t("end_not_recorded"))

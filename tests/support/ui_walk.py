@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import queue
 import socket
 import tempfile
@@ -104,6 +105,7 @@ async def walk_host(
     """code -> consent -> sharing (view) -> control request -> control -> paused -> view
     only -> ended by `ending` ("customer" or "technician"); or for "unreachable" the error
     screen of a relay that is not there. The window must stay after the end."""
+    gc.collect()  # Tk objects of an earlier window go here, on Tk's thread, not elsewhere
     t = Texts(language)
     url = closed_port_url() if ending == "unreachable" else relay.url
     record = Path(tempfile.mkdtemp(prefix="fernwartung-walk-"))
@@ -230,6 +232,7 @@ async def walk_viewer(
 ) -> None:
     """waiting for approval -> view only -> control -> paused -> view only again -> ended
     by `ending` ("customer", "technician"); "denied"; or "unreachable". The window stays."""
+    gc.collect()  # Tk objects of an earlier window go here, on Tk's thread, not elsewhere
     t = ViewerTexts(language)
     token = add_technician(relay.data_dir, f"{TECHNICIAN} v {language} {ending}")
     if ending == "unreachable":
