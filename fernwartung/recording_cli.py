@@ -122,6 +122,7 @@ def run_info(args: argparse.Namespace) -> int:
         "consent_changes": timeline.consent_changes,
         "chats": timeline.chats,
         "checkpoints": timeline.checkpoints,
+        "checkpoints_by_side": timeline.checkpoints_by_side,
         "gaps": timeline.gaps,
         "records": timeline.records,
         "bytes": path.stat().st_size,
@@ -133,9 +134,18 @@ def run_info(args: argparse.Namespace) -> int:
         print(json.dumps(info, ensure_ascii=False))
         return EXIT_OK
     width = max(map(len, info))
+    by_side = timeline.checkpoints_by_side
     for key, value in info.items():
         if key in ("inputs_applied", "inputs_dropped") and header.side is not Role.HOST:
             continue
+        if key == "checkpoints_by_side":
+            continue
+        if key == "checkpoints":
+            # Counted as `verify --ledger` counts the relay's: each side's reports.
+            value = (
+                f"{sum(by_side.values())} (host {by_side['host']}, viewer {by_side['viewer']}), "
+                f"{value} written into this file"
+            )
         print(f"{key.replace('_', ' '):<{width}}  {'-' if value is None else value}")
     return EXIT_OK
 
@@ -148,6 +158,11 @@ def run_export(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _fail(str(error))
     print(f"{exported.frames} frames, {exported.duration:.3f} s -> {exported.path}")
+    if exported.damage is not None:
+        return _fail(
+            f"the recording is damaged: {exported.damage}; exported the "
+            f"{exported.frames} frame updates before it"
+        )
     return EXIT_OK
 
 
