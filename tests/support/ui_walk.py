@@ -129,7 +129,10 @@ async def walk_host(
         code = window.code.cget("text")
         await shows(root, t("code_label"), t("terms_heading"), t("backup_note"))
         assert t("code_expires", duration=t.span(600)) in texts_on_screen(root)
-        assert "15. line of the terms" in window.terms.get("1.0", "end")  # all of it, scrolled
+        assert "15. line of the terms" in window.terms.get("1.0", "end")
+        assert window.terms.cget("yscrollcommand"), "the terms can be scrolled"
+        first, last = window.terms.yview()
+        assert last < 1.0, "fifteen lines do not fit: the scroll bar has work to do"
         on_state("code")
 
         token = add_technician(relay.data_dir, f"{TECHNICIAN} {language} {ending}")
