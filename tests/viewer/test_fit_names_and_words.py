@@ -22,7 +22,7 @@ from protocol.recording_reader import RecordReader
 from tests.conftest import start_xvfb, stop_process
 from tests.host_agent.harness import UiRecorder
 from tests.support.relay import RelayInfo, add_technician, running_relay
-from tests.support.ui_walk import ViewerRun, until
+from tests.viewer.processes import start_viewer
 from viewer.client import ClientSettings, ViewerClient
 from viewer.evidence import viewer_evidence
 from viewer.outcome import customer_ended, outcome_for
@@ -45,23 +45,24 @@ async def start_host(relay: RelayInfo, terms: bytes = bytes(32)):  # noqa: ANN20
     return agent, recorder, task, code
 
 
-async def test_viewer_opens_to_show_the_customers_screen_whole_at_1_to_1(relay, monkeypatch):
-    """A 1280x720 screen on a technician's 1920x1080 one: not half size in 1024x700."""
-    pytest.importorskip("tkinter")
+async def test_viewer_opens_to_show_the_customers_screen_whole_at_1_to_1(relay):
+    """A 1280x720 screen on a technician's 1920x1080 one: not half size in 1024x700. (The
+    viewer is a process of its own: Tk keeps its X connection, which must die with it.)"""
     process, display = start_xvfb(1920, 1080)
-    monkeypatch.setenv("DISPLAY", display.name)
     agent, recorder, task, code = await start_host(relay)
-    run = ViewerRun(relay.url, relay.fingerprint, add_technician(relay.data_dir, "Fit"), code, "en")
+    token = add_technician(relay.data_dir, "Fit")
+    viewer, output = start_viewer(
+        relay.url, code, token, "--ui", "tk", "--fingerprint", relay.fingerprint,
+        "--seconds", "20", "--lang", "en", env=display.env(),
+    )  # fmt: skip
     try:
         await recorder.wait_for(ui.ConsentAsked)
         agent.command(ui.Answer(messages.ConsentLevel.VIEW))
-        await until(run.root, lambda: run.window.frames_shown > 0, "a frame is shown")
-        run.root.update()
-        viewport = run.window.viewport()
-        assert viewport.scale == pytest.approx(1.0)
-        assert viewport.canvas_width >= 1280 and viewport.canvas_height >= 720
+        shown = await asyncio.to_thread(output.wait_for, lambda line: "first frame shown" in line)
+        assert "(1280x720 at 100 %)" in shown, shown
     finally:
-        await run.close()
+        viewer.kill()
+        viewer.wait(20)
         agent.command(ui.EndSession())
         await asyncio.wait_for(task, 20)
         stop_process(process)
