@@ -140,10 +140,21 @@ def _add_technician(sub: argparse._SubParsersAction) -> None:
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="add a technician; prints the token once")
     add.add_argument("name", help="the technician's name, shown to customers")
+    add.add_argument(
+        "--totp", action="store_true",
+        help="also a second factor for the browser viewer's sign-in (RFC 6238): shows its "
+        "secret as text and as a QR code for an authenticator app",
+    )  # fmt: skip
     actions.add_parser("list", help="list technicians")
-    revoke = actions.add_parser("revoke", help="refuse a technician's token from now on")
+    revoke = actions.add_parser(
+        "revoke", help="refuse a technician's token and browser sign-ins from now on"
+    )
     revoke.add_argument("name", help="the technician's name")
-    for action in (add, actions.choices["list"], revoke):
+    totp = actions.add_parser(
+        "totp", help="a new second factor for a technician's browser sign-in (shown once)"
+    )
+    totp.add_argument("name", help="the technician's name")
+    for action in (add, actions.choices["list"], revoke, totp):
         action.add_argument(
             "--data-dir", default="fernwartung-data", metavar="DIR",
             help=DATA_DIR_HELP + "; it must exist, as the relay made it (default: ./%(default)s)",

@@ -1,5 +1,7 @@
 """The relay's HTTP front: health and metrics, routing, and the technician's token check,
-all answered during the WebSocket opening handshake (`process_request`)."""
+all answered during the WebSocket opening handshake (`process_request`). The browser
+viewer's page and sign-in are relay/web.py's; a viewer from that page signs in with its
+cookie instead of a token."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from websockets.http11 import Request, Response
 from relay.connection import Connection
 from relay.core import RelayCore
 from relay.limits import RateLimiter
+from relay.web import WebFront
 
 HOST_PATH = "/v1/host"
 VIEWER_PATH = "/v1/viewer"
@@ -47,6 +50,7 @@ class Gatekeeper:
         self._gauges = gauges
         self._connection_count = connection_count
         self._auth_failures = RateLimiter(core.limits.auth_failures_per_ip)
+        self._web = WebFront(core)
 
     def client_ip(self, connection: Connection, request: Request) -> str:
         """The peer's address; behind a proxy, the last X-Forwarded-For entry (the one the
@@ -81,6 +85,8 @@ class Gatekeeper:
             del response.headers["Content-Type"]
             response.headers["Content-Type"] = PROMETHEUS_CONTENT_TYPE
             return response
+        if (page := await self._web.process_request(request, path, connection.ip)) is not None:
+            return page
         if path not in (HOST_PATH, VIEWER_PATH):
             return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
         if core.stopping:
@@ -100,6 +106,8 @@ class Gatekeeper:
         technician = None
         if token is not None:
             technician = await core.db(core.ledger.technician_for_token, token)
+        else:
+            technician = await self._web.technician_for(request)
         if technician is None:
             self._auth_failures.allow(ip, core.now())
             response = self._refuse(

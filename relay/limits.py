@@ -50,6 +50,11 @@ RESUME_PER_IP_PER_MINUTE = 30.0
 RESUME_PER_IP_BURST = 10
 AUTH_FAILURES_PER_IP_PER_MINUTE = 10.0
 AUTH_FAILURES_PER_IP_BURST = 5
+# The browser viewer's sign-in (relay/signin.py): name, token and a TOTP code.
+SIGN_IN_PER_IP_PER_MINUTE = 10.0
+SIGN_IN_PER_IP_BURST = 5
+SIGN_IN_PER_TECHNICIAN_PER_MINUTE = 5.0
+SIGN_IN_PER_TECHNICIAN_BURST = 5
 BACKOFF_FIRST_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 300.0
 RATE_LIMIT_MAX_KEYS = 100_000
@@ -101,6 +106,12 @@ class Limits:
     )
     auth_failures_per_ip: RateLimit = field(
         default=RateLimit(AUTH_FAILURES_PER_IP_PER_MINUTE, AUTH_FAILURES_PER_IP_BURST)
+    )
+    sign_in_per_ip: RateLimit = field(
+        default=RateLimit(SIGN_IN_PER_IP_PER_MINUTE, SIGN_IN_PER_IP_BURST)
+    )
+    sign_in_per_technician: RateLimit = field(
+        default=RateLimit(SIGN_IN_PER_TECHNICIAN_PER_MINUTE, SIGN_IN_PER_TECHNICIAN_BURST)
     )
 
 

@@ -8,10 +8,27 @@ from pathlib import Path
 
 from relay.database import DatabaseError, configured_database, open_database
 from relay.ledger import LEDGER_FILE
+from relay.totp import TOTP_DIGITS, TOTP_STEP_SECONDS, new_secret, provisioning_uri
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+
+
+def show_totp(name: str, secret: str) -> None:
+    """The second factor for the technician's authenticator app: the secret as text, its
+    otpauth URI, and the same as a QR code drawn with block characters (segno). Shown
+    once; the relay keeps the secret to check codes."""
+    import segno  # only here: the relay itself does not need it
+
+    uri = provisioning_uri(secret, name)
+    print(
+        f"second factor (TOTP, {TOTP_DIGITS} digits every {TOTP_STEP_SECONDS} s) for the "
+        f"browser sign-in of {name!r}; add it to an authenticator app, shown only this once:"
+    )
+    print(f"secret: {secret}")
+    print(f"uri: {uri}")
+    segno.make(uri, error="m").terminal(out=sys.stdout, compact=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,9 +57,16 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     try:
         if args.action == "add":
-            token = database.add_technician(args.name)
+            secret = new_secret() if args.totp else None
+            token = database.add_technician(args.name, totp_secret=secret)
+            if secret is not None:
+                show_totp(args.name, secret)
             print(f"technician {args.name!r} added; the token is shown only this once:")
             print(token, flush=True)
+        elif args.action == "totp":
+            secret = new_secret()
+            database.set_totp_secret(args.name, secret)
+            show_totp(args.name, secret)
         elif args.action == "list":
             for technician in database.technicians():
                 state = f"revoked {technician.revoked}" if technician.revoked else "active"

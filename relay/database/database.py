@@ -232,10 +232,29 @@ class Database:
 
     # technicians
 
-    def add_technician(self, name: str) -> str:
-        """Create a technician and return the token (shown once, only its hash is kept)."""
-        _technician_id, token = self._read(ledger.add_technician, now_text(), name)
-        return token
+    def add_technician(self, name: str, totp_secret: str | None = None) -> str:
+        """Create a technician and return the token (shown once, only its hash is kept);
+        with `totp_secret` they may sign in in the browser (relay/signin.py)."""
+
+        def add(tx: Transaction) -> str:
+            _technician_id, token = ledger.add_technician(tx, now_text(), name)
+            if totp_secret is not None:
+                ledger.set_totp_secret(tx, name, totp_secret)
+            return token
+
+        return self._read(add)
+
+    def set_totp_secret(self, name: str, secret: str | None) -> None:
+        """A new second factor for the browser sign-in of `name` (None: none)."""
+        self._read(ledger.set_totp_secret, name, secret)
+
+    def sign_in_candidate(self, name: str, token: str) -> tuple[Technician, str | None] | None:
+        """The active technician `name` holding `token`, and their TOTP secret."""
+        return self._read(ledger.sign_in_candidate, name, token)
+
+    def use_totp_step(self, technician_id: int, step: int) -> bool:
+        """False when a code of `step` (or later) signed this technician in already."""
+        return self._read(ledger.use_totp_step, technician_id, step)
 
     def technicians(self) -> list[Technician]:
         return self._read(ledger.technicians)

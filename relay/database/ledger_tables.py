@@ -84,6 +84,47 @@ def revoked_among(tx: Transaction, technician_ids: Iterable[int]) -> set[int]:
     return {int(row[0]) for row in rows}
 
 
+# the browser sign-in's second factor (relay/totp.py)
+
+
+def set_totp_secret(tx: Transaction, name: str, secret: str | None) -> None:
+    """Give `name` a new TOTP secret (None: none, no browser sign-in); a code of the old
+    one is refused from now on."""
+    changed = tx.execute(
+        "UPDATE technicians SET totp_secret = ?, totp_last_step = NULL WHERE name = ?",
+        (secret, name),
+    )
+    if changed != 1:
+        raise DatabaseError(f"no technician named {name!r}")
+
+
+def sign_in_candidate(
+    tx: Transaction, name: str, token: str
+) -> tuple[Technician, str | None] | None:
+    """The active technician called `name` whose token is `token`, with their TOTP secret
+    (None: they have none); None when the name, the token or both are wrong."""
+    row = tx.one(
+        "SELECT id, name, created, revoked, totp_secret FROM technicians WHERE token_hash = ?",
+        (hash_token(token),),
+    )
+    if row is None or row[3] is not None or row[1] != name:
+        return None
+    return Technician(*row[:4]), row[4]
+
+
+def use_totp_step(tx: Transaction, technician_id: int, step: int) -> bool:
+    """Mark `step` used for the technician; False when it or a later one was used already
+    (a code is good for one sign-in)."""
+    return (
+        tx.execute(
+            "UPDATE technicians SET totp_last_step = ? WHERE id = ? AND revoked IS NULL "
+            "AND (totp_last_step IS NULL OR totp_last_step < ?)",
+            (step, technician_id, step),
+        )
+        == 1
+    )
+
+
 # sessions
 
 

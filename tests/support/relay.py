@@ -63,6 +63,8 @@ def limits_for_tests(**settings: object) -> Limits:
         "join_per_token": UNLIMITED,
         "resume_per_ip": UNLIMITED,
         "auth_failures_per_ip": UNLIMITED,
+        "sign_in_per_ip": UNLIMITED,
+        "sign_in_per_technician": UNLIMITED,
     }
     return Limits(**{**unlimited, **settings})  # type: ignore[arg-type]
 
