@@ -826,6 +826,57 @@ def control_vectors():
     return {"valid": valid, "lenient": lenient, "invalid": invalid}
 
 
+def billing_vectors():
+    """Bills, money and price wordings as protocol/billing.py gives them."""
+    from decimal import Decimal
+
+    from protocol.billing import Rounding, Tariff, bill, format_euro, format_percent, price_text
+
+    tariffs = [
+        Tariff(),
+        Tariff(Decimal("0.85"), Decimal("7.5"), Rounding.EXACT_SECONDS),
+        Tariff(Decimal("2"), Decimal("0"), Rounding.PER_STARTED_MINUTE, Decimal("15.00")),
+        Tariff(Decimal("1234.5678"), Decimal("19.00"), Rounding.EXACT_SECONDS, Decimal("0.01")),
+        Tariff(Decimal("0.0049"), Decimal("100"), Rounding.EXACT_SECONDS),
+    ]
+    seconds = [0, 0.4, 1, 59.999, 60, 60.0001, 61.5, 119, 3599.5, 7200, 86399.25, -5, 1e-7, 33.3]
+
+    def tariff_json(t: Tariff) -> dict:
+        return {
+            "ratePerMinute": str(t.rate_per_minute),
+            "vatPercent": str(t.vat_percent),
+            "rounding": t.rounding.value,
+            "minimumCharge": str(t.minimum_charge),
+        }
+
+    bills = []
+    for tariff in tariffs:
+        for second in seconds:
+            b = bill(second, tariff)
+            bills.append({
+                "tariff": tariff_json(tariff), "seconds": second,
+                "net": str(b.net), "vat": str(b.vat), "gross": str(b.gross),
+                "minutes": str(b.minutes) if tariff.rounding is Rounding.PER_STARTED_MINUTE else None,
+            })  # fmt: skip
+    amounts = ["0", "1.67", "1234.5", "1234567.891", "0.005", "0.004", "999.995", "-3.2"]
+    money = [
+        {"amount": a, "language": lang, "text": format_euro(Decimal(a), lang)}
+        for a in amounts
+        for lang in ("de", "en")
+    ]
+    percents = [
+        {"percent": p, "language": lang, "text": format_percent(Decimal(p), lang)}
+        for p in ("19", "7.5", "19.00", "100", "0", "0.25")
+        for lang in ("de", "en")
+    ]
+    prices = [
+        {"tariff": tariff_json(t), "language": lang, "text": price_text(t, lang)}
+        for t in tariffs
+        for lang in ("de", "en")
+    ]
+    return {"bills": bills, "money": money, "percents": percents, "prices": prices}
+
+
 def make() -> dict:
     handshake = handshake_vectors()
     exchange = handshake["exchanges"][0]
@@ -841,6 +892,7 @@ def make() -> dict:
         "tiles": tile_vectors(),
         "framebuffer": framebuffer_vectors(),
         "recording": recording_vector(),
+        "billing": billing_vectors(),
     }
 
 
