@@ -94,7 +94,8 @@ export function customerEnded(reason) {
 // Events the page receives.
 export class FrameApplied {
   constructor(stat, regions) {
-    this.stat = stat; // {seq, captureTime, receivedAt, appliedAt, bytes, tiles}
+    // {seq, captureTime, receivedAt, appliedAt, bytes, tiles, codecs, copies, video}
+    this.stat = stat;
     this.regions = regions;
   }
 }
@@ -601,6 +602,9 @@ export class BrowserSession {
         receivedAt,
         bytes: received.plaintext.length,
         tiles: message.tiles.length,
+        codecs: [...new Set(message.tiles.map((tile) => tile.codec))],
+        copies: message.copies?.length ?? 0,
+        video: message.video?.length ?? 0,
       });
     } else if (message instanceof messages.Cursor) {
       this.#onEvent(new CursorMoved(message.x, message.y, message.visible));
