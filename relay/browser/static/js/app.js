@@ -277,6 +277,7 @@ async function runSession(code) {
   });
   state.session = session;
   show('session-view');
+  screen.clear();
   screen.setMode(Mode.FIT);
   $('scale').textContent = texts.t('scale_actual');
   showStatus();

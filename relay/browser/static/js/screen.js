@@ -45,8 +45,17 @@ export class RemoteScreen {
     return this.#canvas.height;
   }
 
+  /** Before a new session's first picture: nothing shown. */
+  clear() {
+    this.#canvas.hidden = true;
+    this.#canvas.width = 1;
+    this.#canvas.height = 1;
+    this.#cursor.hidden = true;
+  }
+
   /** Paint the regions of `framebuffer` that changed (the canvas follows its size). */
   paint(framebuffer, regions) {
+    this.#canvas.hidden = false;
     if (framebuffer.width !== this.#canvas.width || framebuffer.height !== this.#canvas.height) {
       this.#canvas.width = framebuffer.width;
       this.#canvas.height = framebuffer.height;
