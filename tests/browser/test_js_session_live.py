@@ -53,9 +53,11 @@ EVENT_TIMEOUT_SECONDS = 20.0
 class Driver:
     """The node process and the relay the test plays for it."""
 
-    def __init__(self, code: codes.Code, recording: Path, host: Host) -> None:
+    def __init__(
+        self, code: codes.Code, recording: Path, host: Host, checkpoint_seconds: str = "Infinity"
+    ) -> None:
         self.process = subprocess.Popen(
-            [node_binary(), str(DRIVER), code.spoken(), str(recording)],
+            [node_binary(), str(DRIVER), code.spoken(), str(recording), checkpoint_seconds],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -182,12 +184,12 @@ def host_checkpoint(host: Host, clock: Clock, ledger: list[LedgerCheckpoint]) ->
 
 
 def joined_and_greeted(
-    drivers: list, tmp_path: Path, code: codes.Code
+    drivers: list, tmp_path: Path, code: codes.Code, checkpoint_seconds: str = "Infinity"
 ) -> tuple[Driver, Host, Clock]:
     """A page that joined, ran the handshake and exchanged Hellos with the host."""
     clock = Clock()
     host = Host(code, clock)
-    page = Driver(code, tmp_path / "page.fwrec", host)
+    page = Driver(code, tmp_path / "page.fwrec", host, checkpoint_seconds)
     drivers.append(page)
     page.accept_link()
     page.pump(lambda: isinstance(page.last_control(), control.Join))
@@ -348,3 +350,17 @@ def test_a_wrong_code_ends_the_page_session_with_wrong_code(drivers, tmp_path):
     page.to_page(host.session.start())
     assert page.outcome()["ending"] == "wrong_code"
     assert isinstance(page.host_error, WrongCode)
+
+
+def test_checkpoints_come_by_themselves_at_the_interval(drivers, tmp_path):
+    """The page checkpoints on its own timer (30 s in the page; shortened here), each to
+    the host in the channel and to the relay, and the host's writer accepts each."""
+    code = codes.new_code("5521")
+    page, host, _clock = joined_and_greeted(drivers, tmp_path, code, checkpoint_seconds="0.2")
+    page.to_page(host.seal(M.ConsentState(M.ConsentLevel.VIEW)))
+    page.pump(lambda: len(page.controls_of(control.Checkpoint)) >= 3)
+    reported = page.controls_of(control.Checkpoint)
+    sent = [r.message for r in host.received if isinstance(r.message, M.Checkpoint)]
+    assert len(sent) >= 3
+    assert [(c.records, c.head) for c in reported[:3]] == [(m.records, m.head) for m in sent[:3]]
+    assert [c.file_records for c in reported[:3]] == sorted({c.file_records for c in reported[:3]})

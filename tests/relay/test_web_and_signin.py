@@ -234,7 +234,8 @@ async def test_the_cookie_opens_the_viewer_path_from_the_relays_own_page_only(re
     ):
         with pytest.raises(InvalidStatus) as refused:
             await viewer_with_cookie(relay, {**headers, **extra}, origin)
-        assert refused.value.response.status_code == 401
+        # 401 here; 403 where the relay's Origin allow-list (relay/http.py) answers first
+        assert refused.value.response.status_code in (401, 403)
     with pytest.raises(InvalidStatus):
         await viewer_with_cookie(relay, {"Cookie": f"{COOKIE_NAME}=x"})
 
