@@ -89,7 +89,7 @@ async def xterm(display: Display, shell: str) -> AsyncIterator[subprocess.Popen[
     """An xterm over the whole screen (no window manager: it sits where it is told), its
     window mapped before this returns."""
     process = start_x(
-        display, "xterm", "-geometry", "160x48+0+0", "-bg", "white", "-fg", "black",
+        display, "xterm", "-geometry", "200x60+0+0", "-bg", "white", "-fg", "black",
         "-fa", "Monospace", "-fs", "11", "-e", "sh", "-c", shell,
     )  # fmt: skip
     try:
@@ -329,6 +329,11 @@ async def test_tab_reaches_the_customer_in_full_screen(relay, fresh_xvfb, tmp_pa
                 " && window.pageState().keyboardLocked",
                 timeout=WAIT_MS,
             )
+            # A click on the customer's screen first, as a technician would: it puts the
+            # customer's pointer, and so the keyboard focus (no window manager), on the xterm.
+            box = await page.locator("#remote").bounding_box()
+            assert box is not None
+            await page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
             await page.keyboard.type("a")
             await page.keyboard.press("Tab")
             await page.keyboard.type("b")
