@@ -34,7 +34,7 @@ import collections
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 LOOPBACK = "127.0.0.1"
@@ -159,10 +159,13 @@ class Shaper:
         to_target: Direction,
         from_target: Direction,
         buffer_bytes: int = SOCKET_BUFFER_BYTES,
+        on_arrival: Callable[[bool, int], None] | None = None,
     ) -> None:
+        """`on_arrival(toward_target, size)` is called when bytes reach the far end."""
         self.target_port = target_port
         self.to_target, self.from_target = to_target, from_target
         self.buffer_bytes = buffer_bytes
+        self._on_arrival = on_arrival or (lambda toward_target, size: None)
         self.port = 0
         self.queues: list[tuple[LinkQueue, LinkQueue]] = []  # per connection: to, from target
         self._listener: socket.socket | None = None
@@ -209,9 +212,10 @@ class Shaper:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             toward, back = LinkQueue(self.to_target), LinkQueue(self.from_target)
             self.queues.append((toward, back))
+            arrived = self._on_arrival
             async with asyncio.TaskGroup() as group:
-                group.create_task(_one_way(client, target, toward))
-                group.create_task(_one_way(target, client, back))
+                group.create_task(_one_way(client, target, toward, lambda n: arrived(True, n)))
+                group.create_task(_one_way(target, client, back, lambda n: arrived(False, n)))
         except* (OSError, ConnectionError):
             pass  # a side went away: the other is closed below, as a cut line would
         finally:
@@ -219,7 +223,9 @@ class Shaper:
             target.close()
 
 
-async def _one_way(source: socket.socket, sink: socket.socket, queue: LinkQueue) -> None:
+async def _one_way(
+    source: socket.socket, sink: socket.socket, queue: LinkQueue, arrived: Callable[[int], None]
+) -> None:
     """Carry one direction: read while the queue has room, deliver what has arrived."""
     loop = asyncio.get_running_loop()
     more = asyncio.Event()
@@ -258,6 +264,7 @@ async def _one_way(source: socket.socket, sink: socket.socket, queue: LinkQueue)
                 await asyncio.sleep(wait)
             data = queue.take_arrived(loop.time())
             if data:
+                arrived(len(data))
                 await loop.sock_sendall(sink, data)
 
     async with asyncio.TaskGroup() as group:
@@ -272,8 +279,14 @@ class ShaperThread:
         connect to 127.0.0.1:shaper.port
     """
 
-    def __init__(self, target_port: int, to_target: Direction, from_target: Direction) -> None:
-        self._shaper = Shaper(target_port, to_target, from_target)
+    def __init__(
+        self,
+        target_port: int,
+        to_target: Direction,
+        from_target: Direction,
+        on_arrival: Callable[[bool, int], None] | None = None,
+    ) -> None:
+        self._shaper = Shaper(target_port, to_target, from_target, on_arrival=on_arrival)
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
         self._stop: asyncio.Event | None = None
