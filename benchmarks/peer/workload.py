@@ -54,6 +54,12 @@ TYPED_TEXT = (
 )
 
 
+def wait_forever() -> None:
+    """Until SIGTERM (Stopped): the benchmark's other signal (GO_SIGNAL) ends a pause too."""
+    while True:
+        signal.pause()
+
+
 def _static_text_command() -> list[str]:
     """A terminal showing a page of text and then waiting (cat reads a terminal nobody types in)."""
     return ["sh", "-c", "ls -l /usr/bin | head -n 40; exec cat > /dev/null"]
@@ -65,7 +71,7 @@ def _static_text_command() -> list[str]:
 def run_idle(scene: Scene, log: EventLog, ready: Callable[[], None]) -> None:
     scene.xterm("bench-idle", "100x40+200+150", _static_text_command())
     ready()
-    signal.pause()
+    wait_forever()
 
 
 def run_square(scene: Scene, log: EventLog, ready: Callable[[], None]) -> None:
@@ -105,7 +111,7 @@ def run_scroll(scene: Scene, log: EventLog, ready: Callable[[], None]) -> None:
     ]  # fmt: skip
     scene.xterm("bench-scroll", "160x60+40+40", logger)
     ready()
-    signal.pause()
+    wait_forever()
 
 
 def run_drag(scene: Scene, log: EventLog, ready: Callable[[], None]) -> None:
