@@ -51,10 +51,15 @@ def _add_relay(sub: argparse._SubParsersAction) -> None:
     limits = p.add_argument_group("limits (defaults in relay/limits.py)")
     for flag, kind in (
         ("--max-message-bytes", int),
+        ("--max-first-message-bytes", int),
         ("--max-sessions", int),
         ("--max-connections", int),
         ("--max-tls-handshakes", int),
         ("--max-tls-handshakes-per-ip", int),
+        ("--max-unadmitted-per-ip", int),
+        ("--max-waiting-per-ip", int),
+        ("--max-waiting-connections", int),
+        ("--waiting-timeout-seconds", float),
         ("--code-ttl-seconds", float),
         ("--handshake-timeout-seconds", float),
         ("--idle-timeout-seconds", float),

@@ -69,6 +69,14 @@ class Gatekeeper:
         core.log.event("http_refused", status=status.value, ip=connection.ip)
         return connection.respond(status, text)
 
+    def refuse_waited_too_long(self, connection: Connection) -> Response:
+        """A stranger found its address's line full, or waited in it past its deadline."""
+        return self._refuse(
+            connection,
+            http.HTTPStatus.SERVICE_UNAVAILABLE,
+            "too many connections from this address; try again\n",
+        )
+
     async def process_request(self, connection: Connection, request: Request) -> Response | None:
         core = self._core
         path = request.path.split("?", 1)[0]

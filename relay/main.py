@@ -63,10 +63,15 @@ def limits_from(args: argparse.Namespace) -> Limits:
     overrides: dict[str, object] = {}
     for name in (
         "max_message_bytes",
+        "max_first_message_bytes",
         "max_sessions",
         "max_connections",
         "max_tls_handshakes",
         "max_tls_handshakes_per_ip",
+        "max_unadmitted_per_ip",
+        "max_waiting_per_ip",
+        "max_waiting_connections",
+        "waiting_timeout_seconds",
         "code_ttl_seconds",
         "handshake_timeout_seconds",
         "idle_timeout_seconds",

@@ -23,6 +23,9 @@ class Metrics:
         self.resumes_refused: Counter[str] = Counter()  # by reason (not sent to the client)
         self.awaiting_resume = 0  # times a side dropped and its slot was kept
         self.connections_refused_http: Counter[str] = Counter()  # by status
+        # Strangers that waited for a slot at the HTTP request (behind a proxy): waited,
+        # expired (waited past the deadline), closed (their address's line was full).
+        self.waiting: Counter[str] = Counter()
 
     def render(self, gauges: Callable[[], dict[str, dict[str, int]]]) -> str:
         lines: list[str] = []
@@ -40,6 +43,20 @@ class Metrics:
         labelled("sessions", "state", live["sessions"])
         family("connections", "gauge", "Open WebSocket connections.")
         lines.append(f"{PREFIX}_connections {live['connections']['open']}")
+        family("connections_unadmitted", "gauge", "Connections not yet in a session.")
+        lines.append(f"{PREFIX}_connections_unadmitted {live['connections']['unadmitted']}")
+        family("connections_waiting", "gauge", "Connections waiting unread for a slot.")
+        lines.append(f"{PREFIX}_connections_waiting {live['connections']['waiting']}")
+        family(
+            "connections_waited_total",
+            "counter",
+            "Connections over a cap: waited for a slot, expired waiting, closed (line full).",
+        )
+        labelled(
+            "connections_waited_total",
+            "outcome",
+            {"waited": 0, "expired": 0, "closed": 0, **live["waiting"]},
+        )
         family("bytes_forwarded_total", "counter", "Ciphertext bytes forwarded by direction.")
         labelled(
             "bytes_forwarded_total",
