@@ -39,6 +39,18 @@ def _add_relay(sub: argparse._SubParsersAction) -> None:
         "--behind-proxy", action="store_true", help="TLS ends at a reverse proxy in front"
     )
     p.add_argument("--log-json", action="store_true", help="log JSON lines")
+    p.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="where browsers reach the relay, e.g. https://support.example:8765 (its origin "
+        "may open sessions; default: https://HOST:PORT of --listen unless a wildcard or proxy)",
+    )
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="another web origin whose pages may open sessions (repeatable)",
+    )
     tariff = p.add_argument_group("tariff (kept in DATA_DIR/tariff.json once set)")
     tariff.add_argument("--rate", metavar="EUR", help="price per minute (default 1.40)")
     tariff.add_argument("--vat", metavar="PERCENT", help="VAT percent (default 19)")

@@ -18,6 +18,7 @@ from pathlib import Path
 from protocol.billing import Tariff
 from relay import tls
 from relay.events import EventLog
+from relay.http import origin_of
 from relay.limits import Limits, RateLimit
 from relay.server import Relay, RelayConfig
 from relay.tariff import load_tariff, save_tariff, with_overrides
@@ -108,6 +109,24 @@ def tariff_from(args: argparse.Namespace, data_dir: Path) -> Tariff:
     return tariff
 
 
+def origins_from(args: argparse.Namespace) -> tuple[str | None, tuple[str, ...]]:
+    """`--public-url` and the `--allow-origin`s, checked (relay/http.py says how they are
+    used)."""
+    public_url = getattr(args, "public_url", None)
+    allowed = tuple(getattr(args, "allow_origin", None) or ())
+    try:
+        if public_url:
+            origin_of(public_url)
+        for origin in allowed:
+            origin_of(origin, strict=True)
+    except ValueError as error:
+        raise UsageError(
+            f"{error}; --public-url is the URL browsers use (https://HOST[:PORT]), "
+            "--allow-origin an origin such as https://support.example"
+        ) from None
+    return public_url, allowed
+
+
 def _tls_setup(args: argparse.Namespace, listen: ListenAddress, data_dir: Path):  # noqa: ANN202
     if args.tls_key and not args.tls_cert:
         raise UsageError("--tls-key needs --tls-cert")
@@ -133,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         data_dir = Path(args.data_dir)
         ssl_context, fingerprint = _tls_setup(args, listen, data_dir)
         limits = limits_from(args)
+        public_url, allow_origins = origins_from(args)
         tariff = tariff_from(args, data_dir)
     except (UsageError, tls.TlsError, ValueError) as error:
         print(f"fernwartung relay: {error}", file=sys.stderr)
@@ -143,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
         port=listen.port,
         ssl_context=ssl_context,
         behind_proxy=args.behind_proxy,
+        public_url=public_url,
+        allow_origins=allow_origins,
         limits=limits,
         tariff=tariff,
     )

@@ -23,6 +23,7 @@ class Metrics:
         self.resumes_refused: Counter[str] = Counter()  # by reason (not sent to the client)
         self.awaiting_resume = 0  # times a side dropped and its slot was kept
         self.connections_refused_http: Counter[str] = Counter()  # by status
+        self.origins_refused = 0  # upgrades from a web page of a foreign origin
         # Strangers that waited for a slot at the HTTP request (behind a proxy): waited,
         # expired (waited past the deadline), closed (their address's line was full).
         self.waiting: Counter[str] = Counter()
@@ -73,6 +74,8 @@ class Metrics:
         labelled("joins_refused_total", "reason", dict(self.joins_refused))
         family("http_refused_total", "counter", "Upgrades refused at the HTTP level by status.")
         labelled("http_refused_total", "status", dict(self.connections_refused_http))
+        family("origins_refused_total", "counter", "Upgrades refused for a foreign Origin.")
+        lines.append(f"{PREFIX}_origins_refused_total {self.origins_refused}")
         family("failed_attempts_total", "counter", "Wrong codes reported by hosts.")
         lines.append(f"{PREFIX}_failed_attempts_total {self.failed_attempts}")
         family("resumes_total", "counter", "Sides that resumed after a dropped connection.")

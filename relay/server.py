@@ -129,6 +129,7 @@ class Relay:
         if not at_accept:
             self._line_at_request = WaitingLine(line_per_ip, line_in_all)
         self.port = self._listener.sockets[0].getsockname()[1]
+        self._gate.set_own_origin(self.port)
         self._sweeper = asyncio.create_task(self._sweep())
         self.log.event(
             "relay_started", host=config.host, port=self.port, tls=config.ssl_context is not None

@@ -68,6 +68,8 @@ async def running_relay(
     tls: bool = True,
     log_to: object = None,
     tariff: Tariff | None = None,
+    public_url: str | None = None,
+    allow_origins: tuple[str, ...] = (),
     **settings: object,
 ) -> AsyncIterator[RelayInfo]:
     """The real relay in this event loop on 127.0.0.1:<free port>; stopped on exit."""
@@ -85,6 +87,8 @@ async def running_relay(
         ssl_context=ssl_context,
         limits=limits_for_tests(**settings),
         tariff=tariff or Tariff(),
+        public_url=public_url,
+        allow_origins=allow_origins,
     )
     log = EventLog(stream=log_to) if log_to is not None else EventLog()  # type: ignore[arg-type]
     relay = Relay(config, log=log)
