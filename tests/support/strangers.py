@@ -49,7 +49,7 @@ def text_frame_header(length: int) -> bytes:
 @dataclass
 class Outcome:
     upgraded: bool = False
-    payload_sent: int = 0  # bytes of the payload the relay's socket took
+    payload_sent: int = 0  # bytes of the payload its socket took (kernel buffers included)
     close_code: int | None = None  # of the relay's close frame
     texts: int = 0  # text frames (error messages) before the close
     reset: bool = False  # the relay cut the connection while the payload was being sent
