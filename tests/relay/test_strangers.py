@@ -95,6 +95,9 @@ async def test_strangers_over_the_per_address_cap_wait_unread_until_one_is_admit
         await wait_for(lambda: relay.relay.waiting_count() == 1, "the third waits")
         gauges = relay.relay.gauges()
         assert gauges["connections"]["unadmitted"] == 2 and gauges["connections"]["open"] == 2
+        metrics = relay.relay.metrics.render(relay.relay.gauges)
+        assert "fernwartung_relay_connections_waiting 1\n" in metrics
+        assert 'fernwartung_relay_connections_waited_total{outcome="waited"} 1\n' in metrics
         assert not third.done()  # its TLS handshake has not begun
         # Another address is not held up by this one's strangers.
         other = await raw_connect(relay, "/v1/host", local_addr=("127.0.0.2", 0))
@@ -191,3 +194,18 @@ async def test_after_the_attack_sessions_are_served(tmp_path: Path) -> None:
         await wait_for(lambda: relay.relay.gauges()["connections"]["unadmitted"] == 0, "gone")
         session = await pair(relay, add_technician(relay.data_dir, "Alice"))
         await session.close()
+
+
+def test_the_limit_flags_reach_the_limits() -> None:
+    from fernwartung.cli import build_parser
+    from relay.main import limits_from
+
+    args = build_parser().parse_args(
+        ["relay", "--max-first-message-bytes", "1024", "--max-unadmitted-per-ip", "4",
+         "--max-waiting-per-ip", "8", "--max-waiting-connections", "64",
+         "--waiting-timeout-seconds", "2.5"]
+    )  # fmt: skip
+    limits = limits_from(args)
+    assert (limits.max_first_message_bytes, limits.max_unadmitted_per_ip) == (1024, 4)
+    assert (limits.max_waiting_per_ip, limits.max_waiting_connections) == (8, 64)
+    assert limits.waiting_timeout_seconds == 2.5
