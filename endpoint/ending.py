@@ -6,11 +6,17 @@ report and the relay's `end` on the link, so the end is anchored in the ledger t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from endpoint.evidence import SessionEvidence
 from endpoint.relay_link import RelayLink
 from protocol import control
 from protocol.errors import FernwartungError
+
+# Reasons an endpoint gives the relay in its `end` that the other side's program words for
+# its person in their language (the relay passes the reason on untouched).
+END_RECORDING_FAILED = "the technician's recording failed"
+END_MESSAGE_REFUSED = "a damaged or altered message was refused"
 
 
 async def close_recording(evidence: SessionEvidence, reason: str) -> control.Checkpoint | None:
@@ -18,8 +24,15 @@ async def close_recording(evidence: SessionEvidence, reason: str) -> control.Che
     the relay, None when nothing was recorded. Raises RecordingFailed; the file is closed
     either way, and nothing arriving meanwhile is recorded after the END record."""
     evidence.end_next()
+    closing = asyncio.ensure_future(asyncio.to_thread(evidence.close, reason))
     try:
-        return await asyncio.to_thread(evidence.close, reason)
+        # Shielded: a session torn down meanwhile (the peer's end arriving, say) must not
+        # cut the END record off; the caller's cancellation is raised once it is written.
+        return await asyncio.shield(closing)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await closing
+        raise
     finally:
         evidence.abandon()
 

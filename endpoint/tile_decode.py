@@ -18,8 +18,6 @@ from PIL import Image, UnidentifiedImageError
 from protocol import messages
 from protocol.errors import ProtocolError
 
-# Refuse decompression bombs: a tile never holds more pixels than the largest screen.
-MAX_TILE_PIXELS = messages.MAX_SCREEN_PIXELS * messages.MAX_SCREEN_PIXELS
 _RECT = struct.Struct(">4H")  # x, y, width, height of a rectangle in a rects tile
 
 
@@ -30,17 +28,16 @@ def _decode_fill(tile: messages.Tile) -> Image.Image:
 def _decode_compressed(tile: messages.Tile) -> Image.Image:
     try:
         with Image.open(io.BytesIO(tile.data)) as encoded:
-            if encoded.width * encoded.height > MAX_TILE_PIXELS:
-                raise ProtocolError("a tile image is larger than the largest screen")
-            image = encoded.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            # Only the header is read so far: a picture of another size (a decompression
+            # bomb among them) is refused before its pixels are decoded into memory.
+            if encoded.size != (tile.width, tile.height):
+                raise ProtocolError(
+                    f"a {tile.codec.value} tile is {encoded.width}x{encoded.height} pixels "
+                    f"but announced {tile.width}x{tile.height}"
+                )
+            return encoded.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise ProtocolError(f"a {tile.codec.value} tile could not be decoded") from None
-    if image.size != (tile.width, tile.height):
-        raise ProtocolError(
-            f"a {tile.codec.value} tile is {image.width}x{image.height} pixels "
-            f"but announced {tile.width}x{tile.height}"
-        )
-    return image
 
 
 def _decode_palette(tile: messages.Tile) -> Image.Image:

@@ -24,12 +24,37 @@ HANDLERS: dict[str, str] = {
     "invoice": "relay.invoice_cli:run",
     "demo": "fernwartung.demo:run",
 }
+# actions of a subcommand that have a handler of their own
+ACTION_HANDLERS: dict[str, str] = {"relay migrate": "relay.database.migrate_cli:run"}
+
+
+DATABASE_HELP = (
+    "PostgreSQL shared by several relays, postgresql://USER@HOST/DB (or env "
+    "FERNWARTUNG_DATABASE; keep the password in ~/.pgpass); default: SQLite in --data-dir"
+)
+
+
+def _add_database(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--database", metavar="URL", help=DATABASE_HELP)
 
 
 def _add_relay(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("relay", help="run the relay server (operator)")
+    actions = p.add_subparsers(dest="relay_action", metavar="ACTION")
+    migrate = actions.add_parser("migrate", help="apply the database's schema migrations")
+    _add_database(migrate)
+    migrate.add_argument("--data-dir", metavar="DIR", help="the SQLite ledger's data dir")
     p.add_argument("--listen", default="127.0.0.1:8765", metavar="HOST:PORT")
     p.add_argument("--data-dir", default="fernwartung-data", metavar="DIR")
+    _add_database(p)
+    p.add_argument("--relay-id", metavar="ID", help="this relay's name among several")
+    p.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="where clients and browsers reach this relay, e.g. wss://support.example:8765; "
+        "its https origin may open sessions from web pages (default: that of --listen, "
+        "unless a wildcard address or --behind-proxy)",
+    )
     tls = p.add_mutually_exclusive_group()
     tls.add_argument("--tls-cert", metavar="FILE")
     tls.add_argument("--self-signed", action="store_true")
@@ -39,12 +64,6 @@ def _add_relay(sub: argparse._SubParsersAction) -> None:
         "--behind-proxy", action="store_true", help="TLS ends at a reverse proxy in front"
     )
     p.add_argument("--log-json", action="store_true", help="log JSON lines")
-    p.add_argument(
-        "--public-url",
-        metavar="URL",
-        help="where browsers reach the relay, e.g. https://support.example:8765 (its origin "
-        "may open sessions; default: https://HOST:PORT of --listen unless a wildcard or proxy)",
-    )
     p.add_argument(
         "--allow-origin",
         action="append",
@@ -97,6 +116,7 @@ def _add_technician(sub: argparse._SubParsersAction) -> None:
     revoke.add_argument("name")
     for action in (add, actions.choices["list"], revoke):
         action.add_argument("--data-dir", default="fernwartung-data", metavar="DIR")
+        _add_database(action)
 
 
 def _add_host(sub: argparse._SubParsersAction) -> None:
@@ -105,6 +125,12 @@ def _add_host(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fingerprint", metavar="SHA256")
     p.add_argument("--ui", choices=("tk", "terminal"))
     p.add_argument("--screen", choices=("real", "synthetic"), default="real")
+    p.add_argument(
+        "--backend",
+        choices=("auto", "x11", "wayland"),
+        default="auto",
+        help="how the real screen is reached (auto: Wayland portal in a Wayland session, else X11)",
+    )
     p.add_argument("--monitor", type=int, default=1, metavar="N")
     p.add_argument("--record", metavar="DIR")
     p.add_argument("--lang", choices=("de", "en"))
@@ -145,7 +171,8 @@ def _add_recording(sub: argparse._SubParsersAction) -> None:
 
 def _add_invoice(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("invoice", help="bill a month's sessions from the ledger (operator)")
-    p.add_argument("--data-dir", required=True, metavar="DIR")
+    p.add_argument("--data-dir", metavar="DIR")
+    _add_database(p)
     p.add_argument("--month", required=True, metavar="YYYY-MM")
     p.add_argument("--rate", metavar="EUR")
     p.add_argument("--vat", metavar="PERCENT")
@@ -192,7 +219,10 @@ def _load(target: str) -> Callable[[argparse.Namespace], int] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = _load(HANDLERS[args.command])
+    target = HANDLERS[args.command]
+    if args.command == "relay" and args.relay_action:
+        target = ACTION_HANDLERS[f"relay {args.relay_action}"]
+    handler = _load(target)
     if handler is None:
         print(f"fernwartung {args.command}: not yet available in this version", file=sys.stderr)
         return EXIT_USAGE

@@ -73,8 +73,8 @@ def _recording_info(path: Path, logs: Path) -> dict[str, object]:
 
 
 def _session_bill(data_dir: Path, session: str) -> Bill:
+    from relay.database.tariffs import load_tariff
     from relay.invoice import bill_for_session
-    from relay.tariff import load_tariff
 
     return bill_for_session(data_dir, session, load_tariff(data_dir))
 

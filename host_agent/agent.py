@@ -27,7 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from endpoint.ending import close_recording, tell_relay_the_end
+from endpoint.ending import (
+    END_MESSAGE_REFUSED,
+    END_RECORDING_FAILED,
+    close_recording,
+    tell_relay_the_end,
+)
 from endpoint.evidence import (
     END_EXCHANGE_TIMEOUT_SECONDS,
     RECORDING_CAPABILITY,
@@ -39,7 +44,7 @@ from endpoint.relay_link import RelayLink, open_link
 from endpoint.wire import SessionWire
 from host_agent import events as ui
 from host_agent.activity import ActivitySummary
-from host_agent.capture import CaptureError, Monitor, ScreenSource
+from host_agent.capture import CaptureError, Monitor, ScreenSource, SharingRefused
 from host_agent.consent import Consent, Phase, Sharing
 from host_agent.evidence import InputOutcomes, host_evidence
 from host_agent.flow import FlowControl
@@ -47,8 +52,11 @@ from host_agent.inbox import (
     EXIT_ERROR,
     EXIT_OK,
     AgentState,
+    CaptureLost,
     CheckpointDue,
+    CodeExpired,
     Frame,
+    HandshakeTimedOut,
     Injected,
     LinkLost,
     Reconnected,
@@ -77,7 +85,13 @@ from protocol.session import Established, PeerSession, Received, Resumed, Send, 
 
 NETWORK_TIMEOUT_SECONDS = 10.0
 BYE_TIMEOUT_SECONDS = 2.0
+# The host voids its code itself after this many failed code checks, and when it is older
+# than MAX_CODE_TTL_SECONDS (or the relay's shorter time), whatever the relay says: a relay
+# must not get more guesses at the secret than a technician.
 MAX_FAILED_TRIES = 3
+MAX_CODE_TTL_SECONDS = 600.0
+# A code check (SPAKE2 and key confirmation) that takes longer counts as a failed try.
+HANDSHAKE_TIMEOUT_SECONDS = 15.0
 ACTIVITY_TICK_SECONDS = 0.5
 DROPPED_REPORT_SECONDS = 5.0
 GATE_JOIN_SECONDS = 2.0  # for the injector thread to finish what it injects and stop
@@ -100,6 +114,8 @@ class AgentSettings:
     terms_hash: bytes = TERMS_NOT_SHOWN  # SHA-256 of the terms shown, for the recording
     # After a dropped connection, how long to try to resume (the relay decides for sure).
     resume_give_up_seconds: float = GIVE_UP_AFTER_SECONDS
+    handshake_timeout_seconds: float = HANDSHAKE_TIMEOUT_SECONDS
+    max_code_ttl_seconds: float = MAX_CODE_TTL_SECONDS
 
 
 # Where every end-to-end message passes: ("sent" | "received", message, plaintext).
@@ -144,6 +160,9 @@ class HostAgent:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture")
         self._code: Code | None = None
         self._failed_tries = 0
+        self._code_expires_at = 0.0
+        self._handshakes = 0  # code checks begun with this agent's codes, for time-outs
+        self._handshake_deadline = 0.0
         self.wire = SessionWire(
             evidence,
             sent=_tapped(tap, "sent"),
@@ -178,8 +197,11 @@ class HostAgent:
 
     def command(self, command: ui.Command) -> None:
         """A customer command, from the event loop's thread."""
-        if isinstance(command, ui.EndSession) and self.gate is not None:
-            self.gate.end()
+        if isinstance(command, ui.EndSession):
+            self._kill_requested = True
+            if self.gate is not None:
+                self.gate.end()
+            self.pipeline.stop_asking()
         self._inbox.put_nowait(command)
 
     def command_threadsafe(self, command: ui.Command) -> None:
@@ -195,6 +217,7 @@ class HostAgent:
         self._kill_requested = True
         if self.gate is not None:
             self.gate.end()
+        self.pipeline.stop_asking()  # a system dialog still asking the customer closes
         if self._loop is not None and not self._loop.is_closed():
             # RuntimeError: the loop is already closing, so the session is over anyway.
             with contextlib.suppress(RuntimeError):
@@ -279,6 +302,8 @@ class HostAgent:
         self.tariff = reply.tariff() or default_tariff()
         self._code = new_code(reply.session)
         self._failed_tries = 0
+        ttl = min(float(reply.expires_in), self.settings.max_code_ttl_seconds)
+        self._code_expires_at = time.monotonic() + ttl
         self.wire.session = None
         self.state = AgentState.WAITING
         reader = self._tasks.create_task(self._read(link))
@@ -316,6 +341,19 @@ class HostAgent:
             await self.wire.checkpoint()
         elif isinstance(item, RecordingLost):
             await self._recording_lost(item.detail)
+        elif isinstance(item, CaptureLost):
+            await self._end("reason_error", EXIT_ERROR, detail=item.detail)
+        elif isinstance(item, HandshakeTimedOut):
+            if self.state is AgentState.HANDSHAKE and item.attempt == self._handshakes:
+                await self._failed_attempt()
+        elif isinstance(item, CodeExpired):
+            code = self._code
+            if (
+                self.state is AgentState.WAITING
+                and code is not None
+                and item.spoken == code.spoken()
+            ):
+                await self._register(why_new="code_expired")
         elif isinstance(item, LinkLost):
             if item.link is self.wire.link and not self.resume.reconnecting:
                 await self._link_lost(item.error)
@@ -345,6 +383,7 @@ class HostAgent:
             and self._code is not None
             and not self._kill_requested
         ):
+            self._release_input()
             await self._close_link()
             self.resume.start(
                 session, self._code.session, self._tasks, lambda: self._kill_requested
@@ -361,12 +400,14 @@ class HostAgent:
             await self._register(why_new="new_code_reason")
         elif isinstance(frame, control.PeerReconnecting):
             if self.state is AgentState.SHARING and self.wire.session is not None:
+                self._release_input()
                 self.resume.peer_reconnecting(self.wire.session)
         elif isinstance(frame, control.Resumed):
             await self._on_resumed(frame.epoch)
         elif isinstance(frame, control.PeerLeft | control.End):
             if self.state in (AgentState.ASKING, AgentState.SHARING):
-                await self._end("reason_viewer_left", EXIT_OK)
+                key, values = _why_the_viewer_went(frame)
+                await self._end(key, EXIT_OK, **values)
             else:
                 self.wire.session = None
                 self.state = AgentState.WAITING
@@ -375,9 +416,14 @@ class HostAgent:
     async def _peer_joined(self, technician: str) -> None:
         if self.state not in (AgentState.WAITING, AgentState.HANDSHAKE) or self._code is None:
             raise ProtocolError(f"a technician joined while the agent is {self.state.value}")
+        if time.monotonic() >= self._code_expires_at:
+            await self._register(why_new="code_expired")  # this code answers no one any more
+            return
         self.technician = technician
         self.wire.session = PeerSession(Role.HOST, self._code)
         self.state = AgentState.HANDSHAKE
+        self._handshakes += 1
+        self._handshake_deadline = time.monotonic() + self.settings.handshake_timeout_seconds
         self._notify(ui.TechnicianConnecting(technician))
         await self.wire.send_raw(self.wire.session.start())
 
@@ -419,6 +465,10 @@ class HostAgent:
         assert self.wire.link is not None
         await self.wire.link.send_control(control.FailedAttempt())
         self._notify(ui.WrongCodeTried(self._failed_tries, MAX_FAILED_TRIES))
+        if self._failed_tries >= MAX_FAILED_TRIES:
+            # Void on this side too: a relay that goes on sending technicians gets no more
+            # tries at this secret.
+            await self._register(why_new="new_code_reason")
 
     async def _established(self) -> None:
         self.state = AgentState.ASKING
@@ -474,8 +524,13 @@ class HostAgent:
     async def _answer(self, answer: ui.Answer) -> None:
         if self.state is not AgentState.ASKING:
             return  # a late click on a closed question
-        view = self.consent.answer(answer.level)
-        await self.wire.send(messages.ConsentState(answer.level))
+        level = answer.level
+        if level is not messages.ConsentLevel.DENIED:
+            level = await self._ask_the_system(level)
+        if self._kill_requested:
+            return  # the customer closed the agent meanwhile: the EndSession waiting ends it
+        view = self.consent.answer(level)
+        await self.wire.send(messages.ConsentState(level))
         await self._report_consent()
         if view.phase is Phase.DENIED:
             self._notify(ui.ActivityLine(self.texts("ev_denied")))
@@ -485,6 +540,21 @@ class HostAgent:
         self._started_monotonic = time.monotonic()
         self._notify(ui.ActivityLine(self.texts("ev_consent", level=self._level_text())))
         self._apply_consent()
+
+    async def _ask_the_system(self, level: messages.ConsentLevel) -> messages.ConsentLevel:
+        """After the customer's yes, a backend that asks the customer itself (the Wayland
+        portal's dialog) asks now; a no there is a denial. The monitor shared is the one
+        the customer picked there, at its real size."""
+        try:
+            monitor = await self._in_capture_thread(self.pipeline.start_sharing)
+        except SharingRefused:
+            self._show_line("portal_refused")
+            return messages.ConsentLevel.DENIED
+        self._monitor = monitor
+        self._monitor_count = len(self.pipeline.monitors())
+        assert self.gate is not None
+        self.gate.set_bounds(monitor.bounds)
+        return level
 
     async def _report_consent(self) -> None:
         if self.wire.link is None or self.resume.state is not LinkState.UP:
@@ -596,6 +666,13 @@ class HostAgent:
             await asyncio.sleep(ACTIVITY_TICK_SECONDS)
             now = time.monotonic()
             self._show(self.activity.flush(now))
+            if self.state is AgentState.HANDSHAKE and now >= self._handshake_deadline:
+                self._handshake_deadline = float("inf")  # one item per handshake
+                self._inbox.put_nowait(HandshakeTimedOut(self._handshakes))
+            if self.state is AgentState.WAITING and now >= self._code_expires_at:
+                self._code_expires_at = float("inf")  # one item per code
+                assert self._code is not None
+                self._inbox.put_nowait(CodeExpired(self._code.spoken()))
             evidence = self._evidence
             if evidence is not None and not self._checkpoint_queued and evidence.checkpoint_due():
                 self._checkpoint_queued = True
@@ -615,12 +692,23 @@ class HostAgent:
             await self.streamer.run()
         except RecordingFailed as error:
             self._inbox.put_nowait(RecordingLost(str(error)))
+        except CaptureError as error:
+            # The screen can no longer be read (sharing stopped in the system's own
+            # indicator on Wayland, say): the session ends, the customer is told why.
+            self._inbox.put_nowait(CaptureLost(str(error)))
         except (FernwartungError, TimeoutError) as error:
             failure = error if isinstance(error, FernwartungError) else SessionEnded("timeout")
             if self.wire.link is not None:
                 self._inbox.put_nowait(LinkLost(self.wire.link, failure))
 
     # -- resuming after a dropped connection (host_agent/reconnect.py) -------------------
+
+    def _release_input(self) -> None:
+        """The link to the technician is interrupted: keys and buttons they hold are let
+        go now, and nothing is injected until the session is whole again (_after_resume
+        opens the gate as the consent says)."""
+        if self.gate is not None:
+            self.gate.block()
 
     async def _on_reconnected(self, item: Reconnected) -> None:
         self.wire.link = item.link
@@ -701,7 +789,7 @@ class HostAgent:
                 await tell_relay_the_end(
                     link,
                     report,
-                    control.End(reason=english),
+                    control.End(reason=english, peer_ended=peer_ended),
                     timeout_seconds=BYE_TIMEOUT_SECONDS,
                 )
             await self._close_link()
@@ -775,6 +863,23 @@ class HostAgent:
         """A frame could not be put on `link`: the main loop hears of it (a resume sends
         the frame again if it did not arrive)."""
         self._inbox.put_nowait(LinkLost(link, error))
+
+
+# What the viewer's program says in its `end`, worded for the customer in their language.
+_VIEWER_END_REASONS = {
+    END_RECORDING_FAILED: "reason_viewer_recording_failed",
+    END_MESSAGE_REFUSED: "reason_viewer_refused_message",
+}
+
+
+def _why_the_viewer_went(frame: control.PeerLeft | control.End) -> tuple[str, dict[str, str]]:
+    """The customer's words for why the technician's side ended (a text key and values)."""
+    key = _VIEWER_END_REASONS.get(frame.reason)
+    if key is not None:
+        return key, {}
+    if isinstance(frame, control.End) and frame.reason:
+        return "reason_viewer_ended", {"detail": frame.reason}
+    return "reason_viewer_left", {}
 
 
 def _tapped(tap: Tap | None, direction: str) -> Callable[[messages.Message, bytes], None]:

@@ -26,6 +26,11 @@ class CaptureError(Exception):
     """The screen cannot be read (no display, monitor gone)."""
 
 
+class SharingRefused(CaptureError):
+    """The system asked the customer itself (the Wayland portal's dialog) and the customer
+    said no there, or the asking was stopped (the kill switch): a denial."""
+
+
 @dataclass(frozen=True, slots=True)
 class Monitor:
     number: int  # as the customer and --monitor count: 1, 2, ...

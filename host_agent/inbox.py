@@ -52,6 +52,27 @@ class CheckpointDue:
 
 
 @dataclass(frozen=True, slots=True)
+class HandshakeTimedOut:
+    """The code check with a technician did not finish in time (the agent's own clock)."""
+
+    attempt: int  # which handshake: a later one is not timed out by an old item
+
+
+@dataclass(frozen=True, slots=True)
+class CodeExpired:
+    """The code shown has outlived its time (the agent's own clock, whatever the relay says)."""
+
+    spoken: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureLost:
+    """The screen can no longer be read while sharing."""
+
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class RecordingLost:
     detail: str
 

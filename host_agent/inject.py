@@ -284,6 +284,20 @@ class PynputBackend:
         self._mouse = None  # pynput's controller closes its connection as it goes
 
 
+def keysym_for(key: str) -> int:
+    """The X keysym of a key as the protocol names it (one character, or a keysym name);
+    Wayland's portal takes the same numbers."""
+    from Xlib import XK  # python-xlib's tables; no display needed
+
+    if len(key) == 1:
+        code = ord(key)
+        named = XK.string_to_keysym(key)
+        if named:
+            return named
+        return code if 0x20 <= code <= 0xFF else 0x01000000 | code
+    return XK.string_to_keysym(key)
+
+
 class XTestKeyboard:
     """Presses keys by keysym through XTEST, remapping a spare keycode for characters the
     keyboard layout lacks (for example "€" on a US layout)."""
@@ -300,13 +314,7 @@ class XTestKeyboard:
         self._pressed: dict[str, tuple[int, bool]] = {}
 
     def _keysym(self, key: str) -> int:
-        if len(key) == 1:
-            code = ord(key)
-            named = self._XK.string_to_keysym(key)
-            if named:
-                return named
-            return code if 0x20 <= code <= 0xFF else 0x01000000 | code
-        return self._XK.string_to_keysym(key)
+        return keysym_for(key)
 
     def _keycode(self, keysym: int) -> tuple[int, bool]:
         for keycode, index in self._display.keysym_to_keycodes(keysym):

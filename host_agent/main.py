@@ -1,4 +1,5 @@
-"""`fernwartung host`: pick language, screen, injector and UI, then run one session."""
+"""`fernwartung host`: pick language, backend (screen and injector) and UI, then run one
+session."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
+from host_agent import backends
 from host_agent.agent import AgentSettings, HostAgent
-from host_agent.capture import CaptureError, ScreenSource
+from host_agent.capture import CaptureError
 from host_agent.evidence import terms_hash
-from host_agent.inject import Bounds, InputBackend, NoInjectionBackend
 from host_agent.texts import Texts, detect_language
 
 EXIT_USAGE = 2
@@ -27,24 +27,6 @@ def load_terms(path: str | None) -> str:
         return resources.files("host_agent").joinpath("terms_sample.txt").read_text("utf-8")
     data = Path(path).read_bytes()[:MAX_TERMS_BYTES]
     return data.decode("utf-8", "replace")
-
-
-def source_factory(screen: str, monitor: int) -> Callable[[], ScreenSource]:
-    if screen == "synthetic":
-        from host_agent.synthetic import SyntheticSource
-
-        return lambda: SyntheticSource(1)
-    from host_agent.capture import MssSource
-
-    return lambda: MssSource(monitor)
-
-
-def backend_factory(screen: str) -> Callable[[Bounds], InputBackend]:
-    if screen == "synthetic":
-        return NoInjectionBackend
-    from host_agent.inject import PynputBackend
-
-    return PynputBackend
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,12 +44,12 @@ def run(args: argparse.Namespace) -> int:
         record_directory=Path(record) if record else None,
         terms_hash=terms_hash(terms),
     )
-    if args.screen == "real" and not os.environ.get("DISPLAY"):
-        print("fernwartung host: no display (DISPLAY is not set); try --screen synthetic",
-              file=sys.stderr)  # fmt: skip
-        return EXIT_USAGE
-    make_source = source_factory(args.screen, args.monitor)
-    make_backend = backend_factory(args.screen)
+    try:
+        backend = backends.choose(args.screen, getattr(args, "backend", "auto"), args.monitor)
+    except backends.Unsupported as error:
+        print(backends.unsupported_message(error), file=sys.stderr)
+        return backends.EXIT_UNSUPPORTED
+    make_source, make_backend = backend.make_source, backend.make_input
     interface = args.ui or ("tk" if os.environ.get("DISPLAY") else "terminal")
     try:
         if interface == "tk":

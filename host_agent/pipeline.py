@@ -101,6 +101,24 @@ class FramePipeline:
             self._watcher = make_watcher() if make_watcher is not None else None
         return self._source.monitor
 
+    def start_sharing(self) -> Monitor:
+        """Call once the customer has consented, before the first capture: a backend that
+        asks the customer itself (the Wayland portal's dialog) asks now, and the monitor
+        shared is returned (its real size). Raises SharingRefused when the customer says
+        no there. Other backends have nothing to ask: their monitor as it is."""
+        assert self._source is not None
+        start = getattr(self._source, "start", None)
+        monitor: Monitor = start() if start is not None else self._source.monitor
+        self._pointer_stale = True
+        return monitor
+
+    def stop_asking(self) -> None:
+        """From any thread (the kill switch): a `start_sharing` waiting for the customer's
+        answer in the system's dialog ends at once with SharingRefused."""
+        cancel = getattr(self._source, "cancel", None)
+        if cancel is not None:
+            cancel()
+
     @property
     def damage_driven(self) -> bool:
         """True when X DAMAGE drives capture; False when the pipeline polls."""

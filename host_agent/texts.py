@@ -9,6 +9,30 @@ from typing import Final
 LANGUAGES: Final = ("de", "en")
 
 _TABLE: Final[dict[str, dict[str, str]]] = {
+    "unsupported_platform": {
+        "de": "Fernwartung kann auf diesem Betriebssystem den Bildschirm noch nicht teilen.",
+        "en": "Remote support cannot share the screen on this operating system yet.",
+    },
+    "unsupported_no_display": {
+        "de": "Fernwartung findet hier keinen Bildschirm, den es teilen kann; "
+        "dieses System wird noch nicht unterstützt.",
+        "en": "Remote support finds no screen it can share here; this system is not supported yet.",
+    },
+    "unsupported_no_portal": {
+        "de": "Fernwartung kann den Bildschirm dieser Wayland-Sitzung noch nicht teilen "
+        "(die Freigabe-Schnittstelle des Systems fehlt).",
+        "en": "Remote support cannot share the screen of this Wayland session yet "
+        "(the system's screen-sharing service is missing).",
+    },
+    "unsupported_call": {
+        "de": "Bitte rufen Sie Ihren Dienstleister an; er hilft Ihnen auf anderem Weg weiter.",
+        "en": "Please call your service provider; they will help you another way.",
+    },
+    "portal_refused": {
+        "de": "Die Bildschirmfreigabe wurde im Dialog des Systems abgelehnt; "
+        "der Techniker sieht nichts.",
+        "en": "Screen sharing was declined in the system's dialog; the technician sees nothing.",
+    },
     "title": {"de": "Fernwartung", "en": "Remote support"},
     "backup_note": {
         "de": "Bitte sichern Sie Ihre Daten, bevor ein Techniker auf Ihren PC zugreift.",
@@ -172,6 +196,22 @@ _TABLE: Final[dict[str, dict[str, str]]] = {
         "en": "Late inputs from the technician discarded (not carried out)",
     },
     "reason_viewer_left": {"de": "der Techniker hat beendet", "en": "the technician left"},
+    "reason_viewer_ended": {
+        "de": "der Techniker hat beendet (sein Programm meldet: {detail})",
+        "en": "the technician ended (their program says: {detail})",
+    },
+    "reason_viewer_recording_failed": {
+        "de": "die Aufzeichnung des Technikers ist fehlgeschlagen; die Sitzung wurde sofort "
+        "beendet, der Techniker sieht nichts mehr",
+        "en": "the technician's recording failed; the session was ended at once, "
+        "the technician sees nothing more",
+    },
+    "reason_viewer_refused_message": {
+        "de": "das Programm des Technikers hat eine beschädigte oder veränderte Nachricht "
+        "zurückgewiesen; die Sitzung wurde sofort beendet",
+        "en": "the technician's program refused a damaged or altered message; "
+        "the session was ended at once",
+    },
     "reason_denied": {"de": "Zugriff abgelehnt", "en": "access denied"},
     "reason_error": {"de": "Fehler: {detail}", "en": "error: {detail}"},
     "reason_recording_failed": {

@@ -7,6 +7,7 @@ pass through this module.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 from dataclasses import dataclass
@@ -15,7 +16,17 @@ from typing import Any, ClassVar
 
 from protocol.billing import Rounding, Tariff
 from protocol.errors import ProtocolError
-from protocol.schema import Choice, HexDigest, Int, Text, check, from_mapping, rule, to_mapping
+from protocol.schema import (
+    Choice,
+    Flag,
+    HexDigest,
+    Int,
+    Text,
+    check,
+    from_mapping,
+    rule,
+    to_mapping,
+)
 
 MAX_CONTROL_BYTES = 4096
 SESSION_PATTERN = r"[0-9]{4,12}"
@@ -44,6 +55,7 @@ class ErrorCode(enum.Enum):
     REVOKED = "revoked"
     SHUTTING_DOWN = "shutting_down"
     RESUME_REFUSED = "resume_refused"
+    DATABASE_UNAVAILABLE = "database_unavailable"
 
 
 class ReportedConsent(enum.Enum):
@@ -56,6 +68,9 @@ class Control:
     """Base of every relay control message."""
 
     TYPE: ClassVar[str]
+    # Fields added later that are left out of the JSON at their default value, so a
+    # message that does not use them reads the same to an older peer.
+    OMITTED_AT_DEFAULT: ClassVar[frozenset[str]] = frozenset()
 
     def __post_init__(self) -> None:
         check(self)
@@ -182,8 +197,14 @@ class PeerLeft(Control):
 
 @dataclass(frozen=True, slots=True)
 class End(Control):
+    """Either side -> relay: the session is over. `peer_ended`: this side ends because the
+    other side said goodbye first in the channel (the relay cannot see a Bye), so the
+    ledger names the side that really ended."""
+
     TYPE: ClassVar[str] = "end"
+    OMITTED_AT_DEFAULT: ClassVar[frozenset[str]] = frozenset({"peer_ended"})
     reason: str = rule(_REASON)
+    peer_ended: bool = rule(Flag(), default=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +287,11 @@ CONTROL_TYPES: dict[str, type[Control]] = {
 
 def encode(message: Control) -> str:
     """The JSON text of a control message."""
-    return json.dumps({"type": message.TYPE, **to_mapping(message)}, separators=(",", ":"))
+    fields = to_mapping(message)
+    for name in message.OMITTED_AT_DEFAULT:
+        if getattr(message, name) == _DEFAULTS[type(message), name]:
+            del fields[name]
+    return json.dumps({"type": message.TYPE, **fields}, separators=(",", ":"))
 
 
 def _refuse_constant(name: str) -> Any:
@@ -301,3 +326,11 @@ def decode(text: str | bytes) -> Control:
     if cls is None:
         raise ProtocolError(f"unknown control message type '{kind[:40]}'")
     return from_mapping(cls, value, ignore=frozenset({"type"}))
+
+
+_DEFAULTS = {
+    (cls, field.name): field.default
+    for cls in CONTROL_TYPES.values()
+    for field in dataclasses.fields(cls)
+    if field.name in cls.OMITTED_AT_DEFAULT
+}

@@ -32,6 +32,14 @@ from protocol.schema import (
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 MAX_SCREEN_PIXELS = 16384
+# A screen's area is bounded too (an 8K screen, 7680x4320, fits): a viewer allocates the
+# screen as the update announces it, before it has read a pixel.
+MAX_SCREEN_AREA_PIXELS = 32 * 1024 * 1024
+# The tiles of one update cover at most this many screens (a host's tiles do not overlap,
+# so one is the most it sends; each tile is decoded into memory of its own size).
+MAX_TILE_AREA_SCREENS = 2
+# The copies of one update move at most this many screens of pixels.
+MAX_COPY_AREA_SCREENS = 8
 MAX_TILES_PER_UPDATE = 8192
 MAX_COPIES_PER_UPDATE = 64
 MAX_VIDEO_PACKETS_PER_UPDATE = 4
@@ -157,9 +165,19 @@ class FrameUpdate(Message):
 
     def __post_init__(self) -> None:
         check(self)
+        screen = self.screen_width * self.screen_height
+        if screen > MAX_SCREEN_AREA_PIXELS:
+            raise ProtocolError(
+                f"a screen of {self.screen_width}x{self.screen_height} pixels is larger "
+                f"than the largest supported ({MAX_SCREEN_AREA_PIXELS} pixels)"
+            )
+        area = 0
         for tile in self.tiles:
             if tile.x + tile.width > self.screen_width or tile.y + tile.height > self.screen_height:
                 raise ProtocolError("a tile of the frame update lies outside the screen")
+            area += tile.width * tile.height
+        if area > MAX_TILE_AREA_SCREENS * screen:
+            raise ProtocolError("the tiles of a frame update cover the screen more than twice")
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +247,8 @@ class ExtendedFrameUpdate(FrameUpdate):
         sources = tuple(CopySource(c.src_x, c.src_y, c.width, c.height) for c in self.copies)
         if not (_inside(self.copies, width, height) and _inside(sources, width, height)):
             raise ProtocolError("a copy of the frame update reaches outside the screen")
+        if sum(c.width * c.height for c in self.copies) > MAX_COPY_AREA_SCREENS * width * height:
+            raise ProtocolError("the copies of a frame update move too many pixels")
         if not _inside(self.video, width, height):
             raise ProtocolError("a video rectangle of the frame update lies outside the screen")
         streams = [packet.stream for packet in self.video]

@@ -46,12 +46,14 @@ class RelayConfig:
 class RelayCore:
     """The relay's shared state and services (one per running relay)."""
 
-    def __init__(self, config: RelayConfig, log: EventLog) -> None:
+    def __init__(self, config: RelayConfig, log: EventLog, ledger: Ledger | None = None) -> None:
+        """`ledger`: the one to keep (PostgreSQL, opened by the caller); by default the
+        SQLite ledger in the data dir."""
         self.config = config
         self.limits = config.limits
         self.log = log
         self.metrics = Metrics()
-        self.ledger = Ledger(config.data_dir)
+        self.ledger = ledger if ledger is not None else Ledger(config.data_dir)
         self.rendezvous = Rendezvous(
             code_ttl_seconds=self.limits.code_ttl_seconds, max_sessions=self.limits.max_sessions
         )

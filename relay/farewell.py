@@ -32,10 +32,18 @@ FOR_PEOPLE = {
     "revoked": "the technician's access was revoked",
     "wrong_code": "the technician entered a wrong code",
     "relay_restarted": "the relay restarted and the other side did not come back",
+    "relay_lost": "the relay was lost and the other side did not come back",
+    "database_unavailable": "the relay's database was unreachable for too long",
 }
 RESUME_REFUSED_TEXT = "this session cannot be resumed"
 VOID_TEXT = "too many wrong codes; this code is void"
 REVOKED_TEXT = "this technician's access was revoked"
+# Read by the customer as well as the technician, so in both languages.
+DATABASE_UNAVAILABLE_TEXT = (
+    "Der Dienst nimmt gerade keine neuen Sitzungen an (Datenbank nicht erreichbar); bitte "
+    "in einer Minute erneut versuchen. / The service cannot start new sessions right now "
+    "(its database is unreachable); please try again in a minute."
+)
 
 
 class Close(Exception):

@@ -9,27 +9,18 @@ it started. Money follows `protocol.billing` (one rounding rule, in one place).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 from protocol.billing import Bill, Tariff, bill, format_euro_german
-from relay.ledger import LEDGER_FILE
-
-_QUERY = """
-SELECT session, technician, customer, consent_granted, ended
-FROM sessions
-WHERE consent_granted IS NOT NULL AND ended IS NOT NULL
-  AND substr(consent_granted, 1, 7) = ?
-  AND (? IS NULL OR technician = ?)
-  AND (? IS NULL OR customer = ?)
-ORDER BY consent_granted, id
-"""
+from relay.database import Database, open_database
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,24 +63,31 @@ def check_month(month: str) -> str:
     return month
 
 
+@contextlib.contextmanager
+def _reading(source: Path | Database) -> Iterator[Database]:
+    """`source` itself, or the SQLite ledger in the data dir `source` opened read-only."""
+    if isinstance(source, Database):
+        yield source
+        return
+    database = open_database(None, data_dir=source, read_only=True)
+    try:
+        yield database
+    finally:
+        database.close()
+
+
 def build_invoice(
-    data_dir: Path,
+    source: Path | Database,
     month: str,
     tariff: Tariff,
     technician: str | None = None,
     customer: str | None = None,
 ) -> Invoice:
-    """Read the ledger in `data_dir` (read-only) and bill `month` (YYYY-MM, UTC)."""
-    path = data_dir / LEDGER_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"no ledger in {data_dir} (expected {LEDGER_FILE})")
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        rows = db.execute(
-            _QUERY, (check_month(month), technician, technician, customer, customer)
-        ).fetchall()
-    finally:
-        db.close()
+    """Bill `month` (YYYY-MM, UTC) from a database, or from the ledger in a data dir (read
+    only). The same sessions give the same invoice from SQLite and PostgreSQL."""
+    check_month(month)
+    with _reading(source) as database:
+        rows = database.billable_sessions(month, technician, customer)
     lines = []
     for session, technician_name, customer_ref, granted, ended in rows:
         start, end = datetime.fromisoformat(granted), datetime.fromisoformat(ended)
@@ -192,7 +190,7 @@ def as_table(invoice: Invoice) -> str:
         )
         for line in invoice.lines
     ]  # fmt: skip
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
     numeric = {6, 7}
 
     def render(cells: tuple[str, ...]) -> str:
@@ -214,18 +212,10 @@ def as_table(invoice: Invoice) -> str:
     return "\n".join(body) + "\n"
 
 
-def bill_for_session(data_dir: Path, session: str, tariff: Tariff) -> Bill:
+def bill_for_session(source: Path | Database, session: str, tariff: Tariff) -> Bill:
     """The bill of the latest ended registration of `session` (zero if never consented)."""
-    path = data_dir / LEDGER_FILE
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        row = db.execute(
-            "SELECT consent_granted, ended FROM sessions WHERE session = ? AND ended IS NOT NULL "
-            "ORDER BY id DESC LIMIT 1",
-            (session,),
-        ).fetchone()
-    finally:
-        db.close()
+    with _reading(source) as database:
+        row = database.latest_ended(session)
     if row is None or row[0] is None:
         return bill(0, tariff)
     seconds = (datetime.fromisoformat(row[1]) - datetime.fromisoformat(row[0])).total_seconds()

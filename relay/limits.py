@@ -127,11 +127,30 @@ UNLIMITED = RateLimit(0.0, 0)
 
 
 @dataclass(slots=True)
-class _Bucket:
+class Bucket:
+    """One key's token bucket (kept in memory here, in the database for limits that must
+    hold across relays: relay/database/shared_tables.py)."""
+
     tokens: float
     updated: float
     strikes: int = 0
     blocked_until: float = -math.inf
+
+
+def take_token(bucket: Bucket, limit: RateLimit, now: float) -> bool:
+    """Refill `bucket` up to `now` and take one try from it; a refused try while it is
+    empty blocks it for a back-off that doubles with each further refused try."""
+    refill = (now - bucket.updated) * limit.per_minute / 60.0
+    bucket.tokens = min(float(limit.burst), bucket.tokens + refill)
+    bucket.updated = now
+    if now >= bucket.blocked_until and bucket.tokens >= 1.0:
+        bucket.tokens -= 1.0
+        bucket.strikes = 0
+        return True
+    backoff = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2.0**bucket.strikes)
+    bucket.strikes = min(bucket.strikes + 1, 32)
+    bucket.blocked_until = max(bucket.blocked_until, now + backoff)
+    return False
 
 
 class RateLimiter:
@@ -145,7 +164,7 @@ class RateLimiter:
     def __init__(self, limit: RateLimit, max_keys: int = RATE_LIMIT_MAX_KEYS) -> None:
         self._limit = limit
         self._max_keys = max_keys
-        self._buckets: dict[object, _Bucket] = {}
+        self._buckets: dict[object, Bucket] = {}
 
     def allow(self, key: object, now: float) -> bool:
         if not self._limit.enabled:
@@ -153,18 +172,8 @@ class RateLimiter:
         bucket = self._buckets.get(key)
         if bucket is None:
             self._make_room(now)
-            bucket = self._buckets[key] = _Bucket(float(self._limit.burst), now)
-        refill = (now - bucket.updated) * self._limit.per_minute / 60.0
-        bucket.tokens = min(float(self._limit.burst), bucket.tokens + refill)
-        bucket.updated = now
-        if now >= bucket.blocked_until and bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            bucket.strikes = 0
-            return True
-        backoff = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2.0**bucket.strikes)
-        bucket.strikes = min(bucket.strikes + 1, 32)
-        bucket.blocked_until = max(bucket.blocked_until, now + backoff)
-        return False
+            bucket = self._buckets[key] = Bucket(float(self._limit.burst), now)
+        return take_token(bucket, self._limit, now)
 
     def is_blocked(self, key: object, now: float) -> bool:
         """Whether `key` is inside a back-off period (without counting a try)."""

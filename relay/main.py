@@ -2,6 +2,12 @@
 
 Startup contract (tests and the demo parse it): with TLS a line `FINGERPRINT <64 hex>`,
 then `LISTENING ws[s]://HOST:PORT` with the real port, both on stdout and flushed.
+
+The ledger is the SQLite file in the data dir, or PostgreSQL with `--database URL` (or
+env FERNWARTUNG_DATABASE); either way its migrations are applied first. A relay on
+PostgreSQL registers itself (`--relay-id`, kept in the data dir when not given;
+`--public-url`, the LISTENING URL when not given) and beats a heartbeat
+(relay/database/upkeep.py).
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ from pathlib import Path
 
 from protocol.billing import Tariff
 from relay import tls
+from relay.database import Database, DatabaseError, configured_database
+from relay.database.upkeep import Upkeep, relay_id_for
 from relay.events import EventLog
 from relay.http import origin_of
+from relay.ledger import Ledger
 from relay.limits import Limits, RateLimit
 from relay.server import Relay, RelayConfig
-from relay.tariff import load_tariff, save_tariff, with_overrides
+from relay.tariff import with_overrides
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -94,9 +103,9 @@ def limits_from(args: argparse.Namespace) -> Limits:
     return Limits(**{**{f: getattr(base, f) for f in Limits.__dataclass_fields__}, **overrides})
 
 
-def tariff_from(args: argparse.Namespace, data_dir: Path) -> Tariff:
-    """The tariff in the data dir with the flags put in place; saved when flags changed it."""
-    saved = load_tariff(data_dir)
+def tariff_from(args: argparse.Namespace, database: Database) -> Tariff:
+    """The database's tariff with the flags put in place; saved when flags changed it."""
+    saved = database.tariff()
     tariff = with_overrides(
         saved,
         rate=args.rate,
@@ -105,7 +114,7 @@ def tariff_from(args: argparse.Namespace, data_dir: Path) -> Tariff:
         minimum_charge=args.minimum_charge,
     )
     if tariff != saved:
-        save_tariff(data_dir, tariff)
+        database.save_tariff(tariff)
     return tariff
 
 
@@ -147,16 +156,26 @@ def _tls_setup(args: argparse.Namespace, listen: ListenAddress, data_dir: Path):
 
 
 def run(args: argparse.Namespace) -> int:
+    ledger: Ledger | None = None
     try:
         listen = ListenAddress.parse(args.listen)
         data_dir = Path(args.data_dir)
         ssl_context, fingerprint = _tls_setup(args, listen, data_dir)
         limits = limits_from(args)
         public_url, allow_origins = origins_from(args)
-        tariff = tariff_from(args, data_dir)
-    except (UsageError, tls.TlsError, ValueError) as error:
+        database = configured_database(getattr(args, "database", None))
+        ledger = Ledger.open(database, data_dir)
+        tariff = tariff_from(args, ledger)
+    except (UsageError, tls.TlsError, ValueError, DatabaseError) as error:
+        if ledger is not None:
+            ledger.close()
         print(f"fernwartung relay: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if database is None:
+        ledger.close()  # the relay opens the data dir's ledger itself
+        ledger = None
+    else:
+        ledger.relay_id = relay_id_for(data_dir, getattr(args, "relay_id", None))
     config = RelayConfig(
         data_dir=data_dir,
         host=listen.host,
@@ -170,31 +189,58 @@ def run(args: argparse.Namespace) -> int:
     )
     log = EventLog(json_lines=args.log_json)
     try:
-        asyncio.run(_serve(config, log, listen, fingerprint))
+        asyncio.run(_serve(config, log, listen, fingerprint, ledger, args))
     except OSError as error:
         print(
             f"fernwartung relay: cannot listen on {args.listen} ({error.strerror})", file=sys.stderr
         )
         return EXIT_USAGE
+    except DatabaseError as error:
+        print(f"fernwartung relay: {error}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 
+def relay_on(config: RelayConfig, log: EventLog, ledger: Ledger | None) -> Relay:
+    """The relay, on `ledger` when it is PostgreSQL (else the data dir's SQLite ledger)."""
+    return Relay(config, log=log, ledger=ledger)
+
+
 async def _serve(
-    config: RelayConfig, log: EventLog, listen: ListenAddress, fingerprint: str | None
+    config: RelayConfig,
+    log: EventLog,
+    listen: ListenAddress,
+    fingerprint: str | None,
+    ledger: Ledger | None,
+    args: argparse.Namespace,
 ) -> None:
-    relay = Relay(config, log=log)
+    relay = relay_on(config, log, ledger)
+    upkeep: Upkeep | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stop.set)
     try:
         await relay.start()
+        scheme = "wss" if config.ssl_context is not None else "ws"
+        url = listen.url(scheme, relay.port)
+        if ledger is not None and ledger.relay_id is not None:
+            upkeep = Upkeep(
+                relay.ledger,
+                relay.db,
+                relay_id=ledger.relay_id,
+                public_url=getattr(args, "public_url", None) or url,
+                fingerprint=fingerprint,
+                log=log,
+            )
+            await upkeep.start()
         if fingerprint is not None:
             print(f"FINGERPRINT {fingerprint}", flush=True)
-        scheme = "wss" if config.ssl_context is not None else "ws"
-        print(f"LISTENING {listen.url(scheme, relay.port)}", flush=True)
+        print(f"LISTENING {url}", flush=True)
         await stop.wait()
     finally:
+        if upkeep is not None:
+            await upkeep.stop()
         await relay.stop()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(ValueError, RuntimeError):

@@ -48,6 +48,7 @@ from relay.farewell import (
     refusal,
 )
 from relay.http import HOST_PATH, Gatekeeper
+from relay.ledger import Ledger
 from relay.pairing import RelaySession, SessionState, Side
 from relay.resumption import ResumeSlots
 from relay.sides import SessionSides
@@ -67,8 +68,10 @@ class Relay:
     they report comes here, and goes on to the parts that serve sessions.
     """
 
-    def __init__(self, config: RelayConfig, *, log: EventLog | None = None) -> None:
-        core = RelayCore(config, log or EventLog())
+    def __init__(
+        self, config: RelayConfig, *, log: EventLog | None = None, ledger: Ledger | None = None
+    ) -> None:
+        core = RelayCore(config, log or EventLog(), ledger)
         self.core = core
         self.config = config
         self.limits = core.limits
@@ -190,6 +193,10 @@ class Relay:
 
     def now(self) -> float:
         return self.core.now()
+
+    def db(self, function: Any, *args: Any) -> asyncio.Future[Any]:
+        """A blocking ledger call on the ledger's one thread (relay/core.py)."""
+        return self.core.db(function, *args)
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         return self.core.spawn(coroutine)

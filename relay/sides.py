@@ -182,11 +182,12 @@ class SessionSides:
                 bytes.fromhex(message.file_head) if message.file_head else None,
             )
         elif isinstance(message, control.End):
+            ended_by = side.other if message.peer_ended else side
             raise Close(
                 None,
                 CLOSE_NORMAL,
                 "session ended",
-                end_reason=f"{side.value}_ended",
+                end_reason=f"{ended_by.value}_ended",
                 notify_other=(control.End(reason=message.reason), False),
             )
         elif session.state is SessionState.ENDED:

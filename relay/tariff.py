@@ -1,8 +1,11 @@
-"""The operator's tariff: kept as `tariff.json` in the data dir, set by relay flags.
+"""The operator's tariff as the relay's flags and older data dirs give it (the database
+keeps it: relay/database/tariffs.py).
 
-The relay writes the file when started with tariff flags and sends the tariff to host and
-viewer, so their live cost uses the same numbers as the invoice; `fernwartung invoice`
-reads the same file (its own --rate/--vat flags override it for one run).
+The relay saves the tariff when started with tariff flags and sends it to host and viewer,
+so their live cost uses the same numbers as the invoice; `fernwartung invoice` reads the
+same row (its own --rate/--vat flags override it for one run). Data dirs of older code
+kept it in `tariff.json`: migrating such a data dir reads the file into the database once
+(the file is left as it was and not read again).
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ def parse_amount(text: str, what: str) -> Decimal:
     return value
 
 
-def load_tariff(data_dir: Path) -> Tariff:
-    """The tariff saved in `data_dir`, or the defaults (1.40 EUR/min, 19 % VAT)."""
+def read_tariff_file(data_dir: Path) -> Tariff | None:
+    """The tariff.json of a data dir of older code, if there is one."""
     path = data_dir / TARIFF_FILE
     if not path.exists():
-        return Tariff()
+        return None
     raw = json.loads(path.read_text(encoding="utf-8"))
     return Tariff(
         rate_per_minute=parse_amount(raw["rate_per_minute"], "rate_per_minute"),
@@ -38,20 +41,6 @@ def load_tariff(data_dir: Path) -> Tariff:
         rounding=Rounding(raw["rounding"]),
         minimum_charge=parse_amount(raw["minimum_charge"], "minimum_charge"),
     )
-
-
-def save_tariff(data_dir: Path, tariff: Tariff) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(
-        {
-            "rate_per_minute": str(tariff.rate_per_minute),
-            "vat_percent": str(tariff.vat_percent),
-            "rounding": tariff.rounding.value,
-            "minimum_charge": str(tariff.minimum_charge),
-        },
-        indent=2,
-    )
-    (data_dir / TARIFF_FILE).write_text(text + "\n", encoding="utf-8")
 
 
 def with_overrides(

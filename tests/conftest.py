@@ -1,14 +1,18 @@
-"""Shared fixtures: a real Xvfb display started by the tests themselves."""
+"""Shared fixtures: a real Xvfb display and a real PostgreSQL server, started by the tests
+themselves."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+
+from tests.support.postgres import PostgresMissing, PostgresServer
 
 XVFB_START_SECONDS = 20
 
@@ -88,3 +92,29 @@ def fresh_xvfb() -> Iterator[Display]:
         yield display
     finally:
         stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL for the test run (tests/support/postgres.py)."""
+    try:
+        server = PostgresServer.create()
+    except PostgresMissing as error:
+        pytest.fail(f"{error}; .ci/run installs it")
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A new, empty database of the test PostgreSQL; dropped afterwards."""
+    if not postgres_server.running:
+        postgres_server.start()  # a test before this one stopped it and failed
+    name = f"t_{secrets.token_hex(6)}"
+    url = postgres_server.create_database(name)
+    yield url
+    if not postgres_server.running:
+        postgres_server.start()
+    postgres_server.drop_database(name)

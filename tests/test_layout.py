@@ -57,8 +57,11 @@ def imported(name: str, path: Path, known: set[str]) -> Iterator[tuple[str, int]
                 stem = ".".join([*base, node.module] if node.module else base)
             else:
                 stem = node.module or ""
-            # `from package import module` imports the module; `from module import name` the module.
-            targets = [stem, *(f"{stem}.{alias.name}" for alias in node.names)]
+            # `from package import module` imports that module (a package's own __init__
+            # around its modules is no circle); `from module import name`, the module.
+            modules = [f"{stem}.{alias.name}" for alias in node.names]
+            named = [module for module in modules if module in known]
+            targets = named if len(named) == len(modules) else [stem, *named]
         else:
             continue
         for target in targets:

@@ -32,7 +32,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from endpoint.ending import close_recording, tell_relay_the_end
+from endpoint.ending import (
+    END_MESSAGE_REFUSED,
+    END_RECORDING_FAILED,
+    close_recording,
+    tell_relay_the_end,
+)
 from endpoint.evidence import END_EXCHANGE_TIMEOUT_SECONDS, RECORDING_CAPABILITY, SessionEvidence
 from endpoint.reconnect import GIVE_UP_AFTER_SECONDS, ReconnectTarget, send_verifier
 from endpoint.relay_link import RelayLink, open_link
@@ -64,6 +69,8 @@ HELLO_TIMEOUT_SECONDS = 10.0
 CONSENT_TIMEOUT_SECONDS = 600.0
 SEND_TIMEOUT_SECONDS = 10.0
 CLOSE_TIMEOUT_SECONDS = 5.0
+# The most the viewer's own ending may take (goodbye exchange, END record, reports).
+ENDING_SECONDS = END_EXCHANGE_TIMEOUT_SECONDS + 3 * SEND_TIMEOUT_SECONDS
 # The host keeps at most 2 updates un-acked (FRAME_WINDOW); room for a misbehaving one.
 APPLY_QUEUE_UPDATES = 8
 OUTBOX_MESSAGES = 1000
@@ -183,6 +190,8 @@ class ViewerClient:
         self.evidence = evidence
         self._peer_records = False
         self._peer_said_bye = asyncio.Event()
+        self._end_finished = asyncio.Event()  # end() wrote the END record and said so
+        self._final_report: control.Checkpoint | None = None  # not yet given to the relay
         self._on_event = on_event
         self._on_stat = on_stat
         self._taps = tuple(taps)
@@ -269,6 +278,12 @@ class ViewerClient:
             self.wire.session is not None and self.wire.session.state is SessionState.OPEN
         )
         self._set_status(phase=Phase.ENDING)
+        try:
+            await self._say_goodbye(reason, established=established, session_open=session_open)
+        finally:
+            self._end_finished.set()
+
+    async def _say_goodbye(self, reason: str, *, established: bool, session_open: bool) -> None:
         link = self.wire.link
         if link is None:
             return
@@ -314,7 +329,10 @@ class ViewerClient:
             if not isinstance(error, FernwartungError):
                 raise
             if isinstance(error, RecordingFailed):
-                await self._recording_failed(error)
+                self._set_status(recording=False)
+                await self._end_with_reason(END_RECORDING_FAILED)
+            elif isinstance(error, ProtocolError):
+                await self._end_with_reason(END_MESSAGE_REFUSED)
             outcome = self._outcome(error)
         finally:
             decoder.shutdown(wait=True, cancel_futures=True)
@@ -325,32 +343,31 @@ class ViewerClient:
             self._set_status(phase=Phase.ENDED)
         return outcome
 
-    async def _recording_failed(self, error: RecordingFailed) -> None:
-        """Tell the relay (and through it the customer) why the session ends; send nothing else."""
-        self._end_reason = "the technician's recording failed"
-        self._set_status(recording=False)
-        if self.wire.link is not None:
-            await tell_relay_the_end(
-                self.wire.link,
-                None,
-                control.End(self._end_reason),
-                timeout_seconds=SEND_TIMEOUT_SECONDS,
-            )
+    async def _end_with_reason(self, reason: str) -> None:
+        """Tell the relay, and through it the customer, why the session ends (a message
+        that failed its check, a failed recording): it ends for both at once instead of
+        looking like a dropped link. Nothing else is sent."""
+        self._end_reason = reason
+        link = self.wire.link
+        if link is not None:
+            end = control.End(reason)
+            await tell_relay_the_end(link, None, end, timeout_seconds=SEND_TIMEOUT_SECONDS)
 
     async def _close_recording(self, reason: str) -> None:
         """Write the END record and report the final heads to the relay, if the link is up."""
         evidence = self.evidence
         if evidence is None:
             return
-        try:
-            report = await close_recording(evidence, reason)
-        except RecordingFailed:
-            self._set_status(recording=False)
-            report = None
-        if report is not None and self.wire.link is not None:
-            await tell_relay_the_end(
-                self.wire.link, report, None, timeout_seconds=SEND_TIMEOUT_SECONDS
-            )
+        if evidence.recording:
+            try:
+                self._final_report = await close_recording(evidence, reason)
+            except RecordingFailed:
+                self._set_status(recording=False)
+        report, link = self._final_report, self.wire.link
+        if report is None or link is None:
+            return
+        if await tell_relay_the_end(link, report, None, timeout_seconds=SEND_TIMEOUT_SECONDS):
+            self._final_report = None
 
     async def _end_when_asked(self) -> None:
         """End on request (a button, a companion) or when the time limit is reached."""
@@ -393,18 +410,32 @@ class ViewerClient:
                 customer=self.settings.customer,
             )
         )
-        async with asyncio.timeout(JOIN_TIMEOUT_SECONDS):
-            joined = await link.receive()
+        try:
+            async with asyncio.timeout(JOIN_TIMEOUT_SECONDS):
+                joined = await link.receive()
+        except TimeoutError:
+            raise RelayUnreachable("the relay did not confirm the join in time") from None
         if not isinstance(joined, control.Joined):
             raise ProtocolError("the relay did not confirm the join")
         if (tariff := joined.tariff()) is not None:
             self._set_status(tariff=tariff)
-        await self._handshake(link)
-        await self._greet(link)
+        try:
+            await self._handshake(link)
+        except TimeoutError:
+            raise SessionEnded(
+                "the code check did not finish in time: the customer's agent did not answer"
+            ) from None
+        try:
+            await self._greet(link)
+        except TimeoutError:
+            raise SessionEnded("the customer's agent did not greet in time") from None
         self._set_status(phase=Phase.AWAITING_CONSENT)
-        async with asyncio.timeout(CONSENT_TIMEOUT_SECONDS):
-            while self.status.phase is Phase.AWAITING_CONSENT:
-                await self._dispatch(await link.receive())
+        try:
+            async with asyncio.timeout(CONSENT_TIMEOUT_SECONDS):
+                while self.status.phase is Phase.AWAITING_CONSENT:
+                    await self._dispatch(await link.receive())
+        except TimeoutError:
+            raise SessionEnded("the customer did not answer in time") from None
         async with asyncio.TaskGroup() as group:
             helpers = [
                 group.create_task(self._apply_updates(decoder)),
@@ -561,6 +592,13 @@ class ViewerClient:
         raise ProtocolError(f"the relay sent an unexpected '{message.TYPE}' message")
 
     async def _dispatch(self, frame: control.Control | bytes) -> None:
+        if isinstance(frame, control.End | control.PeerLeft) and self._ending.is_set():
+            # The host answered our goodbye and ended: our own end() writes the END record
+            # and reports it before the session is torn down (it must not be cut short).
+            self._peer_said_bye.set()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ENDING_SECONDS):
+                    await self._end_finished.wait()
         if isinstance(frame, control.PeerReconnecting):
             if self._may_resume():
                 self._interrupted(own_link=False)

@@ -140,10 +140,13 @@ def relay_process(tmp_path: Path) -> Iterator[Relay]:
 
 
 @contextlib.contextmanager
-def host_process(relay: Relay, record: Path) -> Iterator[tuple[subprocess.Popen[str], LineReader]]:
+def host_process(
+    relay: Relay, record: Path | None
+) -> Iterator[tuple[subprocess.Popen[str], LineReader]]:
     command = [sys.executable, "-m", "fernwartung", "host", "--relay", relay.url,
-               "--ui", "terminal", "--screen", "synthetic", "--lang", "en",
-               "--record", str(record)]  # fmt: skip
+               "--ui", "terminal", "--screen", "synthetic", "--lang", "en"]  # fmt: skip
+    if record is not None:
+        command += ["--record", str(record)]
     if relay.fingerprint:
         command += ["--fingerprint", relay.fingerprint]
     process = subprocess.Popen(
@@ -188,7 +191,7 @@ def start_viewer(relay: Relay, code: str, *extra: str) -> tuple[subprocess.Popen
 
 
 def run_session(
-    relay: Relay, host_record: Path, *viewer_args: str
+    relay: Relay, host_record: Path | None, *viewer_args: str
 ) -> tuple[int, list[str], int, list[str]]:
     """Host (synthetic screen, view only) and headless viewer; both exit statuses and outputs."""
     with host_process(relay, host_record) as (host, host_output):
@@ -362,6 +365,20 @@ def test_a_full_disk_ends_the_session_at_once_and_tells_the_customer(
     viewer_file = only_file(viewer_dir)
     assert fernwartung("recording", "verify", str(viewer_file)).returncode == 0
     assert info(viewer_file)["frames"] <= info(host_file)["frames"]
+
+
+def test_the_customer_is_told_when_the_technicians_recording_fails(
+    relay_process: Relay, tmp_path: Path, full_disk: Path
+) -> None:
+    # Issue 20, point 10: the viewer stopped correctly, but the customer only read "the
+    # technician left", not that the technician's recording had failed.
+    host_status, host_lines, viewer_status, viewer_lines = run_session(
+        relay_process, tmp_path / "host-recording", "--seconds", "25", "--record", str(full_disk)
+    )
+    assert viewer_status == 1, viewer_lines
+    host_text = "\n".join(host_lines)
+    assert "the technician's recording failed" in host_text, host_text
+    assert host_status == 0, host_text
 
 
 @dataclass

@@ -185,3 +185,25 @@ def test_version_negotiation_picks_the_highest_common_version():
 
 def test_a_typed_key_message_is_small():
     assert len(m.encode(m.Key("a", True))) <= 6
+
+
+def test_a_frame_update_that_would_allocate_gigabytes_is_refused_before_any_pixel():
+    # Issue 20, point 8: 133 bytes, six FILL tiles of 16384x16384, took a viewer from 51 MiB
+    # to 2.1 GB. Refused while decoding the message, before any picture exists.
+    def update(width: int, height: int, tiles: list[list[object]]) -> bytes:
+        return msgpack.packb([2, 1, 1.0, width, height, tiles], use_bin_type=True)
+
+    whole = [0, 0, m.MAX_SCREEN_PIXELS, m.MAX_SCREEN_PIXELS, "fill", b"\xff\x00\x00"]
+    bomb = update(m.MAX_SCREEN_PIXELS, m.MAX_SCREEN_PIXELS, [whole] * 6)
+    assert len(bomb) < 200
+    with pytest.raises(ProtocolError, match="larger than the largest supported"):
+        m.decode(bomb)
+    # A screen of a real size, its tiles covering it six times over.
+    screen = [0, 0, 1920, 1080, "fill", b"\xff\x00\x00"]
+    with pytest.raises(ProtocolError, match="cover the screen more than twice"):
+        m.decode(update(1920, 1080, [screen] * 6))
+    assert m.decode(update(1920, 1080, [screen] * 2))  # a full refresh and a bit is fine
+    # Copies that together move 64 screens of pixels.
+    copy = m.CopyRect(0, 0, 0, 1, 1920, 1079)
+    with pytest.raises(ProtocolError, match="move too many pixels"):
+        m.ExtendedFrameUpdate(1, 1.0, 1920, 1080, (), (copy,) * 64, ())

@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 
 from protocol.billing import Rounding, Tariff, bill, format_euro_german
+from relay.database.tariffs import load_tariff, save_tariff
 from relay.invoice import as_csv, as_json, as_table, build_invoice
 from relay.ledger import Ledger
-from relay.tariff import load_tariff, save_tariff
 
 # session, technician, customer, consent granted, ended, end reason
 KNOWN_SESSIONS = [
@@ -40,11 +40,12 @@ def ledger_dir(tmp_path):
     ledger = Ledger(tmp_path)
     for number, technician, customer, granted, ended, reason in KNOWN_SESSIONS:
         row_id = ledger.open_session(number)
-        ledger._db.execute(
-            "UPDATE sessions SET technician = ?, customer = ?, paired = registered, "
-            "consent_granted = ?, ended = ?, end_reason = ? WHERE id = ?",
-            (technician, customer, granted, ended, reason, row_id),
-        )
+        with ledger.backend.transaction() as tx:
+            tx.execute(
+                "UPDATE sessions SET technician = ?, customer = ?, paired = registered, "
+                "consent_granted = ?, ended = ?, end_reason = ? WHERE id = ?",
+                (technician, customer, granted, ended, reason, row_id),
+            )
     ledger.close()
     return tmp_path
 

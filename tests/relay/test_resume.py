@@ -168,6 +168,7 @@ def test_the_ledger_keeps_verifiers_of_open_consented_sessions_for_a_restart(
         ledger.forget_verifier(kept, "viewer")
         assert ledger.resumable_sessions() == []
         ledger.close_session(kept, "viewer_ended", 1, 2)
-        assert ledger._db.execute("SELECT COUNT(*) FROM resume_verifiers").fetchone() == (0,)  # noqa: SLF001
+        with ledger.backend.transaction() as tx:
+            assert tx.one("SELECT COUNT(*) FROM resume_verifiers") == (0,)
     finally:
         ledger.close()

@@ -6,8 +6,8 @@ from decimal import Decimal
 from endpoint.relay_link import open_link
 from protocol import control
 from protocol.billing import Rounding, Tariff
+from relay.database.tariffs import load_tariff
 from relay.ledger import Ledger
-from relay.tariff import load_tariff
 from tests.relay.conftest import receive, register, viewer_link
 from tests.support.relay import (
     add_technician,

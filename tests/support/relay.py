@@ -10,6 +10,8 @@ certificate by default. Also `add_technician` for a viewer's token.
 `running_relay(..., **settings)` takes any field of `relay.limits.Limits` as a keyword
 (e.g. `code_ttl_seconds=1.0`, `revocation_sweep_seconds=0.1`). Rate limits are off unless
 passed (`register_per_ip=RateLimit(60, 3)`), so tests can open many sessions.
+`running_relay(..., database=URL, relay_id="a")` runs it on PostgreSQL as
+`fernwartung relay --database URL` does (with its upkeep: heartbeat, waiting writes).
 """
 
 from __future__ import annotations
@@ -27,10 +29,14 @@ from pathlib import Path
 
 from protocol.billing import Tariff
 from relay import tls as relay_tls
+from relay.database.upkeep import Upkeep
 from relay.events import EventLog
 from relay.ledger import Ledger
 from relay.limits import UNLIMITED, Limits
+from relay.main import relay_on
 from relay.server import Relay, RelayConfig
+
+UPKEEP_SECONDS_FOR_TESTS = 0.2
 
 STARTUP_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -70,6 +76,8 @@ async def running_relay(
     tariff: Tariff | None = None,
     public_url: str | None = None,
     allow_origins: tuple[str, ...] = (),
+    database: str | None = None,
+    relay_id: str = "relay-test",
     **settings: object,
 ) -> AsyncIterator[RelayInfo]:
     """The real relay in this event loop on 127.0.0.1:<free port>; stopped on exit."""
@@ -91,12 +99,26 @@ async def running_relay(
         allow_origins=allow_origins,
     )
     log = EventLog(stream=log_to) if log_to is not None else EventLog()  # type: ignore[arg-type]
-    relay = Relay(config, log=log)
+    ledger = None
+    if database is not None:
+        ledger = Ledger.open(database, data_dir)
+        ledger.relay_id = relay_id
+    relay = relay_on(config, log, ledger)
     await relay.start()
     scheme = "wss" if tls else "ws"
+    url = f"{scheme}://127.0.0.1:{relay.port}"
+    upkeep = None
     try:
-        yield RelayInfo(f"{scheme}://127.0.0.1:{relay.port}", fingerprint, data_dir, relay)
+        if ledger is not None:
+            upkeep = Upkeep(
+                relay.ledger, relay.db, relay_id=relay_id, public_url=url,
+                fingerprint=fingerprint, log=log, interval_seconds=UPKEEP_SECONDS_FOR_TESTS,
+            )  # fmt: skip
+            await upkeep.start()
+        yield RelayInfo(url, fingerprint, data_dir, relay)
     finally:
+        if upkeep is not None:
+            await upkeep.stop()
         await relay.stop()
 
 

@@ -11,13 +11,16 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgpack
 import pytest
 
-from protocol import messages
+from endpoint.ending import END_MESSAGE_REFUSED
+from protocol import control, messages
 from protocol.codes import Code
 from protocol.errors import WrongCode
 from tests.support.relay import RelayInfo, add_technician, running_relay
 from tests.viewer.scripted_host import ScriptedHost
+from viewer import client as viewer_client
 from viewer.client import (
     ClientSettings,
     Phase,
@@ -235,3 +238,52 @@ async def test_no_relay_is_status_7(relay: RelayInfo) -> None:
 async def test_certificate_mismatch_is_status_8(relay: RelayInfo) -> None:
     settings = _settings(relay, Code("1234", "123456"), fingerprint="ab" * 32)
     assert (await ViewerClient(settings).run()).status is ExitStatus.CERTIFICATE_MISMATCH
+
+
+async def test_a_host_that_stalls_the_code_check_ends_the_viewer_with_a_sentence_not_a_traceback(
+    relay: RelayInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 20, point 5: the viewer gave up after 15 s with an uncaught TimeoutError (exit 1
+    # and a traceback). The host here reads the join and never answers the code check.
+    monkeypatch.setattr(viewer_client, "HANDSHAKE_TIMEOUT_SECONDS", 0.5)
+    host = await ScriptedHost.register(relay)
+    run = asyncio.create_task(ViewerClient(_settings(relay, host.code)).run())
+    async with asyncio.timeout(WAIT_SECONDS):
+        joined = await host.link.receive()
+        assert isinstance(joined, control.PeerJoined)
+        outcome = await run
+    assert outcome.status is ExitStatus.ERROR
+    assert "did not finish in time" in outcome.message
+
+
+@pytest.mark.parametrize("attack", ["memory bomb", "altered ciphertext"])
+async def test_a_message_that_fails_its_check_ends_the_session_for_both_with_the_reason(
+    relay: RelayInfo, attack: str
+) -> None:
+    # Issue 20, points 8 and 9: the viewer refuses the message before it allocates
+    # anything, and tells the relay why, so the customer is told at once (before, the
+    # viewer closed silently and the customer saw "reconnecting" for 60 s).
+    host = await ScriptedHost.register(relay)
+    client = ViewerClient(_settings(relay, host.code))
+    run = asyncio.create_task(client.run())
+    await host.accept(messages.ConsentLevel.VIEW)
+    assert host.session is not None
+    if attack == "memory bomb":
+        side = messages.MAX_SCREEN_PIXELS
+        tile = [0, 0, side, side, "fill", b"\xff\x00\x00"]
+        bomb = msgpack.packb([2, 1, 1.0, side, side, [tile] * 6], use_bin_type=True)
+        frame = host.session.seal_plaintext(bomb)
+    else:
+        sealed = bytearray(host.session.seal(messages.Chat("hello")) or b"")
+        sealed[-1] ^= 0x01  # the relay (or anyone on the way) changed one bit
+        frame = bytes(sealed)
+    assert frame is not None
+    await host.link.send_binary(frame)
+    async with asyncio.timeout(WAIT_SECONDS):
+        outcome = await run
+        while True:
+            told = await host.link.receive()
+            if isinstance(told, control.End):
+                break
+    assert outcome.status is ExitStatus.ERROR
+    assert told.reason == END_MESSAGE_REFUSED
