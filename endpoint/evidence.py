@@ -105,8 +105,18 @@ class SessionEvidence:
             raise RecordingFailed("the recording was not started")
         return self._file
 
-    def start(self, session: str, technician: str, width: int, height: int) -> None:
-        """Create the file (its header); raises RecordingFailed when it cannot be."""
+    def start(
+        self,
+        session: str,
+        technician: str,
+        width: int,
+        height: int,
+        terms_hash: bytes | None = None,
+    ) -> None:
+        """Create the file (its header); raises RecordingFailed when it cannot be.
+
+        `terms_hash`: the terms the customer was shown, when this side learnt it from the
+        peer (the viewer, from the host's Hello); otherwise the settings' own."""
         header = RecordingHeader(
             side=self.side,
             session=session,
@@ -115,7 +125,7 @@ class SessionEvidence:
             start_time=self._clock(),
             screen_width=width,
             screen_height=height,
-            terms_hash=self.settings.terms_hash,
+            terms_hash=self.settings.terms_hash if terms_hash is None else terms_hash,
             customer=self.settings.customer,
         )
         self._file = self._guard(RecordingFile.create, self.settings.directory, header)

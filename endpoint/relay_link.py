@@ -23,7 +23,12 @@ from urllib.parse import urlsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+)
 
 from protocol import control
 from protocol.errors import (
@@ -257,12 +262,23 @@ async def _connect(address: RelayAddress, path: str, options: dict[str, Any]) ->
         if status in BUSY_STATUSES:
             raise _Refused(unreachable) from None
         raise unreachable from None
+    except InvalidMessage as error:
+        if not address.secure:
+            # A TLS relay answers a plain connection with no HTTP at all.
+            raise RelayUnreachable(
+                f"the relay at {address.base} did not answer as a WebSocket server; "
+                "if it uses TLS, the address starts with wss://"
+            ) from None
+        unreachable = RelayUnreachable(
+            f"cannot reach the relay at {address.base} ({type(error).__name__})"
+        )
+        if isinstance(error.__cause__, EOFError):
+            raise _Refused(unreachable) from None  # closed during the upgrade: busy
+        raise unreachable from None
     except (OSError, TimeoutError, InvalidHandshake, websockets.exceptions.InvalidURI) as error:
         unreachable = RelayUnreachable(
             f"cannot reach the relay at {address.base} ({type(error).__name__})"
         )
-        if isinstance(error, REFUSED_ERRORS) or (
-            isinstance(error, InvalidMessage) and isinstance(error.__cause__, EOFError)
-        ):
+        if isinstance(error, REFUSED_ERRORS):
             raise _Refused(unreachable) from None
         raise unreachable from None

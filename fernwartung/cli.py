@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 EXIT_USAGE = 2
 
+
 # subcommand -> "module:function" taking the parsed arguments and returning an exit status
 HANDLERS: dict[str, str] = {
     "relay": "relay.main:run",
@@ -38,39 +39,96 @@ def _add_database(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database", metavar="URL", help=DATABASE_HELP)
 
 
+# Flags of the relay's limits: (flag, type, what it limits). Their defaults are read from
+# relay/limits.py when the help is shown.
+LIMIT_FLAGS: tuple[tuple[str, type, str], ...] = (
+    ("--max-message-bytes", int, "largest message a side may send"),
+    ("--max-first-message-bytes", int, "largest first message before a side is admitted"),
+    ("--max-sessions", int, "sessions at once"),
+    ("--max-connections", int, "connections at once"),
+    ("--max-tls-handshakes", int, "TLS handshakes in progress at once"),
+    ("--max-tls-handshakes-per-ip", int, "TLS handshakes in progress per address"),
+    ("--max-unadmitted-per-ip", int, "connections per address not yet admitted"),
+    ("--max-waiting-per-ip", int, "connections per address waiting unread over a cap"),
+    ("--max-waiting-connections", int, "connections waiting unread over a cap, in all"),
+    ("--waiting-timeout-seconds", float, "how long a waiting connection may wait"),
+    ("--code-ttl-seconds", float, "how long a code is valid"),
+    ("--handshake-timeout-seconds", float, "time for a connection's first message"),
+    ("--idle-timeout-seconds", float, "a connection silent this long is closed"),
+    ("--send-stall-timeout-seconds", float, "a side that reads nothing this long is dropped"),
+    ("--ping-interval-seconds", float, "keep-alive ping interval"),
+    ("--revocation-sweep-seconds", float, "how often revoked technicians are looked for"),
+    ("--resume-grace-seconds", float, "how long a dropped side may come back"),
+    ("--register-per-ip-per-minute", float, "new sessions per address and minute"),
+    ("--join-per-ip-per-minute", float, "joins per address and minute"),
+    ("--join-per-token-per-minute", float, "joins per technician and minute"),
+    ("--resume-per-ip-per-minute", float, "resume attempts per address and minute"),
+)
+DATA_DIR_HELP = "the relay's data folder: ledger, technicians, tariff, certificate"
+
+
+def _limit_default(flag: str) -> str:
+    """The default of a limit flag, as relay/limits.py sets it."""
+    from relay.limits import Limits
+
+    name = flag.removeprefix("--").replace("-", "_")
+    limits = Limits()
+    if name.endswith("_per_minute"):
+        value = getattr(limits, name.removesuffix("_per_minute"), None)
+        value = getattr(value, "per_minute", value)
+    else:
+        value = getattr(limits, name, None)
+    return "see relay/limits.py" if value is None else f"{value:g}"
+
+
 def _add_relay(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("relay", help="run the relay server (operator)")
     actions = p.add_subparsers(dest="relay_action", metavar="ACTION")
     migrate = actions.add_parser("migrate", help="apply the database's schema migrations")
     _add_database(migrate)
     migrate.add_argument("--data-dir", metavar="DIR", help="the SQLite ledger's data dir")
-    p.add_argument("--listen", default="127.0.0.1:8765", metavar="HOST:PORT")
-    p.add_argument("--data-dir", default="fernwartung-data", metavar="DIR")
     _add_database(p)
-    p.add_argument("--relay-id", metavar="ID", help="this relay's name among several")
     p.add_argument(
-        "--public-url",
-        metavar="URL",
-        help="where clients and browsers reach this relay, e.g. wss://support.example:8765; "
-        "its https origin may open sessions from web pages (default: that of --listen, "
-        "unless a wildcard address or --behind-proxy)",
-    )
+        "--relay-id", metavar="ID",
+        help="this relay's name among several (default: one drawn and kept in the data folder)",
+    )  # fmt: skip
+    p.add_argument(
+        "--public-url", metavar="URL",
+        help="where clients and browsers reach this relay, e.g. wss://support.example:8765: "
+        "the other relays send clients there, and its https origin may open sessions from "
+        "web pages (default: the address it listens on, unless a wildcard address or "
+        "--behind-proxy)",
+    )  # fmt: skip
+    p.add_argument(
+        "--listen", default="127.0.0.1:8765", metavar="HOST:PORT",
+        help="address and port to listen on (default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--data-dir", default="fernwartung-data", metavar="DIR",
+        help=DATA_DIR_HELP + " (default: ./%(default)s)",
+    )  # fmt: skip
     tls = p.add_mutually_exclusive_group()
-    tls.add_argument("--tls-cert", metavar="FILE")
-    tls.add_argument("--self-signed", action="store_true")
-    tls.add_argument("--no-tls", action="store_true")
-    p.add_argument("--tls-key", metavar="FILE")
+    tls.add_argument("--tls-cert", metavar="FILE", help="certificate chain (PEM); needs --tls-key")
+    tls.add_argument(
+        "--self-signed", action="store_true",
+        help="a self-signed certificate kept in the data folder (the default without "
+        "--tls-cert or --no-tls); its fingerprint is printed for --fingerprint",
+    )  # fmt: skip
+    tls.add_argument(
+        "--no-tls", action="store_true",
+        help="plain WebSocket: only on a loopback address, or with --behind-proxy",
+    )  # fmt: skip
+    p.add_argument("--tls-key", metavar="FILE", help="private key (PEM) of --tls-cert")
     p.add_argument(
-        "--behind-proxy", action="store_true", help="TLS ends at a reverse proxy in front"
-    )
-    p.add_argument("--log-json", action="store_true", help="log JSON lines")
+        "--behind-proxy", action="store_true",
+        help="TLS ends at a reverse proxy in front (allows --no-tls on any address)",
+    )  # fmt: skip
+    p.add_argument("--log-json", action="store_true", help="log JSON lines instead of text")
+    tariff = p.add_argument_group("tariff (kept in the ledger once set)")
     p.add_argument(
-        "--allow-origin",
-        action="append",
-        metavar="ORIGIN",
-        help="another web origin whose pages may open sessions (repeatable)",
-    )
-    tariff = p.add_argument_group("tariff (kept in DATA_DIR/tariff.json once set)")
+        "--allow-origin", action="append", metavar="ORIGIN",
+        help="another web origin whose pages may open sessions (repeatable; default: none)",
+    )  # fmt: skip
     tariff.add_argument("--rate", metavar="EUR", help="price per minute (default 1.40)")
     tariff.add_argument("--vat", metavar="PERCENT", help="VAT percent (default 19)")
     tariff.add_argument(
@@ -78,113 +136,144 @@ def _add_relay(sub: argparse._SubParsersAction) -> None:
         choices=("started-minute", "exact"),
         help="bill per started minute (default) or exact seconds",
     )
-    tariff.add_argument("--minimum-charge", metavar="EUR", help="net minimum per session")
+    tariff.add_argument(
+        "--minimum-charge", metavar="EUR", help="net minimum per session (default 0)"
+    )
     limits = p.add_argument_group("limits (defaults in relay/limits.py)")
-    for flag, kind in (
-        ("--max-message-bytes", int),
-        ("--max-first-message-bytes", int),
-        ("--max-sessions", int),
-        ("--max-connections", int),
-        ("--max-tls-handshakes", int),
-        ("--max-tls-handshakes-per-ip", int),
-        ("--max-unadmitted-per-ip", int),
-        ("--max-waiting-per-ip", int),
-        ("--max-waiting-connections", int),
-        ("--waiting-timeout-seconds", float),
-        ("--code-ttl-seconds", float),
-        ("--handshake-timeout-seconds", float),
-        ("--idle-timeout-seconds", float),
-        ("--send-stall-timeout-seconds", float),
-        ("--ping-interval-seconds", float),
-        ("--revocation-sweep-seconds", float),
-        ("--resume-grace-seconds", float),
-        ("--register-per-ip-per-minute", float),
-        ("--join-per-ip-per-minute", float),
-        ("--join-per-token-per-minute", float),
-        ("--resume-per-ip-per-minute", float),
-    ):
-        limits.add_argument(flag, type=kind, metavar="N")
+    for flag, kind, what in LIMIT_FLAGS:
+        limits.add_argument(
+            flag, type=kind, metavar="N", help=f"{what} (default: {_limit_default(flag)})"
+        )
 
 
 def _add_technician(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("technician", help="add, list or revoke technicians (operator)")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="add a technician; prints the token once")
-    add.add_argument("name")
+    add.add_argument("name", help="the technician's name, shown to customers")
     actions.add_parser("list", help="list technicians")
     revoke = actions.add_parser("revoke", help="refuse a technician's token from now on")
-    revoke.add_argument("name")
+    revoke.add_argument("name", help="the technician's name")
     for action in (add, actions.choices["list"], revoke):
-        action.add_argument("--data-dir", default="fernwartung-data", metavar="DIR")
+        action.add_argument(
+            "--data-dir", default="fernwartung-data", metavar="DIR",
+            help=DATA_DIR_HELP + "; it must exist, as the relay made it (default: ./%(default)s)",
+        )  # fmt: skip
         _add_database(action)
 
 
 def _add_host(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("host", help="share this screen with a technician (customer)")
-    p.add_argument("--relay", required=True, metavar="URL")
-    p.add_argument("--fingerprint", metavar="SHA256")
-    p.add_argument("--ui", choices=("tk", "terminal"))
-    p.add_argument("--screen", choices=("real", "synthetic"), default="real")
+    p.add_argument("--relay", required=True, metavar="URL", help="the relay, wss://HOST:PORT")
     p.add_argument(
-        "--backend",
-        choices=("auto", "x11", "wayland"),
-        default="auto",
-        help="how the real screen is reached (auto: Wayland portal in a Wayland session, else X11)",
+        "--fingerprint", metavar="SHA256", help="pin the relay's certificate (hex SHA-256)"
     )
-    p.add_argument("--monitor", type=int, default=1, metavar="N")
-    p.add_argument("--record", metavar="DIR")
-    p.add_argument("--lang", choices=("de", "en"))
-    p.add_argument("--terms", metavar="FILE", help="the operator's terms, shown before the code")
+    p.add_argument(
+        "--ui", choices=("tk", "terminal"),
+        help="window or lines in a terminal (default: tk when there is a display)",
+    )  # fmt: skip
+    p.add_argument(
+        "--screen", choices=("real", "synthetic"), default="real",
+        help="share the real screen, or a test pattern for demos (default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--backend", choices=("auto", "x11", "wayland"), default="auto",
+        help="how the real screen is reached: the Wayland portal in a Wayland session, "
+        "else X11 (default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--monitor", type=int, default=1, metavar="N",
+        help="the monitor shared first (default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--record", metavar="DIR",
+        help="where your own recording of the session goes "
+        "(default: ~/.local/share/fernwartung/recordings, or $XDG_DATA_HOME/fernwartung/"
+        "recordings)",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-record", action="store_true",
+        help="keep no recording of your own (the technician's side still records)",
+    )  # fmt: skip
+    p.add_argument(
+        "--lang", choices=("de", "en"), help="language (default: from LANG / the locale)"
+    )
+    p.add_argument(
+        "--terms", metavar="FILE",
+        help="the operator's terms, shown before the code (default: the sample terms)",
+    )  # fmt: skip
 
 
 def _add_viewer(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("viewer", help="connect to a customer with their code (technician)")
-    p.add_argument("--relay", required=True, metavar="URL")
-    p.add_argument("--code", required=True)
-    p.add_argument("--token", help="technician token (or env FERNWARTUNG_TOKEN)")
-    p.add_argument("--ui", choices=("tk", "headless"))
-    p.add_argument("--fingerprint", metavar="SHA256")
-    p.add_argument("--record", metavar="DIR", help="where to record (default ./recordings)")
+    p.add_argument("--relay", required=True, metavar="URL", help="the relay, wss://HOST:PORT")
+    p.add_argument("--code", required=True, help="the customer's code, as read out")
+    p.add_argument("--token", help="technician token (default: env FERNWARTUNG_TOKEN, or asked)")
+    p.add_argument(
+        "--ui", choices=("tk", "headless"),
+        help="window, or none for automation (default: tk when there is a display)",
+    )  # fmt: skip
+    p.add_argument(
+        "--fingerprint", metavar="SHA256", help="pin the relay's certificate (hex SHA-256)"
+    )
+    p.add_argument("--record", metavar="DIR", help="where to record (default: ./recordings)")
     p.add_argument("--no-record", action="store_true", help="do not record (said aloud)")
-    p.add_argument("--customer", metavar="REF")
-    p.add_argument("--seconds", type=float, metavar="N")
-    p.add_argument("--stats", metavar="FILE.jsonl")
-    p.add_argument("--snapshot", metavar="FILE.png")
-    p.add_argument("--input-script", metavar="FILE.jsonl")
+    p.add_argument("--customer", metavar="REF", help="the customer's reference, for the invoice")
+    p.add_argument("--seconds", type=float, metavar="N", help="end the session after N seconds")
+    p.add_argument("--stats", metavar="FILE.jsonl", help="one JSON line per frame update")
+    p.add_argument("--snapshot", metavar="FILE.png", help="the last picture, at the end (headless)")
+    p.add_argument(
+        "--input-script", metavar="FILE.jsonl", help="inputs to send (headless; see the README)"
+    )
+    p.add_argument(
+        "--lang", choices=("de", "en"), help="language (default: from LANG / the locale)"
+    )
 
 
 def _add_recording(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("recording", help="verify, inspect, export or play a session recording")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = actions.add_parser("verify", help="check the hash chain (and the relay's ledger)")
-    verify.add_argument("file")
-    verify.add_argument("--ledger", metavar="DATA_DIR")
+    verify.add_argument("file", help="the recording (.fwrec)")
+    verify.add_argument(
+        "--ledger", metavar="DATA_DIR", help="also check against the relay's ledger there"
+    )
     info = actions.add_parser("info", help="session, technician, duration, frames, inputs")
-    info.add_argument("file")
-    info.add_argument("--json", action="store_true")
+    info.add_argument("file", help="the recording (.fwrec)")
+    info.add_argument("--json", action="store_true", help="one JSON object")
     export = actions.add_parser("export", help="to an .mp4 or a folder of PNGs")
-    export.add_argument("file")
-    export.add_argument("out")
+    export.add_argument("file", help="the recording (.fwrec)")
+    export.add_argument("out", help="OUT.mp4, or a folder for PNGs")
     play = actions.add_parser("play", help="replay in a window")
-    play.add_argument("file")
+    play.add_argument("file", help="the recording (.fwrec)")
 
 
 def _add_invoice(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("invoice", help="bill a month's sessions from the ledger (operator)")
-    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP + " (or --database)")
     _add_database(p)
-    p.add_argument("--month", required=True, metavar="YYYY-MM")
-    p.add_argument("--rate", metavar="EUR")
-    p.add_argument("--vat", metavar="PERCENT")
-    p.add_argument("--technician", metavar="NAME")
-    p.add_argument("--customer", metavar="REF")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument(
+        "--month", required=True, metavar="YYYY-MM",
+        help="the month (UTC) whose sessions are billed, by the start of consent",
+    )  # fmt: skip
+    p.add_argument("--rate", metavar="EUR", help="rate per minute (default: the relay's tariff)")
+    p.add_argument("--vat", metavar="PERCENT", help="VAT percent (default: the relay's tariff)")
+    p.add_argument("--technician", metavar="NAME", help="only this technician's sessions")
+    p.add_argument("--customer", metavar="REF", help="only this customer's sessions")
+    p.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table",
+        help="table (local times, zone named) or csv/json (UTC, ISO 8601) "
+        "(default: %(default)s)",
+    )  # fmt: skip
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="a whole session on this machine, nothing to set up")
-    p.add_argument("--seconds", type=float, default=5.0, metavar="N")
-    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--seconds", type=float, default=5.0, metavar="N",
+        help="how long the session runs (default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument("--json", action="store_true", help="the summary as one JSON object")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,10 @@
 """The activity log the customer reads: every injected input, summarised into short lines.
 
 Sans-I/O and clock-free: feed each *injected* input message with the time it happened and
-collect finished entries; call `flush(now)` now and then so a burst of typing or mouse
-movement appears once it pauses. Typed characters are counted, never shown.
+collect finished entries; call `flush(now)` at least every `FLUSH_EVERY_SECONDS` so a burst
+of typing, scrolling or mouse movement appears while it goes on (a line at least once a
+second) and once it pauses. Typed characters are counted, never shown; every other key is
+named.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from protocol import keys as key_names
 from protocol.messages import Button, Key, Message, PointerButton, PointerMove, Scroll
 
 BURST_IDLE_SECONDS = 1.0
+# A burst still going on is reported this long after it began (and begins anew); with a
+# flush every FLUSH_EVERY_SECONDS the log shows it at least once a second.
+BURST_REPORT_SECONDS = 0.75
+FLUSH_EVERY_SECONDS = 0.25
 DRAG_THRESHOLD_PIXELS = 4
 _MODIFIER_PREFIXES = {"Control": "Control", "Alt": "Alt", "Super": "Super", "Meta": "Alt"}
 _CLICK_TEXT = {Button.LEFT: "act_clicks", Button.RIGHT: "act_right_clicks",
@@ -72,16 +78,22 @@ class ActivitySummary:
         return out
 
     def flush(self, now: float, *, force: bool = False) -> list[ActivityEntry]:
-        """Close a burst that has been idle long enough (or any burst when forced)."""
+        """Close a burst that has been idle long enough or has gone on long enough to be
+        reported (or any burst when forced)."""
         burst = self._burst
-        if burst is None or (not force and now - burst.last < BURST_IDLE_SECONDS):
+        if burst is None:
+            return []
+        idle = now - burst.last >= BURST_IDLE_SECONDS
+        long_enough = now - burst.started >= BURST_REPORT_SECONDS
+        if not (force or idle or long_enough):
             return []
         self._burst = None
         return [self._burst_entry(burst)]
 
     def _burst_entry(self, burst: _Burst) -> ActivityEntry:
         if burst.kind == "type":
-            return entry(burst.started, "act_types", count=burst.count)
+            key = "act_types_one" if burst.count == 1 else "act_types"
+            return entry(burst.started, key, count=burst.count)
         if burst.kind == "scroll":
             return entry(burst.started, "act_scrolls", x=burst.x, y=burst.y)
         return entry(burst.started, "act_moves", x=burst.x, y=burst.y)

@@ -43,7 +43,7 @@ from endpoint.reconnect import ReconnectTarget, send_verifier
 from endpoint.relay_link import RelayLink, open_link
 from endpoint.wire import SessionWire
 from host_agent import events as ui
-from host_agent.activity import ActivitySummary
+from host_agent.activity import FLUSH_EVERY_SECONDS, ActivitySummary
 from host_agent.capture import CaptureError, Monitor, ScreenSource, SharingRefused
 from host_agent.consent import Consent, Phase, Sharing
 from host_agent.evidence import InputOutcomes, host_evidence
@@ -68,20 +68,25 @@ from host_agent.inject import Bounds, InputBackend, InputGate
 from host_agent.pipeline import FramePipeline
 from host_agent.reconnect import GIVE_UP_AFTER_SECONDS, HostResume, LinkState
 from host_agent.streaming import Streamer
+from host_agent.summary import EndFacts, end_summary
 from host_agent.texts import Texts
 from protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS, control, messages
 from protocol.billing import Tariff
 from protocol.codes import Code, new_code
 from protocol.errors import (
+    CertificateMismatch,
     CodeVoid,
     ConnectionLost,
     FernwartungError,
     ProtocolError,
     RecordingFailed,
+    RelayUnreachable,
     SessionEnded,
 )
 from protocol.handshake import Role
+from protocol.peer_text import one_line
 from protocol.session import Established, PeerSession, Received, Resumed, Send, SessionState
+from protocol.terms import terms_capabilities
 
 NETWORK_TIMEOUT_SECONDS = 10.0
 BYE_TIMEOUT_SECONDS = 2.0
@@ -92,7 +97,7 @@ MAX_FAILED_TRIES = 3
 MAX_CODE_TTL_SECONDS = 600.0
 # A code check (SPAKE2 and key confirmation) that takes longer counts as a failed try.
 HANDSHAKE_TIMEOUT_SECONDS = 15.0
-ACTIVITY_TICK_SECONDS = 0.5
+ACTIVITY_TICK_SECONDS = FLUSH_EVERY_SECONDS
 DROPPED_REPORT_SECONDS = 5.0
 GATE_JOIN_SECONDS = 2.0  # for the injector thread to finish what it injects and stop
 CAPABILITIES = (
@@ -110,7 +115,8 @@ class AgentSettings:
     relay_url: str
     fingerprint: str | None = None
     monitor: int = 1
-    record_directory: Path | None = None  # the customer's own recording (--record), or none
+    record_directory: Path | None = None  # the customer's own recording, or none
+    recording_declined: bool = False  # the customer chose --no-record (said in the log)
     terms_hash: bytes = TERMS_NOT_SHOWN  # SHA-256 of the terms shown, for the recording
     # After a dropped connection, how long to try to resume (the relay decides for sure).
     resume_give_up_seconds: float = GIVE_UP_AFTER_SECONDS
@@ -264,6 +270,14 @@ class HostAgent:
         except TimeoutError:
             with contextlib.suppress(Stop):
                 await self._end("reason_relay_lost", EXIT_ERROR)
+        except RelayUnreachable:
+            with contextlib.suppress(Stop):
+                await self._end(
+                    "reason_relay_unreachable", EXIT_ERROR, relay=self.settings.relay_url
+                )
+        except CertificateMismatch:
+            with contextlib.suppress(Stop):
+                await self._end("reason_certificate", EXIT_ERROR, relay=self.settings.relay_url)
         except RecordingFailed as error:
             with contextlib.suppress(Stop):
                 await self._recording_lost(str(error))
@@ -406,8 +420,8 @@ class HostAgent:
             await self._on_resumed(frame.epoch)
         elif isinstance(frame, control.PeerLeft | control.End):
             if self.state in (AgentState.ASKING, AgentState.SHARING):
-                key, values = _why_the_viewer_went(frame)
-                await self._end(key, EXIT_OK, **values)
+                key, technician_reason = _why_the_viewer_went(frame)
+                await self._end(key, EXIT_OK, technician_reason=technician_reason)
             else:
                 self.wire.session = None
                 self.state = AgentState.WAITING
@@ -419,12 +433,12 @@ class HostAgent:
         if time.monotonic() >= self._code_expires_at:
             await self._register(why_new="code_expired")  # this code answers no one any more
             return
-        self.technician = technician
+        self.technician = one_line(technician, control.MAX_TECHNICIAN_CHARS)
         self.wire.session = PeerSession(Role.HOST, self._code)
         self.state = AgentState.HANDSHAKE
         self._handshakes += 1
         self._handshake_deadline = time.monotonic() + self.settings.handshake_timeout_seconds
-        self._notify(ui.TechnicianConnecting(technician))
+        self._notify(ui.TechnicianConnecting(self.technician))
         await self.wire.send_raw(self.wire.session.start())
 
     async def _binary(self, data: bytes) -> None:
@@ -474,12 +488,14 @@ class HostAgent:
         self.state = AgentState.ASKING
         assert self._monitor is not None and self._code is not None
         bounds = self._monitor.bounds
-        capabilities = CAPABILITIES
+        capabilities = CAPABILITIES + terms_capabilities(self.settings.terms_hash)
         if self._evidence is not None:
             # Before the first message: the recording holds the whole session.
             self._evidence.start(self._code.session, self.technician, bounds.width, bounds.height)
             self._show_line("ev_recording_to", path=self._evidence.path)
             capabilities += (RECORDING_CAPABILITY,)
+        elif self.settings.recording_declined:
+            self._show_line("ev_not_recording")
         await send_verifier(self.wire.session, self.wire.link)
         await self.wire.send(
             messages.Hello(
@@ -489,7 +505,7 @@ class HostAgent:
                 screen_height=bounds.height,
             )
         )
-        self._notify(ui.ConsentAsked(self.technician, self.tariff.rate_per_minute))
+        self._notify(ui.ConsentAsked(self.technician, self.tariff.rate_per_minute, self.tariff))
 
     # -- messages from the viewer -------------------------------------------------------
 
@@ -509,11 +525,15 @@ class HostAgent:
         elif isinstance(message, messages.RefreshRequest):
             self.pipeline.request_full()
         elif isinstance(message, messages.ControlRequest):
-            self._notify(ui.ActivityLine(self.texts("ev_control_requested")))
+            self._show_line("ev_control_requested")
+            if self.consent.level is messages.ConsentLevel.VIEW:
+                self._notify(ui.ControlRequested(self.technician))
         elif isinstance(message, messages.Chat):
-            self._notify(ui.ActivityLine(self.texts("ev_chat", text=message.text)))
+            self._show_line("ev_chat", text=one_line(message.text))
         elif isinstance(message, messages.Bye):
-            await self._end("reason_viewer_left", EXIT_OK, peer_ended=True)
+            await self._end(
+                "reason_viewer_left", EXIT_OK, peer_ended=True, technician_reason=message.reason
+            )
         elif isinstance(message, messages.Checkpoint):
             pass  # the viewer's chain head: the recording checked it in _note_received
         else:
@@ -740,7 +760,13 @@ class HostAgent:
     # -- the end ----------------------------------------------------------------------------
 
     async def _end(
-        self, reason_key: str, status: int, *, peer_ended: bool = False, **values: object
+        self,
+        reason_key: str,
+        status: int,
+        *,
+        peer_ended: bool = False,
+        technician_reason: str = "",
+        **values: object,
     ) -> None:
         """End the session: stop input and capture, say goodbye, close recording and link.
 
@@ -759,10 +785,20 @@ class HostAgent:
         previous, self.state = self.state, AgentState.ENDED
         self.wire.close_after_bye()
         self.exit_status = status
-        reason = self.texts(reason_key, **values)
         english = Texts("en")(reason_key, **values)[: messages.MAX_REASON_CHARS]
         self._show(self.activity.flush(time.monotonic(), force=True))
-        self._notify(ui.Ended(reason))
+        evidence = self._evidence
+        shared = self._started_monotonic > 0
+        facts = EndFacts(
+            reason_key,
+            values,
+            time.monotonic() - self._started_monotonic if shared else None,
+            self.tariff,
+            evidence.path if evidence is not None and evidence.started else None,
+            self.settings.recording_declined,
+            technician_reason,
+        )
+        self._notify(end_summary(self.texts, facts))
         link = self.wire.link
         recording_ok = self._evidence is None or self._evidence.failure is None
         link_usable = link is not None
@@ -872,14 +908,14 @@ _VIEWER_END_REASONS = {
 }
 
 
-def _why_the_viewer_went(frame: control.PeerLeft | control.End) -> tuple[str, dict[str, str]]:
-    """The customer's words for why the technician's side ended (a text key and values)."""
+def _why_the_viewer_went(frame: control.PeerLeft | control.End) -> tuple[str, str]:
+    """Why the technician's side ended, for the customer: the text key of a reason the
+    viewer's program gives in words the customer's language has, else "the technician
+    left" with the reason as the viewer gave it (peer text, shown as one inert line)."""
     key = _VIEWER_END_REASONS.get(frame.reason)
     if key is not None:
-        return key, {}
-    if isinstance(frame, control.End) and frame.reason:
-        return "reason_viewer_ended", {"detail": frame.reason}
-    return "reason_viewer_left", {}
+        return key, ""
+    return "reason_viewer_left", frame.reason
 
 
 def _tapped(tap: Tap | None, direction: str) -> Callable[[messages.Message, bytes], None]:

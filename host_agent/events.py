@@ -42,6 +42,7 @@ class TechnicianConnecting:
 class ConsentAsked:
     technician: str
     rate_per_minute: Decimal
+    tariff: Tariff = Tariff()  # the operator's: the question words it (Texts.price)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +74,21 @@ class Reconnected:
 
 
 @dataclass(frozen=True, slots=True)
+class ControlRequested:
+    """The technician asks for control; only the customer's answer can grant it."""
+
+    technician: str  # one inert line (protocol.peer_text)
+
+
+@dataclass(frozen=True, slots=True)
 class Ended:
-    reason: str  # already in the customer's language
+    """The session is over. The UI keeps showing this until the customer closes it."""
+
+    reason: str  # who ended it and why, in the customer's language
+    title: str = ""  # the screen's heading ("Sitzung beendet", "Keine Verbindung")
+    details: tuple[str, ...] = ()  # how long, what it costs, where the recording is
+    advice: str = ""  # after a failure: what to do now (check the address, call the provider)
+    failed: bool = False  # the session could not start or broke off
 
 
 UiEvent = (
@@ -85,6 +99,7 @@ UiEvent = (
     | ConsentAsked
     | SharingChanged
     | ActivityLine
+    | ControlRequested
     | Reconnecting
     | Reconnected
     | Ended

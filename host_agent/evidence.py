@@ -1,4 +1,4 @@
-"""The customer's own recording of a session (`fernwartung host --record DIR`).
+"""The customer's own recording of a session (by default; `--record DIR`, `--no-record`).
 
 `endpoint.evidence.SessionEvidence` does the file and the checkpoints; this adds what only
 the host knows: the hash of the terms it showed, and for every input from the technician
@@ -8,8 +8,11 @@ whether it was applied or dropped (`InputOutcomes`).
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 import threading
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 
 from endpoint.evidence import EvidenceSettings, SessionEvidence
@@ -20,6 +23,24 @@ from protocol.messages import Message
 
 REASON_CONTROL_WITHDRAWN = "dropped: control withdrawn before injection"
 REASON_SESSION_ENDED = "dropped: the session ended"
+
+
+def default_recording_directory(
+    environ: Mapping[str, str] | None = None, platform: str = sys.platform
+) -> Path:
+    """Where the customer's recordings go unless told otherwise: a folder of their own
+    user's data ($XDG_DATA_HOME/fernwartung/recordings, by default
+    ~/.local/share/fernwartung/recordings; %LOCALAPPDATA% on Windows; Application
+    Support on macOS)."""
+    env = os.environ if environ is None else environ
+    home = Path(env.get("HOME") or Path.home())
+    if platform == "win32" and env.get("LOCALAPPDATA"):
+        base = Path(env["LOCALAPPDATA"])
+    elif platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        base = Path(env.get("XDG_DATA_HOME") or home / ".local" / "share")
+    return base / "fernwartung" / "recordings"
 
 
 def terms_hash(terms: str) -> bytes:
@@ -95,4 +116,4 @@ class InputOutcomes:
             self._evidence.input_outcome(index, False, REASON_SESSION_ENDED)
 
 
-__all__ = ["InputOutcomes", "host_evidence", "terms_hash"]
+__all__ = ["InputOutcomes", "default_recording_directory", "host_evidence", "terms_hash"]

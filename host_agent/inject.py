@@ -6,7 +6,7 @@ kill switch (`end`) takes the same lock, so once `end()` has returned nothing mo
 injected, even if the viewer keeps sending. Revoking control or pausing (`block`) also
 bumps a generation number: inputs queued before it are never injected later.
 
-pynput is imported lazily in `PynputBackend` (it fails at import without a display).
+python-xlib is imported lazily in `PynputBackend` (it fails without a display).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from protocol import keys as key_names
 from protocol.messages import Button, Key, Message, PointerButton, PointerMove, Scroll
@@ -245,23 +245,22 @@ class InputGate:
 class PynputBackend:
     """Real injection into the X display of this process (DISPLAY).
 
-    The pointer goes through pynput. Keys go through the XTEST extension (python-xlib,
-    which pynput brings): pynput's X keyboard sends synthetic events to the focus window,
-    which Tk and many toolkits ignore and which miss a PointerRoot focus, while XTEST keys
-    are indistinguishable from a real keyboard (as xdotool's).
+    Pointer and keys go through the XTEST extension (python-xlib, pure Python), as
+    xdotool's do and as pynput's X pointer did (the name stays; pynput itself is no longer
+    needed: on Linux its install builds `evdev` with a C compiler). XTEST input is
+    indistinguishable from a real keyboard and mouse, where pynput's X keyboard sent
+    synthetic events that Tk and many toolkits ignore.
     """
 
     def __init__(self, bounds: Bounds) -> None:
-        from pynput import mouse  # lazily: fails at import without a display
-
         self.bounds = bounds
-        self._mouse = mouse.Controller()
-        self._buttons = {
-            Button.LEFT: mouse.Button.left,
-            Button.MIDDLE: mouse.Button.middle,
-            Button.RIGHT: mouse.Button.right,
-        }
         self._keyboard = XTestKeyboard()
+        self._mouse: Any = XTestPointer(self._keyboard.display)
+        self._buttons: dict[Button, Any] = {
+            Button.LEFT: 1,
+            Button.MIDDLE: 2,
+            Button.RIGHT: 3,
+        }
 
     def move(self, x: int, y: int) -> None:
         self._mouse.position = (self.bounds.left + x, self.bounds.top + y)
@@ -279,9 +278,47 @@ class PynputBackend:
         self._keyboard.key(key, pressed)
 
     def close(self) -> None:
-        """Let go of both X connections; nothing is injected after this."""
+        """Let go of the X connection; nothing is injected after this."""
         self._keyboard.close()
-        self._mouse = None  # pynput's controller closes its connection as it goes
+        self._mouse = None
+
+
+class XTestPointer:
+    """Moves the pointer, presses buttons and scrolls through XTEST, with pynput's
+    conventions (buttons 1-3; dy > 0 scrolls up, dx > 0 right: X buttons 4-7)."""
+
+    def __init__(self, display: Any) -> None:
+        from Xlib import X
+        from Xlib.ext import xtest
+
+        self._X, self._xtest, self._display = X, xtest, display
+
+    @property
+    def position(self) -> tuple[int, int]:
+        pointer = self._display.screen().root.query_pointer()
+        return pointer.root_x, pointer.root_y
+
+    @position.setter
+    def position(self, point: tuple[int, int]) -> None:
+        x, y = point
+        self._xtest.fake_input(self._display, self._X.MotionNotify, x=x, y=y)
+        self._display.sync()
+
+    def press(self, button: int) -> None:
+        self._xtest.fake_input(self._display, self._X.ButtonPress, button)
+        self._display.sync()
+
+    def release(self, button: int) -> None:
+        self._xtest.fake_input(self._display, self._X.ButtonRelease, button)
+        self._display.sync()
+
+    def scroll(self, dx: int, dy: int) -> None:
+        steps = [(4 if dy > 0 else 5, abs(dy)), (7 if dx > 0 else 6, abs(dx))]
+        for button, count in steps:
+            for _ in range(count):
+                self._xtest.fake_input(self._display, self._X.ButtonPress, button)
+                self._xtest.fake_input(self._display, self._X.ButtonRelease, button)
+        self._display.sync()
 
 
 def keysym_for(key: str) -> int:
@@ -309,6 +346,7 @@ class XTestKeyboard:
 
         self._X, self._XK, self._xtest = X, XK, xtest
         self._display = xdisplay.Display()
+        self.display = self._display
         self._shift = self._display.keysym_to_keycode(XK.string_to_keysym("Shift_L"))
         self._spare: int | None = None
         self._pressed: dict[str, tuple[int, bool]] = {}

@@ -14,7 +14,7 @@ from pathlib import Path
 from host_agent import backends
 from host_agent.agent import AgentSettings, HostAgent
 from host_agent.capture import CaptureError
-from host_agent.evidence import terms_hash
+from host_agent.evidence import default_recording_directory, terms_hash
 from host_agent.texts import Texts, detect_language
 
 EXIT_USAGE = 2
@@ -37,11 +37,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"fernwartung host: cannot read the terms file ({error.strerror})", file=sys.stderr)
         return EXIT_USAGE
     record = getattr(args, "record", None)
+    declined = bool(getattr(args, "no_record", False))
+    if declined and record:
+        print("fernwartung host: --record and --no-record contradict each other", file=sys.stderr)
+        return EXIT_USAGE
     settings = AgentSettings(
         relay_url=args.relay,
         fingerprint=args.fingerprint,
         monitor=args.monitor,
-        record_directory=Path(record) if record else None,
+        record_directory=None if declined else Path(record or default_recording_directory()),
+        recording_declined=declined,
         terms_hash=terms_hash(terms),
     )
     try:

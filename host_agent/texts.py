@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import locale
-import os
 from typing import Final
 
-LANGUAGES: Final = ("de", "en")
+from endpoint.language import LANGUAGES, Translations, detect_language
+
+__all__ = ["KEY_NAMES", "LANGUAGES", "Texts", "all_keys", "detect_language"]
 
 _TABLE: Final[dict[str, dict[str, str]]] = {
     "unsupported_platform": {
@@ -45,8 +45,8 @@ _TABLE: Final[dict[str, dict[str, str]]] = {
         "en": "Your code (read it out to the technician on the phone):",
     },
     "code_expires": {
-        "de": "Der Code gilt {minutes} Minuten und nur einmal.",
-        "en": "The code is valid for {minutes} minutes and works once.",
+        "de": "Der Code gilt {duration} und nur einmal.",
+        "en": "The code is valid for {duration} and works once.",
     },
     "technician_connecting": {
         "de": "Ein Techniker verbindet sich …",
@@ -66,18 +66,23 @@ _TABLE: Final[dict[str, dict[str, str]]] = {
     },
     "consent_question": {
         "de": (
-            "Techniker {technician} möchte Ihren Bildschirm sehen ({rate} pro Minute). "
+            "Techniker {technician} möchte Ihren Bildschirm sehen. Preis: {price}. "
             "n = ablehnen, v = nur ansehen, c = ansehen und steuern (Maus und Tastatur)"
         ),
         "en": (
-            "Technician {technician} wants to see your screen ({rate} per minute). "
+            "Technician {technician} wants to see your screen. Price: {price}. "
             "n = deny, v = view only, c = view and control (mouse and keyboard)"
         ),
     },
     "consent_title": {"de": "Zugriff erlauben?", "en": "Allow access?"},
     "consent_intro": {
-        "de": "Techniker {technician} ist verbunden. Kosten: {rate} pro Minute.",
-        "en": "Technician {technician} is connected. Cost: {rate} per minute.",
+        "de": "Techniker {technician} ist verbunden.",
+        "en": "Technician {technician} is connected.",
+    },
+    "consent_price": {"de": "Preis: {price}", "en": "Price: {price}"},
+    "consent_hint": {
+        "de": "Sie können jederzeit pausieren, die Stufe ändern oder die Sitzung beenden.",
+        "en": "You can pause, change the level or end the session at any time.",
     },
     "answer_deny": {"de": "Ablehnen", "en": "Deny"},
     "answer_view": {"de": "Nur ansehen", "en": "View only"},
@@ -105,12 +110,13 @@ _TABLE: Final[dict[str, dict[str, str]]] = {
         "m N = share monitor N, q = end",
     },
     "indicator": {
-        "de": "Bildschirm geteilt mit {technician} ({level}) seit {duration}, Kosten {cost}",
-        "en": "Screen shared with {technician} ({level}) for {duration}, cost {cost}",
+        "de": "Bildschirm geteilt mit {technician} ({level}) seit {duration}, "
+        "bisher {cost} inkl. MwSt.",
+        "en": "Screen shared with {technician} ({level}) for {duration}, so far {cost} incl. VAT",
     },
     "indicator_paused": {
-        "de": "Freigabe pausiert ({technician}) seit {duration}, Kosten {cost}",
-        "en": "Sharing paused ({technician}) for {duration}, cost {cost}",
+        "de": "Freigabe pausiert ({technician}) seit {duration}, bisher {cost} inkl. MwSt.",
+        "en": "Sharing paused ({technician}) for {duration}, so far {cost} incl. VAT",
     },
     "level_view": {"de": "nur ansehen", "en": "view only"},
     "level_control": {"de": "steuern", "en": "control"},
@@ -118,7 +124,14 @@ _TABLE: Final[dict[str, dict[str, str]]] = {
     "resume": {"de": "Fortsetzen", "en": "Resume"},
     "end_session": {"de": "Sitzung beenden", "en": "End session"},
     "monitor": {"de": "Bildschirm", "en": "Monitor"},
-    "activity_heading": {"de": "Was der Techniker tut", "en": "What the technician does"},
+    "activity_heading": {
+        "de": "Was der Techniker tut (Uhrzeiten: {zone})",
+        "en": "What the technician does (times: {zone})",
+    },
+    "terms_scroll_hint": {
+        "de": "Bitte lesen Sie die Bedingungen ganz (Bildlauf rechts).",
+        "en": "Please read the terms in full (scroll bar on the right).",
+    },
     # Activity log lines (summarised).
     "act_clicks": {
         "de": "Techniker klickt bei ({x}, {y})",
@@ -139,6 +152,10 @@ _TABLE: Final[dict[str, dict[str, str]]] = {
     "act_types": {
         "de": "Techniker tippt {count} Zeichen",
         "en": "Technician types {count} characters",
+    },
+    "act_types_one": {
+        "de": "Techniker tippt 1 Zeichen",
+        "en": "Technician types 1 character",
     },
     "act_presses": {"de": "Techniker drückt {key}", "en": "Technician presses {key}"},
     "act_scrolls": {
@@ -165,12 +182,29 @@ _TABLE: Final[dict[str, dict[str, str]]] = {
         "en": "{count} inputs from the technician dropped (no control permission).",
     },
     "ev_control_requested": {
-        "de": "Der Techniker bittet um Steuerung. Nur Sie können sie erlauben (c).",
-        "en": "The technician asks for control. Only you can allow it (c).",
+        "de": "Der Techniker bittet um Steuerung. Nur Sie können sie erlauben.",
+        "en": "The technician asks for control. Only you can allow it.",
+    },
+    "control_request_terminal": {
+        "de": "Tippen Sie c, um die Steuerung zu erlauben.",
+        "en": "Type c to allow control.",
+    },
+    "control_request_title": {"de": "Steuerung erlauben?", "en": "Allow control?"},
+    "control_request_text": {
+        "de": "Techniker {technician} bittet darum, Ihre Maus und Tastatur zu bedienen.",
+        "en": "Technician {technician} asks to use your mouse and keyboard.",
+    },
+    "control_allow": {"de": "Steuerung erlauben", "en": "Allow control"},
+    "control_keep_view": {"de": "Weiter nur ansehen", "en": "Keep view only"},
+    "ev_control_kept_view": {
+        "de": "Sie haben die Steuerung nicht erlaubt; der Techniker sieht weiter nur zu.",
+        "en": "You did not allow control; the technician keeps watching only.",
     },
     "ev_chat": {"de": "Techniker schreibt: {text}", "en": "Technician writes: {text}"},
-    "ev_ended": {"de": "Sitzung beendet: {reason}", "en": "Session ended: {reason}"},
-    "reason_customer": {"de": "vom Kunden beendet", "en": "ended by the customer"},
+    "reason_customer": {
+        "de": "Sie haben die Sitzung beendet.",
+        "en": "the customer ended the session",
+    },
     "reason_relay_lost": {
         "de": "Verbindung zum Server verloren",
         "en": "connection to the server lost",
@@ -195,25 +229,82 @@ _TABLE: Final[dict[str, dict[str, str]]] = {
         "de": "Verspätete Eingaben des Technikers verworfen (nicht ausgeführt)",
         "en": "Late inputs from the technician discarded (not carried out)",
     },
-    "reason_viewer_left": {"de": "der Techniker hat beendet", "en": "the technician left"},
-    "reason_viewer_ended": {
-        "de": "der Techniker hat beendet (sein Programm meldet: {detail})",
-        "en": "the technician ended (their program says: {detail})",
+    "reason_viewer_left": {
+        "de": "Der Techniker hat die Sitzung beendet.",
+        "en": "the technician ended the session",
+    },
+    "reason_denied": {
+        "de": "Sie haben den Zugriff abgelehnt; der Techniker hat nichts gesehen.",
+        "en": "the customer denied access",
     },
     "reason_viewer_recording_failed": {
-        "de": "die Aufzeichnung des Technikers ist fehlgeschlagen; die Sitzung wurde sofort "
-        "beendet, der Techniker sieht nichts mehr",
+        "de": "Die Aufzeichnung des Technikers ist fehlgeschlagen; die Sitzung wurde sofort "
+        "beendet, der Techniker sieht nichts mehr.",
         "en": "the technician's recording failed; the session was ended at once, "
         "the technician sees nothing more",
     },
     "reason_viewer_refused_message": {
-        "de": "das Programm des Technikers hat eine beschädigte oder veränderte Nachricht "
-        "zurückgewiesen; die Sitzung wurde sofort beendet",
+        "de": "Das Programm des Technikers hat eine beschädigte oder veränderte Nachricht "
+        "zurückgewiesen; die Sitzung wurde sofort beendet.",
         "en": "the technician's program refused a damaged or altered message; "
         "the session was ended at once",
     },
-    "reason_denied": {"de": "Zugriff abgelehnt", "en": "access denied"},
     "reason_error": {"de": "Fehler: {detail}", "en": "error: {detail}"},
+    "reason_relay_unreachable": {
+        "de": "Der Server Ihres Dienstleisters ist nicht erreichbar ({relay}).",
+        "en": "The server of your service provider cannot be reached ({relay}).",
+    },
+    "reason_certificate": {
+        "de": "Der Server hat sich nicht mit dem erwarteten Zertifikat ausgewiesen ({relay}).",
+        "en": "The server did not show the certificate it should have ({relay}).",
+    },
+    "advice_relay_unreachable": {
+        "de": "Prüfen Sie, ob Ihr PC mit dem Internet verbunden ist und ob die Adresse "
+        "stimmt. Geht es dann noch nicht, rufen Sie Ihren Dienstleister an.",
+        "en": "Check that your PC is connected to the internet and that the address is "
+        "right. If it still does not work, call your service provider.",
+    },
+    "advice_certificate": {
+        "de": "Fahren Sie nicht fort. Rufen Sie Ihren Dienstleister an.",
+        "en": "Do not go on. Call your service provider.",
+    },
+    "advice_call_provider": {
+        "de": "Wenn Sie weiter Hilfe brauchen, rufen Sie Ihren Dienstleister an.",
+        "en": "If you still need help, call your service provider.",
+    },
+    "end_title": {"de": "Sitzung beendet", "en": "Session ended"},
+    "error_title": {"de": "Keine Verbindung", "en": "No connection"},
+    "end_technician_reason": {
+        "de": "Angabe des Technikers: {reason}",
+        "en": "The technician's words: {reason}",
+    },
+    "end_duration": {"de": "Dauer der Freigabe: {duration}", "en": "Shared for: {duration}"},
+    "end_not_shared": {
+        "de": "Ihr Bildschirm wurde nicht geteilt; es fallen keine Kosten an.",
+        "en": "Your screen was not shared; there is nothing to pay.",
+    },
+    "end_cost": {
+        "de": "Kosten: {net} netto + {vat} MwSt. ({vat_percent}) = {gross} ({minutes} abgerechnet)",
+        "en": "Cost: {net} net + {vat} VAT ({vat_percent}) = {gross} ({minutes} billed)",
+    },
+    "end_tariff": {"de": "Tarif: {price}", "en": "Tariff: {price}"},
+    "end_recording": {
+        "de": "Ihre Aufzeichnung dieser Sitzung: {path}",
+        "en": "Your recording of this session: {path}",
+    },
+    "end_not_recorded": {
+        "de": "Sie haben diese Sitzung nicht aufgezeichnet (--no-record).",
+        "en": "You did not record this session (--no-record).",
+    },
+    "end_close_hint": {
+        "de": "Sie können dieses Fenster jetzt schließen.",
+        "en": "You can close this window now.",
+    },
+    "close": {"de": "Schließen", "en": "Close"},
+    "ev_not_recording": {
+        "de": "Sie haben entschieden, diese Sitzung nicht aufzuzeichnen (--no-record).",
+        "en": "You chose not to record this session (--no-record).",
+    },
     "reason_recording_failed": {
         "de": "Ihre Aufzeichnung konnte nicht gespeichert werden (ist der Datenträger voll?); "
         "die Sitzung wurde sofort beendet, der Techniker sieht nichts mehr",
@@ -242,40 +333,35 @@ KEY_NAMES: Final[dict[str, dict[str, str]]] = {
     "Shift": {"de": "Umschalt", "en": "Shift"},
     "space": {"de": "Leertaste", "en": "Space"},
     "Tab": {"de": "Tab", "en": "Tab"},
+    "ISO_Left_Tab": {"de": "Tab", "en": "Tab"},
+    "Up": {"de": "Pfeil hoch", "en": "Up arrow"},
+    "Down": {"de": "Pfeil runter", "en": "Down arrow"},
+    "Left": {"de": "Pfeil links", "en": "Left arrow"},
+    "Right": {"de": "Pfeil rechts", "en": "Right arrow"},
+    "Home": {"de": "Pos1", "en": "Home"},
+    "End": {"de": "Ende", "en": "End"},
+    "Prior": {"de": "Bild hoch", "en": "Page Up"},
+    "Page_Up": {"de": "Bild hoch", "en": "Page Up"},
+    "Next": {"de": "Bild runter", "en": "Page Down"},
+    "Page_Down": {"de": "Bild runter", "en": "Page Down"},
+    "Insert": {"de": "Einfg", "en": "Insert"},
+    "Caps_Lock": {"de": "Feststelltaste", "en": "Caps Lock"},
+    "Num_Lock": {"de": "Num", "en": "Num Lock"},
+    "Print": {"de": "Druck", "en": "Print Screen"},
+    "Menu": {"de": "Menütaste", "en": "Menu"},
+    "Pause": {"de": "Pause", "en": "Pause"},
 }
 
 
-def detect_language(environ: dict[str, str] | None = None) -> str:
-    """German or English, from LC_ALL / LC_MESSAGES / LANG or the locale (English otherwise)."""
-    env = os.environ if environ is None else environ
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
-        value = env.get(name, "")
-        if value:
-            return "de" if value.lower().startswith("de") else "en"
-    current = locale.getlocale()[0] or ""
-    return "de" if current.lower().startswith("de") else "en"
-
-
-class Texts:
+class Texts(Translations):
     """Customer-facing texts in one language."""
 
     def __init__(self, language: str) -> None:
-        if language not in LANGUAGES:
-            raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
-        self.language = language
-
-    def __call__(self, name: str, /, **values: object) -> str:
-        return _TABLE[name][self.language].format(**values)
+        super().__init__(_TABLE, language)
 
     def key_name(self, key: str) -> str:
         names = KEY_NAMES.get(key)
         return names[self.language] if names else key
-
-    def money(self, euros: object) -> str:
-        text = f"{euros:.2f}" if not isinstance(euros, str) else euros
-        if self.language == "de":
-            return text.replace(".", ",") + " €"
-        return "€" + text
 
 
 def all_keys() -> frozenset[str]:

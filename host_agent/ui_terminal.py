@@ -35,7 +35,8 @@ _ANSWERS = {"n": ConsentLevel.DENIED, "v": ConsentLevel.VIEW, "c": ConsentLevel.
 
 
 def _stamp() -> str:
-    return time.strftime("%H:%M:%S")
+    """The local time of a log line, with its zone."""
+    return time.strftime("%H:%M:%S %Z")
 
 
 class TerminalUi:
@@ -72,16 +73,14 @@ class TerminalUi:
                 self.print(t(event.why_new))
             self.print(t("code_label"))
             self.print(f"CODE: {event.spoken}")
-            self.print(t("code_expires", minutes=max(1, event.expires_in_seconds // 60)))
+            self.print(t("code_expires", duration=t.span(event.expires_in_seconds)))
         elif isinstance(event, ui.WrongCodeTried):
             self.print(t("wrong_code", tries=event.tries, limit=event.limit))
         elif isinstance(event, ui.TechnicianConnecting):
             self.print(t("technician_connecting"))
         elif isinstance(event, ui.ConsentAsked):
             question = t(
-                "consent_question",
-                technician=event.technician,
-                rate=t.money(event.rate_per_minute),
+                "consent_question", technician=event.technician, price=t.price(event.tariff)
             )
             if not self._reading.is_set():
                 self._discard_typed_ahead()
@@ -92,13 +91,25 @@ class TerminalUi:
             self.print(self.indicator())
         elif isinstance(event, ui.ActivityLine):
             self.print(f"[{_stamp()}] {event.text}")
+        elif isinstance(event, ui.ControlRequested):
+            self.print(f"[{_stamp()}] {t('control_request_terminal')}")
         elif isinstance(event, ui.Reconnecting):
             key = "reconnecting" if event.own_link else "reconnecting_technician"
             self.print(f"[{_stamp()}] {t(key)}")
         elif isinstance(event, ui.Reconnected):
             self.print(f"[{_stamp()}] {t('ev_reconnected')}")
         elif isinstance(event, ui.Ended):
-            self.print(f"[{_stamp()}] {t('ev_ended', reason=event.reason)}")
+            self.print_end(event)
+
+    def print_end(self, event: ui.Ended) -> None:
+        """The end screen as lines: the same as the Tk window's, then the program exits."""
+        self.print(f"[{_stamp()}] {event.reason}")
+        self.print(f"== {event.title or self.texts('end_title')} ==")
+        self.print(event.reason)
+        for line in event.details:
+            self.print(line)
+        if event.advice:
+            self.print(event.advice)
 
     def indicator(self) -> str:
         event = self._sharing

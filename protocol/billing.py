@@ -81,3 +81,54 @@ def format_euro_german(amount: Decimal) -> str:
         whole = whole[:-3]
     groups.insert(0, whole)
     return f"{sign}{'.'.join(groups)},{cents} €"
+
+
+def format_euro(amount: Decimal, language: str) -> str:
+    """An amount of euros for a person: German "1.234,56 €", English "€1,234.56"."""
+    if language == "de":
+        return format_euro_german(amount)
+    sign = "-" if amount < 0 else ""
+    return f"{sign}€{abs(to_cents(amount)):,.2f}"
+
+
+def format_percent(percent: Decimal, language: str) -> str:
+    """19 -> "19 %", 7.5 -> "7,5 %" (German) or "7.5 %"."""
+    text = f"{percent.normalize():f}"
+    return (text.replace(".", ",") if language == "de" else text) + " %"
+
+
+def gross_per_minute(tariff: Tariff) -> Decimal:
+    """What one minute costs with VAT, in cents (the figure a customer compares)."""
+    return to_cents(tariff.rate_per_minute * (1 + tariff.vat_percent / 100))
+
+
+_PRICE_WORDS = {
+    "de": {
+        Rounding.PER_STARTED_MINUTE: "{rate} pro angefangene Minute zzgl. {vat} MwSt. "
+        "({gross} pro Minute inkl. MwSt.)",
+        Rounding.EXACT_SECONDS: "{rate} pro Minute, sekundengenau abgerechnet, zzgl. {vat} "
+        "MwSt. ({gross} pro Minute inkl. MwSt.)",
+        "minimum": "; mindestens {minimum} netto je Sitzung",
+    },
+    "en": {
+        Rounding.PER_STARTED_MINUTE: "{rate} per started minute plus {vat} VAT "
+        "({gross} per minute incl. VAT)",
+        Rounding.EXACT_SECONDS: "{rate} per minute, billed by the second, plus {vat} VAT "
+        "({gross} per minute incl. VAT)",
+        "minimum": "; at least {minimum} net per session",
+    },
+}
+
+
+def price_text(tariff: Tariff, language: str) -> str:
+    """The one wording of a tariff, for the customer, the technician and the invoice:
+    the rate with its rounding, the VAT, and the gross price of a minute."""
+    words = _PRICE_WORDS["de" if language == "de" else "en"]
+    text = words[tariff.rounding].format(
+        rate=format_euro(tariff.rate_per_minute, language),
+        vat=format_percent(tariff.vat_percent, language),
+        gross=format_euro(gross_per_minute(tariff), language),
+    )
+    if tariff.minimum_charge > 0:
+        text += words["minimum"].format(minimum=format_euro(tariff.minimum_charge, language))
+    return text

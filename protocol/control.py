@@ -29,8 +29,10 @@ from protocol.schema import (
 )
 
 MAX_CONTROL_BYTES = 4096
+MAX_TECHNICIAN_CHARS = 64
 SESSION_PATTERN = r"[0-9]{4,12}"
 _SESSION = Text(12, SESSION_PATTERN)
+_TECHNICIAN = Text(MAX_TECHNICIAN_CHARS)
 _VERSION = Int(0, 255)
 _REASON = Text(500)
 # Money and percentages travel as decimal text ("1.40", "19"); empty means "not given".
@@ -134,17 +136,21 @@ class Join(Control):
 
 @dataclass(frozen=True, slots=True)
 class Joined(Control, TariffFields):
+    """Relay -> viewer: joined. `technician`: the name the relay verified the token of (the
+    viewer's recording holds it); empty from an older relay."""
+
     TYPE: ClassVar[str] = "joined"
     rate_per_minute: str = rule(_AMOUNT, default="")
     vat_percent: str = rule(_AMOUNT, default="")
     rounding: str = rule(_ROUNDING, default="")
     minimum_charge: str = rule(_AMOUNT, default="")
+    technician: str = rule(_TECHNICIAN, default="")
 
 
 @dataclass(frozen=True, slots=True)
 class PeerJoined(Control):
     TYPE: ClassVar[str] = "peer_joined"
-    technician: str = rule(Text(64))
+    technician: str = rule(_TECHNICIAN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +171,7 @@ class Consent(Control):
 
     TYPE: ClassVar[str] = "consent"
     level: ReportedConsent = rule(Choice(ReportedConsent))
-    technician: str = rule(Text(64), default="")
+    technician: str = rule(_TECHNICIAN, default="")
     rate_per_minute: str = rule(_AMOUNT, default="")
     vat_percent: str = rule(_AMOUNT, default="")
     terms_hash: str = rule(_TERMS_HASH, default="")
@@ -285,6 +291,13 @@ CONTROL_TYPES: dict[str, type[Control]] = {
 }
 
 
+# What only the relay sends: a side reads these leniently (unknown fields are ignored), so
+# that a relay can add a field without breaking hosts and viewers that predate it.
+FROM_RELAY: frozenset[type[Control]] = frozenset(
+    {Registered, Joined, PeerJoined, Void, PeerLeft, Error, PeerReconnecting, Resumed}
+)
+
+
 def encode(message: Control) -> str:
     """The JSON text of a control message."""
     fields = to_mapping(message)
@@ -325,7 +338,11 @@ def decode(text: str | bytes) -> Control:
     cls = CONTROL_TYPES.get(kind)
     if cls is None:
         raise ProtocolError(f"unknown control message type '{kind[:40]}'")
-    return from_mapping(cls, value, ignore=frozenset({"type"}))
+    ignore = {"type"}
+    if cls in FROM_RELAY:
+        # A newer relay may tell more: fields a side does not know are left unread.
+        ignore |= set(value) - {f.name for f in dataclasses.fields(cls)}
+    return from_mapping(cls, value, ignore=frozenset(ignore))
 
 
 _DEFAULTS = {

@@ -73,6 +73,7 @@ class Departures:
         core.metrics.sessions_ended[reason] += 1
         core.log.event(
             "session_ended",
+            session=session.number,
             session_id=session.ledger_id,
             reason=reason,
             bytes_host_to_viewer=session.bytes_forwarded[Side.HOST],

@@ -1,5 +1,8 @@
 """Invoices from the ledger: one line per billed session, totals that add up.
 
+Times: the table shows local times (the TZ environment variable) with the zone named; CSV
+and JSON keep UTC in ISO 8601.
+
 A session is billed when the customer granted view or control and the session has ended:
 from `consent_granted` to `ended`, as the relay saw it. Denied and failed sessions never
 reach consent and cost nothing. A session belongs to the month (UTC) its consent began
@@ -13,13 +16,14 @@ import contextlib
 import csv
 import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
 
-from protocol.billing import Bill, Tariff, bill, format_euro_german
+from protocol.billing import Bill, Tariff, bill, format_euro_german, price_text
 from relay.database import Database, open_database
 
 
@@ -173,23 +177,42 @@ def as_csv(invoice: Invoice) -> str:
     return out.getvalue()
 
 
-def as_table(invoice: Invoice) -> str:
-    """For people: amounts as a German invoice shows them (1.234,56 €)."""
+def zone_name(zone: tzinfo | None = None) -> str:
+    """The local time zone as a person knows it: TZ's name (Europe/Berlin) when set, and
+    its abbreviation and offset now (CET, UTC+01:00)."""
+    now = datetime.now(UTC).astimezone(zone)
+    offset = now.strftime("%z")
+    name = now.tzname() or ""
+    label = name if offset == "+0000" else f"{name}, UTC{offset[:3]}:{offset[3:]}"
+    key = os.environ.get("TZ", "").lstrip(":") if zone is None else str(zone)
+    return f"{key} ({label})" if key and "/" in key else label
+
+
+def _local(moment: datetime, zone: tzinfo | None) -> datetime:
+    return moment.astimezone(zone)
+
+
+def as_table(invoice: Invoice, zone: tzinfo | None = None) -> str:
+    """For people: amounts as a German invoice shows them (1.234,56 €), times in the
+    local time zone (TZ; `zone` for tests), named in the header and at each time."""
     tariff = invoice.tariff
     header = (
-        f"Rechnung / Invoice {invoice.month} - "
-        f"{format_euro_german(tariff.rate_per_minute)} pro Minute / per minute, "
-        f"{tariff.vat_percent} % USt. / VAT"
+        f"Rechnung / Invoice {invoice.month} (UTC)\n"
+        f"Tarif: {price_text(tariff, 'de')}\n"
+        f"Tariff: {price_text(tariff, 'en')}\n"
+        f"Zeiten / times: {zone_name(zone)}"
     )
     columns = ("Datum", "Sitzung", "Techniker", "Kunde", "Beginn", "Ende", "Min.", "Netto")
-    rows = [
-        (
-            line.start.strftime("%d.%m.%Y"), line.session, line.technician, line.customer,
-            line.start.strftime("%H:%M:%S"), line.end.strftime("%H:%M:%S"),
-            str(line.billable_minutes).replace(".", ","), format_euro_german(line.net),
-        )
-        for line in invoice.lines
-    ]  # fmt: skip
+    rows = []
+    for line in invoice.lines:
+        start, end = _local(line.start, zone), _local(line.end, zone)
+        rows.append(
+            (
+                start.strftime("%d.%m.%Y"), line.session, line.technician, line.customer,
+                start.strftime("%H:%M:%S %Z"), end.strftime("%H:%M:%S %Z"),
+                str(line.billable_minutes).replace(".", ","), format_euro_german(line.net),
+            )
+        )  # fmt: skip
     widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
     numeric = {6, 7}
 

@@ -31,7 +31,9 @@ class ResumeSlots:
         """`side` dropped after consent: keep its slot for the grace period, tell the other."""
         session.await_resume(side, self._core.now(), self._core.limits.resume_grace_seconds)
         self._core.metrics.awaiting_resume += 1
-        self._core.log.event("awaiting_resume", session_id=session.ledger_id, side=side.value)
+        self._core.log.event(
+            "awaiting_resume", session=session.number, session_id=session.ledger_id, side=side.value
+        )
         self._departures.notify(
             session.connection(side.other), control.PeerReconnecting(), close=False
         )
@@ -58,7 +60,9 @@ class ResumeSlots:
                         for side in Side
                         if session.connection(side) is not None
                     }
-                    self._core.log.event("resume_expired", session_id=session.ledger_id)
+                    self._core.log.event(
+                        "resume_expired", session=session.number, session_id=session.ledger_id
+                    )
                     await self._departures.end_session(session, reason, notify)
                     return
                 await asyncio.sleep(delay)
@@ -101,6 +105,7 @@ class ResumeSlots:
         self._core.metrics.resumes += 1
         self._core.log.event(
             "session_resumed" if both_back else "side_resumed",
+            session=session.number,
             session_id=session.ledger_id,
             side=side.value,
             epoch=session.epoch,
@@ -149,7 +154,7 @@ class ResumeSlots:
         except Refused:
             self._core.record(self._core.ledger.close_session, row.id, "relay_restarted", 0, 0)
             return
-        self._core.log.event("session_restored", session_id=row.id)
+        self._core.log.event("session_restored", session=row.number, session_id=row.id)
         self._expire_later(session)
 
     def resumable_across_restart(self, session: RelaySession) -> bool:
@@ -162,4 +167,6 @@ class ResumeSlots:
             session.bytes_forwarded[Side.HOST],
             session.bytes_forwarded[Side.VIEWER],
         )
-        self._core.log.event("session_kept_for_restart", session_id=session.ledger_id)
+        self._core.log.event(
+            "session_kept_for_restart", session=session.number, session_id=session.ledger_id
+        )

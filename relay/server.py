@@ -465,7 +465,9 @@ class Relay:
         if session is None or side is None or session.connection(side) is not receiver:
             receiver.abort()
             return
-        self.log.event("forward_stalled", session_id=session.ledger_id, side=side.value)
+        self.log.event(
+            "forward_stalled", session=session.number, session_id=session.ledger_id, side=side.value
+        )
         self.spawn(self._drop_stalled(session, side, receiver))
 
     async def _drop_stalled(self, session: RelaySession, side: Side, receiver: Connection) -> None:
@@ -519,6 +521,7 @@ class Relay:
                 continue
             self.log.event(
                 "technician_revoked",
+                session=session.number,
                 session_id=session.ledger_id,
                 technician=session.technician_name,
             )

@@ -118,7 +118,9 @@ class SessionSides:
                 session, self._core.now(), ErrorCode.EXPIRED, "not registered"
             )
             raise
-        self._core.log.event("session_registered", session_id=session.ledger_id, ip=ip)
+        self._core.log.event(
+            "session_registered", session=session.number, session_id=session.ledger_id, ip=ip
+        )
         self._departures.start_side(
             session,
             Side.HOST,
@@ -151,7 +153,11 @@ class SessionSides:
         session.pair(connection, technician.id, technician.name, self._core.now())
         self._core.metrics.joins += 1
         self._core.log.event(
-            "session_paired", session_id=session.ledger_id, technician=technician.name, ip=ip
+            "session_paired",
+            session=session.number,
+            session_id=session.ledger_id,
+            technician=technician.name,
+            ip=ip,
         )
         self._core.record(
             self._core.ledger.mark_paired, session.ledger_id, technician.name, join.customer
@@ -160,7 +166,9 @@ class SessionSides:
             session,
             Side.VIEWER,
             connection,
-            first=control.Joined(**control.tariff_fields(self._core.config.tariff)),
+            first=control.Joined(
+                technician=technician.name, **control.tariff_fields(self._core.config.tariff)
+            ),
             then_tell=(Side.HOST, control.PeerJoined(technician=technician.name)),
         )
 
@@ -204,11 +212,24 @@ class SessionSides:
         elif side is Side.HOST and isinstance(message, control.FailedAttempt):
             await self._on_failed_attempt(session)
         elif side is Side.HOST and isinstance(message, control.Consent):
+            first_answer = session.consent is None
             try:
                 session.record_consent(message.level)
             except ProtocolError as error:
                 raise bad_message(str(error)) from None
-            self._core.log.event("consent", session_id=session.ledger_id, level=message.level.value)
+            if first_answer:
+                self._core.record(
+                    self._core.ledger.record_bytes_at_consent,
+                    session.ledger_id,
+                    session.bytes_forwarded[Side.HOST],
+                    session.bytes_forwarded[Side.VIEWER],
+                )
+            self._core.log.event(
+                "consent",
+                session=session.number,
+                session_id=session.ledger_id,
+                level=message.level.value,
+            )
             self._core.record(self._core.ledger.record_consent, session.ledger_id, message)
         else:
             raise bad_message(f"a {side.value} may not send '{message.TYPE}' here")
@@ -220,7 +241,10 @@ class SessionSides:
             raise bad_message(str(error)) from None
         self._core.metrics.failed_attempts += 1
         self._core.log.event(
-            "failed_attempt", session_id=session.ledger_id, count=session.failed_attempts
+            "failed_attempt",
+            session=session.number,
+            session_id=session.ledger_id,
+            count=session.failed_attempts,
         )
         self._core.record(self._core.ledger.record_failed_attempt, session.ledger_id)
         if void:
@@ -274,7 +298,10 @@ class SessionSides:
         if side is Side.VIEWER and session.viewer_may_retry() and end_reason not in SESSION_WIDE:
             session.unpair()
             self._core.log.event(
-                "viewer_left_before_consent", session_id=session.ledger_id, reason=end_reason
+                "viewer_left_before_consent",
+                session=session.number,
+                session_id=session.ledger_id,
+                reason=end_reason,
             )
             self._departures.notify(session.host, tell[0], close=tell[1])
             return

@@ -7,16 +7,34 @@ import sys
 from pathlib import Path
 
 from relay.database import DatabaseError, configured_database, open_database
+from relay.ledger import LEDGER_FILE
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+EXIT_USAGE = 2
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        database = open_database(
-            configured_database(getattr(args, "database", None)), data_dir=Path(args.data_dir)
+    data_dir = Path(args.data_dir)
+    database_url = configured_database(getattr(args, "database", None))
+    if database_url is None and args.action != "add" and not (data_dir / LEDGER_FILE).is_file():
+        # Listing or revoking in a folder without a ledger is a wrong folder: say so, and
+        # leave no new folder behind.
+        print(
+            f"fernwartung technician: no relay ledger in {data_dir}; give the relay's data "
+            f"folder with --data-dir DIR / kein Journal des Relays in {data_dir}; geben Sie "
+            "den Datenordner des Relays mit --data-dir DIR an",
+            file=sys.stderr,
         )
+        return EXIT_USAGE
+    if database_url is None and not data_dir.exists():
+        print(
+            f"fernwartung technician: created the data folder {data_dir} / "
+            f"Datenordner {data_dir} angelegt",
+            file=sys.stderr,
+        )
+    try:
+        database = open_database(database_url, data_dir=data_dir)
     except DatabaseError as error:
         print(f"fernwartung technician: {error}", file=sys.stderr)
         return EXIT_FAILED

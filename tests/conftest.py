@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,6 +16,10 @@ import pytest
 from tests.support.postgres import PostgresMissing, PostgresServer
 
 XVFB_START_SECONDS = 20
+
+# The host agent records into the user's data folder by default: in tests (and the agents
+# they start as processes) that is a folder of this run's own.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="fernwartung-test-data-")
 
 
 @dataclass(frozen=True)

@@ -48,3 +48,48 @@ def test_relay_limit_flags_reach_the_limits():
     limits = limits_from(args)
     assert (limits.max_connections, limits.max_tls_handshakes) == (7, 3)
     assert (limits.max_tls_handshakes_per_ip, limits.max_sessions) == (1, 2)
+
+
+def _all_actions(parser, path=()):
+    """(subcommand path, action) for every option and argument of every subcommand."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _all_actions(child, (*path, name))
+        elif not isinstance(action, argparse._HelpAction):
+            yield path, action
+
+
+def test_every_flag_has_a_description_and_says_its_default():
+    """Issue 21, point 17: `--help` describes every flag, and a flag with a default names it."""
+    undescribed = []
+    silent_defaults = []
+    for path, action in _all_actions(build_parser()):
+        name = " ".join((*path, action.option_strings[0] if action.option_strings else action.dest))
+        if not action.help:
+            undescribed.append(name)
+        elif action.default not in (None, False) and "default" not in action.help:
+            silent_defaults.append(name)
+    assert not undescribed, undescribed
+    assert not silent_defaults, silent_defaults
+
+
+def test_relay_help_shows_the_limits_defaults():
+    result = subprocess.run(
+        [sys.executable, "-m", "fernwartung", "relay", "--help"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "how long a code is valid (default: 600)" in " ".join(result.stdout.split())
+
+
+def test_technician_list_without_a_data_dir_refuses_and_creates_nothing(tmp_path):
+    """Issue 21, point 17: no silent ./fernwartung-data/."""
+    result = subprocess.run(
+        [sys.executable, "-m", "fernwartung", "technician", "list"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--data-dir" in result.stderr and "Datenordner" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -56,8 +56,9 @@ from protocol.errors import (
 )
 from protocol.handshake import Role
 from protocol.session import Established, PeerSession, Received, Send, SessionState
+from protocol.terms import terms_hash_from
 from viewer.framebuffer import Framebuffer, Region
-from viewer.outcome import ExitStatus, Outcome, outcome_for
+from viewer.outcome import ExitStatus, Outcome, customer_ended, outcome_for
 from viewer.reconnect import ViewerResume
 from viewer.stats import FrameStat
 
@@ -188,6 +189,7 @@ class ViewerClient:
             Phase.CONNECTING, settings.code.session, recording=evidence is not None
         )
         self.evidence = evidence
+        self.technician = ""  # as the relay verified it (an older relay does not say)
         self._peer_records = False
         self._peer_said_bye = asyncio.Event()
         self._end_finished = asyncio.Event()  # end() wrote the END record and said so
@@ -323,7 +325,10 @@ class ViewerClient:
                     await self._run(decoder, companions)
                 finally:
                     watcher.cancel()
-            outcome = Outcome(ExitStatus.ENDED, "Session ended")
+            reason = self._end_reason
+            outcome = Outcome(
+                ExitStatus.ENDED, f"Session ended: {reason}" if reason else "Session ended", reason
+            )
         except BaseExceptionGroup as group:
             error = _first_fernwartung_error(group)
             if not isinstance(error, FernwartungError):
@@ -383,7 +388,7 @@ class ViewerClient:
         if isinstance(error, RecordingFailed):
             return Outcome(ExitStatus.ERROR, f"The session was ended: {error}")
         if self.status.phase is Phase.ENDING and isinstance(error, SessionEnded):
-            return Outcome(ExitStatus.ENDED, f"Session ended: {self._end_reason}")
+            return Outcome(ExitStatus.ENDED, f"Session ended: {self._end_reason}", self._end_reason)
         return outcome_for(error, established=self._established)
 
     async def _run(
@@ -419,6 +424,7 @@ class ViewerClient:
             raise ProtocolError("the relay did not confirm the join")
         if (tariff := joined.tariff()) is not None:
             self._set_status(tariff=tariff)
+        self.technician = joined.technician
         try:
             await self._handshake(link)
         except TimeoutError:
@@ -554,8 +560,14 @@ class ViewerClient:
             raise ProtocolError("the host did not start with a Hello")
         capabilities = VIEWER_CAPABILITIES
         if self.evidence is not None:
+            # The technician's name as the relay verified it (Joined), the terms the host
+            # showed its customer (its Hello): the same header fields as the host's file.
             self.evidence.start(
-                self.settings.code.session, "", hello.screen_width, hello.screen_height
+                self.settings.code.session,
+                self.technician,
+                hello.screen_width,
+                hello.screen_height,
+                terms_hash=terms_hash_from(hello.capabilities),
             )
             capabilities += (RECORDING_CAPABILITY,)
         self.wire.note_received(received)
@@ -586,7 +598,7 @@ class ViewerClient:
 
     def _handle_control(self, message: control.Control) -> None:
         if isinstance(message, control.PeerLeft):
-            raise SessionEnded(f"the customer left ({message.reason})")
+            raise SessionEnded(message.reason)
         if isinstance(message, control.End):
             raise SessionEnded(message.reason)
         raise ProtocolError(f"the relay sent an unexpected '{message.TYPE}' message")
@@ -640,7 +652,7 @@ class ViewerClient:
                 self._peer_said_bye.set()  # the host's answer to our Bye: end() goes on
                 return
             await self._answer_bye(message.reason)
-            raise SessionEnded(f"the customer ended the session ({message.reason})")
+            raise SessionEnded(customer_ended(message.reason))
         elif isinstance(message, messages.Checkpoint):
             pass  # the recorder saw it in _note_received; nothing else to do
         else:
@@ -650,7 +662,7 @@ class ViewerClient:
         """The host ended: our final checkpoint and Bye, then the relay's End (evidence.py)."""
         if not (self._recording_now() and self._peer_records) or self.wire.link is None:
             return
-        self._end_reason = f"the customer ended the session ({reason})"
+        self._end_reason = customer_ended(reason)
         self._set_status(phase=Phase.ENDING)
         link = self.wire.link
         with contextlib.suppress(TimeoutError, SessionEnded):

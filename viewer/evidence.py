@@ -11,9 +11,9 @@ from protocol.handshake import Role
 def viewer_evidence(directory: Path, relay: str, customer: str = "") -> SessionEvidence:
     """The technician's recording into `directory`.
 
-    The viewer is not shown the customer's terms (their hash is in the host's copy, bound
-    to the same traffic), and the relay does not tell it its own verified name: those
-    header fields stay empty rather than guessed.
+    The technician's name (as the relay verified it) and the hash of the customer's terms
+    (from the host's Hello) are filled in when the session starts; from an older relay
+    or host they stay empty rather than guessed.
     """
     return SessionEvidence(Role.VIEWER, EvidenceSettings(directory, relay, customer=customer))
 

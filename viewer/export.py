@@ -38,6 +38,7 @@ class Exported:
     path: Path
     frames: int
     duration: float  # seconds from the first to the last frame update
+    damage: str | None = None  # where the file is damaged: what is after it is not exported
 
 
 def utc_text(time: float, separator: str = " ") -> str:
@@ -109,6 +110,8 @@ def export_mp4(recording: Path, out: Path) -> Exported:
     with recording.open("rb") as stream:
         timeline = scan(stream)
     if not timeline.frames:
+        if timeline.damage is not None:
+            raise ValueError(f"no frame update before the damage: {timeline.damage}")
         raise ValueError("the recording holds no frame updates to export")
     first = timeline.frames[0].time
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +139,7 @@ def export_mp4(recording: Path, out: Path) -> Exported:
             container.mux(video.encode(frame))
         assert video is not None
         container.mux(video.encode(None))
-    return Exported(out, len(timeline.frames), _duration(timeline))
+    return Exported(out, len(timeline.frames), _duration(timeline), timeline.damage)
 
 
 def export_pngs(recording: Path, out: Path) -> Exported:
@@ -157,4 +160,4 @@ def export_pngs(recording: Path, out: Path) -> Exported:
                     f"{time - timeline.header.start_time:.3f}",
                 ]
             )
-    return Exported(out, len(timeline.frames), _duration(timeline))
+    return Exported(out, len(timeline.frames), _duration(timeline), timeline.damage)

@@ -17,6 +17,7 @@ from protocol.fingerprints import normalise_fingerprint
 from viewer.client import ClientSettings
 from viewer.input_script import InputScriptError, load_input_script
 from viewer.outcome import ExitStatus, Outcome
+from viewer.texts import ViewerTexts, detect_language
 
 TOKEN_ENVIRONMENT_VARIABLE = "FERNWARTUNG_TOKEN"
 DEFAULT_RECORD_DIRECTORY = Path("recordings")
@@ -86,13 +87,14 @@ def _choose_ui(args: argparse.Namespace, environment: Mapping[str, str]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run the viewer; returns the contract's exit status."""
     environment = os.environ
+    texts = ViewerTexts(getattr(args, "lang", None) or detect_language())
     try:
         settings = settings_from_args(args, environment, interactive=sys.stdin.isatty())
         ui = _choose_ui(args, environment)
         if ui == "tk" and (args.snapshot or args.input_script):
             raise UsageError("--snapshot and --input-script need --ui headless")
         script = load_input_script(Path(args.input_script)) if args.input_script else []
-        record_directory = recording_directory(args)
+        record_directory = recording_directory(args, texts)
     except (UsageError, InvalidCode, InputScriptError) as error:
         print(f"fernwartung viewer: {error}", file=sys.stderr)
         return ExitStatus.USAGE
@@ -103,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
             settings,
             stats_path=Path(args.stats) if args.stats else None,
             record_directory=record_directory,
+            texts=texts,
+            # A run bounded by --seconds is automation: its window closes by itself.
+            close_when_over=args.seconds is not None,
         )
     else:
         from viewer.headless import HeadlessOptions, HeadlessViewer
@@ -114,25 +119,22 @@ def run(args: argparse.Namespace) -> int:
             record_directory=record_directory,
         )
         outcome = asyncio.run(HeadlessViewer(settings, options).run())
-    return report(outcome)
+    return report(outcome, texts)
 
 
-def recording_directory(args: argparse.Namespace) -> Path | None:
+def recording_directory(args: argparse.Namespace, texts: ViewerTexts | None = None) -> Path | None:
     """Where the session is recorded: --record DIR, else ./recordings; None only with
     --no-record, which is said aloud (and the status bar's recording dot stays grey)."""
     if getattr(args, "no_record", False):
         if args.record:
             raise UsageError("--record and --no-record contradict each other")
-        print(
-            "fernwartung viewer: NOTICE: --no-record: this session is NOT recorded; "
-            "there will be no evidence of what was seen and done",
-            file=sys.stderr,
-            flush=True,
-        )
+        said = (texts or ViewerTexts("en"))("said_no_record")
+        print(f"fernwartung viewer: {said}", file=sys.stderr, flush=True)
         return None
     return Path(args.record) if args.record else DEFAULT_RECORD_DIRECTORY
 
 
-def report(outcome: Outcome) -> int:
-    print(f"fernwartung viewer: {outcome.message}", file=sys.stderr)
+def report(outcome: Outcome, texts: ViewerTexts | None = None) -> int:
+    said = outcome.describe(texts) if texts is not None else outcome.message
+    print(f"fernwartung viewer: {said}", file=sys.stderr)
     return int(outcome.status)

@@ -17,6 +17,8 @@ from protocol.errors import (
     SessionEnded,
     WrongCode,
 )
+from protocol.peer_text import one_line
+from viewer.texts import ViewerTexts, translate_reason
 
 
 class ExitStatus(enum.IntEnum):
@@ -33,12 +35,36 @@ class ExitStatus(enum.IntEnum):
     CERTIFICATE_MISMATCH = 8
 
 
+HEADLINES = {
+    ExitStatus.ENDED: "end_ended",
+    ExitStatus.ERROR: "end_error",
+    ExitStatus.USAGE: "end_usage",
+    ExitStatus.WRONG_CODE: "end_wrong_code",
+    ExitStatus.CODE_VOID: "end_code_void",
+    ExitStatus.NOT_AUTHORISED: "end_not_authorised",
+    ExitStatus.DENIED: "end_denied",
+    ExitStatus.RELAY_UNREACHABLE: "end_relay_unreachable",
+    ExitStatus.CERTIFICATE_MISMATCH: "end_certificate",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The end of a run: its exit status and what to tell the technician."""
+    """The end of a run: its exit status and what to tell the technician.
+
+    `message` is the English sentence; `reason` the why as it arrived (from the host, the
+    relay or this program), which `describe` words in the technician's language."""
 
     status: ExitStatus
     message: str
+    reason: str = ""
+
+    def describe(self, texts: ViewerTexts) -> str:
+        """One line in the technician's language: the headline, then the reason."""
+        headline = texts(HEADLINES[self.status])
+        if not self.reason:
+            return headline
+        return f"{headline}: {translate_reason(self.reason, texts)}"
 
 
 _STATUS_AND_PREFIX: tuple[tuple[type[FernwartungError], ExitStatus, str], ...] = (
@@ -60,10 +86,31 @@ def outcome_for(error: FernwartungError, *, established: bool) -> Outcome:
     before that, the relay or the host broke off the attempt, which is an error.
     """
     if isinstance(error, SessionEnded):
+        reason = one_line(error.reason)
         if established:
-            return Outcome(ExitStatus.ENDED, f"Session ended: {error.reason}")
-        return Outcome(ExitStatus.ERROR, f"The session could not start: {error.reason}")
+            return Outcome(ExitStatus.ENDED, f"Session ended: {reason}", reason)
+        return Outcome(ExitStatus.ERROR, f"The session could not start: {reason}", reason)
+    detail = one_line(str(error))
     for kind, status, prefix in _STATUS_AND_PREFIX:
         if isinstance(error, kind):
-            return Outcome(status, f"{prefix} ({error})")
-    return Outcome(ExitStatus.ERROR, f"Error: {error}")
+            if _says_the_same(prefix, detail):
+                return Outcome(status, prefix)
+            return Outcome(status, f"{prefix} ({detail})", detail)
+    return Outcome(ExitStatus.ERROR, f"Error: {detail}", detail)
+
+
+PLAIN_CUSTOMER_REASONS = frozenset({"", "the customer ended the session", "ended by the customer"})
+
+
+def customer_ended(reason: str) -> str:
+    """Why the session ended when the host said goodbye: its reason only when it adds
+    something (never "the customer ended the session (ended by the customer)")."""
+    line = one_line(reason)
+    if line.lower() in PLAIN_CUSTOMER_REASONS:
+        return "the customer ended the session"
+    return f"the customer ended the session: {line}"
+
+
+def _says_the_same(prefix: str, detail: str) -> bool:
+    """Whether `detail` only repeats `prefix` ("declined ... (declined ...)")."""
+    return not detail or detail.strip(" .").lower() == prefix.lower()

@@ -36,7 +36,10 @@ class Player:
         self._stream = stream
         self._start = timeline.header.start_time
         self.duration = timeline.duration
-        self.position = 0.0  # seconds since the recording started
+        # Seconds since the recording started; it opens at the first picture, not on the
+        # black of the time before the customer's consent.
+        self.first_picture = timeline.frames[0].time - self._start if timeline.frames else 0.0
+        self.position = self.first_picture
         self.speed = 1.0
         self.playing = False
         self.frames_shown = 0  # frame updates applied to the picture so far
@@ -92,7 +95,7 @@ class Player:
 
     def play(self) -> None:
         if self.position >= self.duration:
-            self.seek(0.0)
+            self.seek(self.first_picture)
         self.playing = True
         self._last_tick = clock.monotonic()
         self.play_button.configure(text="Pause")
@@ -135,7 +138,11 @@ class Player:
         self._timer = self.root.after(TICK_MILLISECONDS, self._tick)
 
     def _seek_by_user(self, value: str) -> None:
-        if not self._seeking_by_program:
+        # The bar's own echo of a position set by the program arrives later and rounded
+        # to its resolution: only a move by more than that is the reviewer's.
+        if not self._seeking_by_program and (
+            abs(float(value) - self.position) > SEEK_RESOLUTION_SECONDS / 2
+        ):
             self.seek(float(value))
 
     def _show(self) -> None:

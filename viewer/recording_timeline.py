@@ -59,6 +59,9 @@ class Timeline:
     chats: int
     checkpoints: int
     gaps: int
+    # Checkpoint messages each side sent, as the relay's ledger holds their reports:
+    # {"host": n, "viewer": m} (what `verify --ledger` counts in all).
+    checkpoints_by_side: dict[str, int]
     last_time: float
     end_reason: str | None
     damage: str | None
@@ -110,6 +113,7 @@ class _Scan:
             0,
         )
         self.gaps = 0
+        self.checkpoints_by_side = {"host": 0, "viewer": 0}
         self.last_time = header.start_time
         self.end_reason: str | None = None
 
@@ -124,6 +128,9 @@ class _Scan:
                 self.counts["frame_bytes"] += len(payload)
                 return
             event = describe(message, record.direction)
+            if isinstance(message, messages.Checkpoint):
+                sender = "host" if record.direction is Direction.HOST_TO_VIEWER else "viewer"
+                self.checkpoints_by_side[sender] += 1
             if event is None:
                 return
             self.counts["inputs"] += event.category == "input"
@@ -177,6 +184,7 @@ def scan(source: bytes | BinaryIO) -> Timeline:
         chats=counts["chats"],
         checkpoints=counts["checkpoints"],
         gaps=state.gaps,
+        checkpoints_by_side=dict(state.checkpoints_by_side),
         last_time=state.last_time,
         end_reason=state.end_reason,
         damage=damage,

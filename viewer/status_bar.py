@@ -8,13 +8,16 @@ from protocol import messages
 from protocol.billing import bill
 from viewer.client import Phase, SessionStatus
 from viewer.stats import LiveFigures
+from viewer.texts import ViewerTexts
 
-CONSENT_WORDS = {
-    messages.ConsentLevel.PENDING: "waiting for approval",
-    messages.ConsentLevel.DENIED: "declined",
-    messages.ConsentLevel.VIEW: "view only",
-    messages.ConsentLevel.CONTROL: "view and control",
+CONSENT_KEYS = {
+    messages.ConsentLevel.PENDING: "consent_pending",
+    messages.ConsentLevel.DENIED: "consent_denied",
+    messages.ConsentLevel.VIEW: "consent_view",
+    messages.ConsentLevel.CONTROL: "consent_control",
 }
+PHASE_KEYS = {phase: f"phase_{phase.name.lower()}" for phase in Phase}
+ENGLISH = ViewerTexts("en")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,27 +33,32 @@ def format_elapsed(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{seconds_left:02d}"
 
 
+def phase_text(status: SessionStatus, texts: ViewerTexts) -> str:
+    """The phase in words (waiting for consent names the price)."""
+    return texts(PHASE_KEYS[status.phase], price=texts.price(status.tariff))
+
+
 def status_line(
     status: SessionStatus,
     figures: LiveFigures,
     monotonic_now: float,
     *,
     control_was_granted: bool = False,
+    texts: ViewerTexts = ENGLISH,
 ) -> StatusLine:
     """What the status bar and the banner say right now."""
-    parts = [f"Session {status.session_number}", CONSENT_WORDS[status.consent]]
+    t = texts
+    parts = [t("status_session", number=status.session_number), t(CONSENT_KEYS[status.consent])]
     if status.consent_since is not None:
         elapsed = monotonic_now - status.consent_since
         cost = bill(elapsed, status.tariff)
-        parts += [format_elapsed(elapsed), f"{cost.gross:.2f} EUR incl. VAT"]
-    parts.append(f"{figures.frames_per_second:.0f} frames/s")
+        parts += [format_elapsed(elapsed), t("status_cost", gross=t.money(cost.gross))]
+    parts.append(t("status_fps", fps=f"{figures.frames_per_second:.0f}"))
     if figures.latency_ms is not None:
-        parts.append(f"{figures.latency_ms:.0f} ms")
+        parts.append(t("status_latency", ms=f"{figures.latency_ms:.0f}"))
     banner = ""
-    if status.phase is Phase.PAUSED:
-        banner = "The customer has paused screen sharing"
-    elif status.phase not in (Phase.ACTIVE, Phase.ENDED):
-        banner = status.phase.value.capitalize()
+    if status.phase is not Phase.ACTIVE and status.phase is not Phase.ENDED:
+        banner = phase_text(status, t)
     elif status.consent is messages.ConsentLevel.VIEW and control_was_granted:
-        banner = "The customer has taken back control: view only"
+        banner = t("control_taken_back")
     return StatusLine(" · ".join(parts), banner)

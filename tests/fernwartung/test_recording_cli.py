@@ -196,3 +196,58 @@ def test_export_to_pngs_rebuilds_every_frame(files, session, tmp_path):
         assert first.getpixel((0, 0)) == (0, 0, 0)  # frame 0 fills the screen with shade 0
     with Image.open(pngs[1]) as second:
         assert second.getpixel((16, 16)) == (0, 37, 218)  # the PNG tile of frame 1
+
+
+def test_info_counts_checkpoints_as_verify_does(files, session, tmp_path, capsys):
+    """Issue 21, point 19: `verify --ledger` counts each side's reports; so does `info`."""
+    viewer, _ = files
+    make_ledger(tmp_path / "relay", session)
+    assert main(["recording", "verify", str(viewer), "--ledger", str(tmp_path / "relay")]) == 0
+    verified = capsys.readouterr().out
+    assert main(["recording", "info", str(viewer), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    in_all = sum(info["checkpoints_by_side"].values())
+    assert info["checkpoints_by_side"] == {"host": 2, "viewer": 2}
+    assert f"all {in_all} checkpoints it covers match" in verified
+    assert main(["recording", "info", str(viewer)]) == 0
+    assert f"{in_all} (host 2, viewer 2)" in capsys.readouterr().out
+
+
+def test_export_of_a_damaged_recording_names_the_record_and_exports_what_is_intact(
+    files, tmp_path, capsys
+):
+    """Issue 21, point 19: one flipped byte in the 6th frame update."""
+    viewer, _ = files
+    data = bytearray(viewer.read_bytes())
+    target = frame_records(bytes(data))[5]
+    data[target.offset + 25] ^= 0xFF
+    viewer.write_bytes(bytes(data))
+    out = tmp_path / "pngs"
+    assert main(["recording", "export", str(viewer), str(out)]) == 1
+    captured = capsys.readouterr()
+    assert f"record {target.position}" in captured.err and "damaged" in captured.err
+    assert "no frame updates" not in captured.err
+    assert "5 frames" in captured.out
+    assert len(list(out.glob("frame-*.png"))) == 5
+
+
+def test_player_opens_at_the_first_picture_not_the_black_before_consent(files, xvfb, monkeypatch):
+    """Issue 21, point 19: `recording play` started with the time before consent."""
+    tkinter = pytest.importorskip("tkinter")
+    from viewer.player import Player
+    from viewer.recording_timeline import scan
+
+    monkeypatch.setenv("DISPLAY", xvfb.name)
+    viewer, _ = files
+    with viewer.open("rb") as stream:
+        timeline = scan(stream)
+        assert timeline.frames[0].time > timeline.header.start_time
+        root = tkinter.Tk()
+        try:
+            player = Player(root, timeline, stream)
+            assert player.position == pytest.approx(
+                timeline.frames[0].time - timeline.header.start_time
+            )
+            assert player.frames_shown == 1
+        finally:
+            player.close()

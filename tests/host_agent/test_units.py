@@ -4,6 +4,7 @@ codec choice, texts and the input gate (with a recording backend, no display).""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from host_agent import texts as texts_module
-from host_agent.activity import ActivitySummary
+from host_agent.activity import FLUSH_EVERY_SECONDS, ActivitySummary
 from host_agent.consent import Consent, IllegalMove, Phase
 from host_agent.damage.tiles import TILE_PIXELS, Rect, changed_pixels, rectangles, tiles_of
 from host_agent.encode import classify, decode_tile, encode_rect
@@ -110,7 +111,41 @@ def test_typing_burst_ends_after_a_pause():
     summary.add(Key("a", True), 0.0)
     assert summary.flush(0.5) == []
     [line] = summary.flush(2.0)
-    assert line.render(Texts("en")) == "Technician types 1 characters"
+    assert line.render(Texts("en")) == "Technician types 1 character"
+
+
+def test_steady_typing_shows_in_the_log_at_least_once_a_second():
+    """Issue 21, point 6: a key every 0.5 s for 24 s; the agent flushes every 0.25 s."""
+    summary, en = ActivitySummary(), Texts("en")
+    shown: list[tuple[float, str]] = []
+    now = 0.0
+    while now < 24.0:
+        if round(now / 0.25) % 2 == 0:
+            shown += [(now, e.render(en)) for e in summary.add(Key("x", True), now)]
+            shown += [(now, e.render(en)) for e in summary.add(Key("x", False), now + 0.01)]
+        now += FLUSH_EVERY_SECONDS
+        shown += [(now, e.render(en)) for e in summary.flush(now)]
+    shown += [(now, e.render(en)) for e in summary.flush(now, force=True)]
+    times = [0.0] + [when for when, _ in shown]
+    assert max(b - a for a, b in itertools.pairwise(times)) <= 1.0
+    typed = sum(int(text.split()[2]) for _, text in shown)
+    assert typed == 48
+
+
+def test_special_keys_are_named_in_both_languages():
+    summary = ActivitySummary()
+    names = []
+    for key in ("Up", "Page_Down", "Home", "F5", "Delete", "Return", "Escape", "Insert"):
+        names += summary.add(Key(key, True), 0.0)
+        summary.add(Key(key, False), 0.0)
+    de = [entry.render(Texts("de")) for entry in names]
+    en = [entry.render(Texts("en")) for entry in names]
+    assert de == [
+        "Techniker drückt Pfeil hoch", "Techniker drückt Bild runter", "Techniker drückt Pos1",
+        "Techniker drückt F5", "Techniker drückt Entf", "Techniker drückt Eingabe",
+        "Techniker drückt Esc", "Techniker drückt Einfg",
+    ]  # fmt: skip
+    assert en[0] == "Technician presses Up arrow" and en[1] == "Technician presses Page Down"
 
 
 def test_every_text_exists_in_both_languages():

@@ -3,13 +3,15 @@
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from protocol.billing import Rounding, Tariff, bill, format_euro_german
+from protocol.billing import Rounding, Tariff, bill, format_euro_german, price_text
 from relay.database.tariffs import load_tariff, save_tariff
 from relay.invoice import as_csv, as_json, as_table, build_invoice
 from relay.ledger import Ledger
@@ -140,3 +142,56 @@ def test_invoice_command_prints_json_and_refuses_a_bad_month(ledger_dir):
     assert json.loads(rate.stdout)["totals"]["net"] == "92.00"
     bad = subprocess.run([*command, "--month", "Oktober"], capture_output=True, text=True)
     assert bad.returncode == 2 and "YYYY-MM" in bad.stderr
+
+
+@pytest.mark.parametrize("form", ["table", "csv", "json"])
+@pytest.mark.parametrize(
+    "filters", [["--month", "2026-12"], ["--month", "2026-10", "--technician", "nobody"]]
+)
+def test_an_invoice_without_sessions_is_an_empty_invoice_not_a_traceback(ledger_dir, form, filters):
+    """Issue 21, point 14."""
+    result = subprocess.run(
+        [sys.executable, "-m", "fernwartung", "invoice", "--data-dir", str(ledger_dir),
+         *filters, "--format", form],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    if form == "table":
+        assert "keine Sitzungen / no sessions" in result.stdout and "0,00 €" in result.stdout
+    elif form == "json":
+        assert json.loads(result.stdout)["totals"] == {
+            "net": "0.00",
+            "vat": "0.00",
+            "gross": "0.00",
+        }
+
+
+def test_table_times_are_local_with_the_zone_named_and_csv_json_stay_utc(ledger_dir):
+    """Issue 21, point 15: 10:00 UTC on 5 October is 12:00 summer time in Berlin, and
+    23:50 UTC on 31 October is 00:50 CET on 1 November."""
+    berlin = ZoneInfo("Europe/Berlin")
+    invoice = build_invoice(ledger_dir, "2026-10", Tariff())
+    table = as_table(invoice, berlin)
+    assert "Europe/Berlin" in table
+    assert "12:00:00 CEST" in table  # 2026-10-05 10:00 UTC
+    assert "01.11.2026" in table and "00:50:00 CET" in table  # 2026-10-31 23:50 UTC
+    data = json.loads(as_json(invoice))
+    assert data["sessions"][0]["start"] == "2026-10-05T10:00:00+00:00"
+    rows = list(csv.DictReader(io.StringIO(as_csv(invoice))))
+    assert rows[0]["start"] == "2026-10-05T10:00:00+00:00"
+
+
+def test_invoice_command_follows_tz(ledger_dir):
+    result = subprocess.run(
+        [sys.executable, "-m", "fernwartung", "invoice", "--data-dir", str(ledger_dir),
+         "--month", "2026-10"],
+        capture_output=True, text=True, check=True, env={**os.environ, "TZ": "Europe/Berlin"},
+    )  # fmt: skip
+    assert "12:00:00 CEST" in result.stdout and "Europe/Berlin" in result.stdout
+
+
+def test_invoice_words_the_tariff_as_both_programs_do(ledger_dir):
+    table = as_table(build_invoice(ledger_dir, "2026-10", Tariff()))
+    assert price_text(Tariff(), "de") in table and price_text(Tariff(), "en") in table
+    assert "pro angefangene Minute zzgl. 19 % MwSt." in table

@@ -28,13 +28,16 @@ def test_the_player_opens_plays_seeks_and_closes_under_xvfb(xvfb, recording, mon
         try:
             player = Player(root, timeline, stream)
             root.update()
-            assert player.frames_shown == 0
+            assert player.frames_shown == 1  # it opens at the first picture
+            assert (
+                player.position == pytest.approx(player.first_picture) and player.first_picture > 0
+            )
             assert player.events.size() == len(timeline.events) > 0
             player.set_speed(4.0)
             player.play()
             player.step(0.5)  # two recorded seconds at four times the speed
             root.update_idletasks()  # draw, but run no timer tick that would add real time
-            assert player.position == pytest.approx(2.0)
+            assert player.position == pytest.approx(player.first_picture + 2.0)
             assert 0 < player.frames_shown < session.frames
             player.seek(player.duration)
             assert player.frames_shown == session.frames

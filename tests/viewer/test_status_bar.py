@@ -17,7 +17,7 @@ def test_cost_runs_from_consent_at_the_default_tariff() -> None:
     assert "Session 48213" in line.text
     assert "view and control" in line.text
     assert "0:01:01" in line.text
-    assert "3.33 EUR" in line.text
+    assert "€3.33 incl. VAT" in line.text
     assert "24 frames/s" in line.text and "18 ms" in line.text
     assert line.banner == ""
 

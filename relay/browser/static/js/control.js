@@ -11,6 +11,7 @@ import { ProtocolError } from './errors.js';
 import { Choice, Flag, HexDigest, Int, Record, Text, characterCount } from './schema.js';
 
 export const MAX_CONTROL_BYTES = 4096;
+export const MAX_TECHNICIAN_CHARS = 64;
 const SESSION = new Text(12, '[0-9]{4,12}');
 const VERSION = new Int(0, 255);
 const REASON = new Text(500);
@@ -81,9 +82,11 @@ export class Join extends Control {
   static FIELDS = [['session', SESSION], ['version', VERSION], ['customer', CUSTOMER, '']];
 }
 
+/** Relay -> viewer: joined. `technician`: the name the relay verified the token of (the
+ * viewer's recording holds it); empty from an older relay. */
 export class Joined extends Control {
   static TYPE = 'joined';
-  static FIELDS = [...TARIFF];
+  static FIELDS = [...TARIFF, ['technician', new Text(MAX_TECHNICIAN_CHARS), '']];
   tariff() {
     return tariffOf(this);
   }
@@ -198,6 +201,10 @@ export function encode(message) {
   return JSON.stringify(object);
 }
 
+// What only the relay sends: read leniently (unknown fields are ignored), so that a relay
+// can add a field without breaking viewers that predate it. As protocol/control.py.
+const FROM_RELAY = new Set([Registered, Joined, PeerJoined, Void, PeerLeft, RelayError, PeerReconnecting, Resumed]);
+
 /** Parse and validate one control frame. */
 export function decode(text) {
   if (characterCount(text) > MAX_CONTROL_BYTES) {
@@ -221,7 +228,11 @@ export function decode(text) {
 
 function fromMapping(type, mapping) {
   const expected = new Set(type.FIELDS.map(([name]) => name));
-  const present = new Set(Object.keys(mapping).filter((name) => name !== 'type'));
+  let present = new Set(Object.keys(mapping).filter((name) => name !== 'type'));
+  if (FROM_RELAY.has(type)) {
+    // A newer relay may tell more: fields a side does not know are left unread.
+    present = new Set([...present].filter((name) => expected.has(name)));
+  }
   const optional = new Set(type.FIELDS.filter((field) => field.length > 2).map(([name]) => name));
   const missing = [...expected].filter((name) => !present.has(name) && !optional.has(name)).sort();
   if (missing.length) throw new ProtocolError(`missing field(s): ${missing.join(', ')}`);
