@@ -16,7 +16,7 @@ def frame_updates(draw):
     width = draw(st.integers(1, 4000))
     height = draw(st.integers(1, 4000))
     tiles = []
-    for _ in range(draw(st.integers(0, 4))):
+    for _ in range(draw(st.integers(0, m.MAX_TILE_AREA_SCREENS))):  # each up to a screen
         x, y = draw(st.integers(0, width - 1)), draw(st.integers(0, height - 1))
         codec = draw(st.sampled_from(m.Codec))
         if codec is m.Codec.FILL:
