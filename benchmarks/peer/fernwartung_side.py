@@ -199,8 +199,10 @@ def read_stats(path: Path, regions: dict[int, tuple[Region, ...]] | None = None)
         if line.strip():
             stat = json.loads(line)
             deliveries.append(
-                Delivery(stat["recv_ts"], int(stat["bytes"]), regions.get(int(stat["seq"])),
-                         float(stat["capture_ts"]))
+                # The update's payload before any padding for privacy (protocol/padding.py):
+                # what the encoding costs; the wire figures include the padding.
+                Delivery(stat["recv_ts"], int(stat["bytes"]) - int(stat.get("padding", 0)),
+                         regions.get(int(stat["seq"])), float(stat["capture_ts"]))
             )  # fmt: skip
     return deliveries
 

@@ -134,7 +134,8 @@ def packed(*values):
         (packed(2, 1, 1.0, 10, 10, [[0, 0, 1, 1, "fill", b"ab"]]), "exactly 3 bytes"),
         (msgpack.packb({"type": 8}), "well-formed msgpack"),
         (b"\xc1", "well-formed msgpack"),
-        (packed(8, 1) + b"\x00", "well-formed msgpack"),
+        (packed(8, 1) + b"\x01", "not padding"),
+        (packed(8, 1) + bytes(1025), "not padding"),
         (b"", "well-formed msgpack"),
     ],
 )

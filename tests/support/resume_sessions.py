@@ -70,10 +70,11 @@ class Watch:
     in_control: asyncio.Event = field(default_factory=asyncio.Event)
     checkpoints: int = 0  # the host's, as the viewer received them
     checkpoint_arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    sent_messages: list[tuple[messages.Message, bytes]] = field(default_factory=list)
 
     # a viewer MessageTap
     def sent(self, message: messages.Message, plaintext: bytes, wall_time: float) -> None:
-        pass
+        self.sent_messages.append((message, plaintext))
 
     def received(self, message: messages.Message, plaintext: bytes, wall_time: float) -> None:
         if isinstance(message, messages.Checkpoint):
