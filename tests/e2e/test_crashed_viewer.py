@@ -20,7 +20,8 @@ from tests.support.resume_sessions import session_rows
 from tests.viewer.processes import LineReader, host_process, python_env
 
 CRASHING_VIEWER = Path(__file__).resolve().parents[1] / "support" / "crashing_viewer.py"
-CHECKPOINTS_BEFORE_THE_CRASH = 4
+CHECKPOINTS_BEFORE_THE_CRASH = 2
+ACTIONS_AFTER_THE_LAST_CHECKPOINT = 3
 WAIT_SECONDS = 30.0
 
 
@@ -44,6 +45,10 @@ def test_a_crashed_viewers_file_cut_back_with_a_forged_end_is_named_cut(tmp_path
                 host.answer("v")
                 for _ in range(CHECKPOINTS_BEFORE_THE_CRASH):
                     output.wait_for(lambda line: line == "CHECKPOINT", WAIT_SECONDS)
+                # The technician acts on (0.6 s of requests, the next checkpoint is 2 s
+                # away): these are what a cut back to the checkpoint would hide.
+                for _ in range(ACTIONS_AFTER_THE_LAST_CHECKPOINT):
+                    output.wait_for(lambda line: line == "ACT", WAIT_SECONDS)
                 viewer.kill()  # SIGKILL: no end record, no final report
                 viewer.wait()
             finally:

@@ -4,7 +4,8 @@ checkpoint interval, until it is killed (SIGKILL: no end record, no final report
     python tests/support/crashing_viewer.py RELAY_URL FINGERPRINT CODE RECORD_DIR
     (the token in FERNWARTUNG_TOKEN)
 
-It prints `CHECKPOINT` after each checkpoint it sent, so the test knows when to kill it.
+It prints `CHECKPOINT` after each checkpoint it sent and `ACT` after each request of the
+technician's, so the test can kill it after actions that no checkpoint covers.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from protocol.codes import parse_code  # noqa: E402
 from protocol.handshake import Role  # noqa: E402
 from viewer.client import ClientSettings, ViewerClient  # noqa: E402
 
-CHECKPOINT_SECONDS = 0.5
+CHECKPOINT_SECONDS = 2.0
 
 
 class Announce:
@@ -48,6 +49,7 @@ async def main() -> None:
     async def technician_acts(running: ViewerClient) -> None:
         while True:  # what the technician does, recorded by the viewer, until the crash
             await running.send(messages.ControlRequest())
+            print("ACT", flush=True)
             await asyncio.sleep(0.2)
 
     await client.run(companions=[technician_acts])
