@@ -346,7 +346,7 @@ class ViewerClient:
             # so that the final report reaches the ledger.
             await self._close_recording(self._end_reason or "the session ended")
             await self._close_link()
-            self._set_status(phase=Phase.ENDED)
+            self._set_status(phase=Phase.ENDED, recording=False)
         return outcome
 
     async def _end_with_reason(self, reason: str) -> None:
