@@ -35,6 +35,10 @@ class RelayConfig:
     port: int = 8765
     ssl_context: ssl.SSLContext | None = None
     behind_proxy: bool = False
+    # Where browsers reach the relay (its own origin) and other origins whose pages may
+    # open sessions (relay/http.py).
+    public_url: str | None = None
+    allow_origins: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     tariff: Tariff = field(default_factory=Tariff)
 

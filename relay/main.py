@@ -26,6 +26,7 @@ from relay import tls
 from relay.database import Database, DatabaseError, configured_database
 from relay.database.upkeep import Upkeep, relay_id_for
 from relay.events import EventLog
+from relay.http import origin_of
 from relay.ledger import Ledger
 from relay.limits import Limits, RateLimit
 from relay.server import Relay, RelayConfig
@@ -72,10 +73,15 @@ def limits_from(args: argparse.Namespace) -> Limits:
     overrides: dict[str, object] = {}
     for name in (
         "max_message_bytes",
+        "max_first_message_bytes",
         "max_sessions",
         "max_connections",
         "max_tls_handshakes",
         "max_tls_handshakes_per_ip",
+        "max_unadmitted_per_ip",
+        "max_waiting_per_ip",
+        "max_waiting_connections",
+        "waiting_timeout_seconds",
         "code_ttl_seconds",
         "handshake_timeout_seconds",
         "idle_timeout_seconds",
@@ -112,6 +118,24 @@ def tariff_from(args: argparse.Namespace, database: Database) -> Tariff:
     return tariff
 
 
+def origins_from(args: argparse.Namespace) -> tuple[str | None, tuple[str, ...]]:
+    """`--public-url` and the `--allow-origin`s, checked (relay/http.py says how they are
+    used)."""
+    public_url = getattr(args, "public_url", None)
+    allowed = tuple(getattr(args, "allow_origin", None) or ())
+    try:
+        if public_url:
+            origin_of(public_url)
+        for origin in allowed:
+            origin_of(origin, strict=True)
+    except ValueError as error:
+        raise UsageError(
+            f"{error}; --public-url is the URL browsers use (https://HOST[:PORT]), "
+            "--allow-origin an origin such as https://support.example"
+        ) from None
+    return public_url, allowed
+
+
 def _tls_setup(args: argparse.Namespace, listen: ListenAddress, data_dir: Path):  # noqa: ANN202
     if args.tls_key and not args.tls_cert:
         raise UsageError("--tls-key needs --tls-cert")
@@ -138,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         data_dir = Path(args.data_dir)
         ssl_context, fingerprint = _tls_setup(args, listen, data_dir)
         limits = limits_from(args)
+        public_url, allow_origins = origins_from(args)
         database = configured_database(getattr(args, "database", None))
         ledger = Ledger.open(database, data_dir)
         tariff = tariff_from(args, ledger)
@@ -157,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
         port=listen.port,
         ssl_context=ssl_context,
         behind_proxy=args.behind_proxy,
+        public_url=public_url,
+        allow_origins=allow_origins,
         limits=limits,
         tariff=tariff,
     )

@@ -76,6 +76,8 @@ async def running_relay(
     tls: bool = True,
     log_to: object = None,
     tariff: Tariff | None = None,
+    public_url: str | None = None,
+    allow_origins: tuple[str, ...] = (),
     database: str | None = None,
     relay_id: str = "relay-test",
     **settings: object,
@@ -95,6 +97,8 @@ async def running_relay(
         ssl_context=ssl_context,
         limits=limits_for_tests(**settings),
         tariff=tariff or Tariff(),
+        public_url=public_url,
+        allow_origins=allow_origins,
     )
     log = EventLog(stream=log_to) if log_to is not None else EventLog()  # type: ignore[arg-type]
     ledger = None
