@@ -15,26 +15,41 @@ slot for `resume_grace_seconds`; the side comes back with `resume` instead of `r
 `join`, proving itself with its one-time secret against the verifier it left. A stopping
 relay keeps such sessions open in the ledger and a starting one takes them over, so both
 sides resume across a restart.
+
+Several relays on one PostgreSQL (`RelayConfig.database`): the relay registers itself and
+beats a heartbeat (relay/database/upkeep.py); a revocation on any relay reaches it at once
+by LISTEN/NOTIFY and cuts that technician's sessions here (the sweep stays, for SQLite and
+for notices missed while the database was away); sessions whose relay died and that no
+relay took over are closed `relay_lost` by whichever relay's sweep finds them first; and
+when the writes waiting for an unreachable database fill their queue, every session here
+ends `database_unavailable` (their evidence could not be kept any more).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Coroutine
 from typing import Any
 
 from websockets.http11 import Request, Response
 
+from protocol import control
 from protocol.control import ErrorCode
 from relay.connection import Connection
 from relay.core import RelayConfig, RelayCore
+from relay.database.errors import DatabaseUnavailable
+from relay.database.revocations import Subscription
+from relay.database.upkeep import RELAY_STALE_SECONDS, Upkeep
 from relay.departures import Departures
 from relay.events import EventLog
 from relay.farewell import (
     CLOSE_GOING_AWAY,
     CLOSE_NORMAL,
     CLOSE_TOO_BIG,
+    DATABASE_UNAVAILABLE_TEXT,
+    FOR_PEOPLE,
     REVOKED_TEXT,
     Close,
     bad_message,
@@ -51,6 +66,11 @@ from relay.tls_transport import TlsServer, start_tls_server
 SWEEP_MIN_SECONDS = 0.05
 SWEEP_MAX_SECONDS = 1.0
 DIRECTION = {Side.HOST: "host_to_viewer", Side.VIEWER: "viewer_to_host"}
+# How often a relay among several looks for sessions of dead relays nobody took over, and
+# how long after its last heartbeat such a session is given up (its sides had the grace
+# period to resume elsewhere).
+ORPHAN_SWEEP_SECONDS = 30.0
+ORPHAN_AFTER_EXTRA_SECONDS = 30.0
 
 __all__ = ["Relay", "RelayConfig"]
 
@@ -71,7 +91,6 @@ class Relay:
         self.limits = core.limits
         self.log = core.log
         self.metrics = core.metrics
-        self.ledger = core.ledger
         self.rendezvous = core.rendezvous
         self._departures = Departures(core)
         self._slots = ResumeSlots(core, self._departures)
@@ -81,15 +100,22 @@ class Relay:
         self._all_closed = asyncio.Event()
         self._listener: TlsServer | asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self.upkeep: Upkeep | None = None
+        self._revocations: Subscription | None = None
         self.port = 0
 
     @property
     def stopping(self) -> bool:
         return self.core.stopping
 
+    @property
+    def ledger(self) -> Ledger:
+        return self.core.ledger
+
     # lifecycle
 
     async def start(self) -> None:
+        await self.core.open_ledger()
         resumable = await self.core.db(self.ledger.resumable_sessions)
         reopened = await self.core.db(
             self.ledger.close_open_sessions, "relay_restarted", [row.id for row in resumable]
@@ -113,10 +139,53 @@ class Relay:
                 lambda: Connection(self), config.host, config.port, backlog=1024
             )
         self.port = self._listener.sockets[0].getsockname()[1]
+        if self.core.shared:
+            await self._start_upkeep()
+        await self._listen_for_revocations()
         self._sweeper = asyncio.create_task(self._sweep())
         self.log.event(
             "relay_started", host=config.host, port=self.port, tls=config.ssl_context is not None
         )
+
+    @property
+    def url(self) -> str:
+        """Where this relay listens, as a client URL."""
+        config = self.config
+        scheme = "wss" if config.ssl_context is not None else "ws"
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        return f"{scheme}://{host}:{self.port}"
+
+    async def _start_upkeep(self) -> None:
+        """One of several relays: register (id, public URL, pin), then beat a heartbeat."""
+        assert self.core.relay_id is not None
+        if self.core.public_url is None:
+            self.core.public_url = self.url
+        self.upkeep = self.core.upkeep = Upkeep(
+            self.ledger,
+            self.core.db,
+            relay_id=self.core.relay_id,
+            public_url=self.core.public_url,
+            fingerprint=self.config.fingerprint,
+            log=self.log,
+            interval_seconds=self.config.heartbeat_seconds,
+        )
+        await self.upkeep.start()
+
+    async def _listen_for_revocations(self) -> None:
+        """Revocations on any relay cut sessions here at once; a full write-behind queue
+        ends every session here."""
+        loop = asyncio.get_running_loop()
+
+        def on_revoked(technician_id: int | None) -> None:  # on another thread
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to cut
+                loop.call_soon_threadsafe(self._revoked, technician_id)
+
+        def on_full() -> None:  # on the ledger's thread
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._writes_overflowing)
+
+        self.ledger.set_write_behind_full(on_full)
+        self._revocations = await self.core.db(self.ledger.subscribe_revocations, on_revoked)
 
     async def stop(self, reason: str = "shutting_down") -> None:
         """Tell every peer, close every ledger row with `reason`, close every connection."""
@@ -129,6 +198,8 @@ class Relay:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+        if self._revocations is not None:
+            self._revocations.close()
         timers = self.core.resume_timers
         for timer in list(timers.values()):
             timer.cancel()
@@ -155,6 +226,8 @@ class Relay:
         # Ledger writes finish; closes that outlive the grace period are cut short.
         await self.core.finish_background(self.limits.shutdown_grace_seconds)
         await self.core.db(self.ledger.close_open_sessions, reason, self.core.kept_at_stop)
+        if self.upkeep is not None:
+            await self.upkeep.stop()  # gone: another relay may take what was kept at once
         self.core.close()
         self.log.event("relay_stopped")
 
@@ -317,6 +390,7 @@ class Relay:
         ping_interval = limits.ping_interval_seconds
         next_ping = self.now() + (ping_interval or 0.0)
         next_revocation_check = self.now() + limits.revocation_sweep_seconds
+        next_orphan_check = self.now() + ORPHAN_SWEEP_SECONDS
         interval = self._sweep_seconds()
         while True:
             await asyncio.sleep(interval)
@@ -333,6 +407,9 @@ class Relay:
             if now >= next_revocation_check:
                 next_revocation_check = now + limits.revocation_sweep_seconds
                 await self._sweep_revocations()
+            if self.core.shared and now >= next_orphan_check:
+                next_orphan_check = now + ORPHAN_SWEEP_SECONDS
+                self.spawn(self._close_orphans())
 
     def _check_stall(self, receiver: Connection, now: float) -> None:
         paused_at = receiver.write_paused_at
@@ -383,28 +460,87 @@ class Relay:
             session.last_activity = now  # one farewell, not one per sweep
             self.spawn(self._sides.leave(session.host, close))
 
-    async def _sweep_revocations(self) -> None:
-        """End the live sessions of technicians revoked since (the CLI runs elsewhere)."""
-        paired = [
+    def _technicians_sessions(self) -> list[RelaySession]:
+        """Sessions a technician is in (paired, or kept for a side to resume)."""
+        return [
             s
             for s in self.rendezvous.sessions()
-            if s.state is SessionState.PAIRED and s.technician_id is not None
+            if s.state in (SessionState.PAIRED, SessionState.AWAITING_RESUME)
+            and s.technician_id is not None
         ]
-        if not paired:
+
+    async def _sweep_revocations(self) -> None:
+        """End the live sessions of technicians revoked since (the CLI runs elsewhere)."""
+        sessions = self._technicians_sessions()
+        if not sessions:
             return
-        revoked = await self.core.db(self.ledger.revoked_among, [s.technician_id for s in paired])
-        for session in paired:
-            viewer = session.viewer
-            if session.technician_id not in revoked or viewer is None:
-                continue
-            self.log.event(
-                "technician_revoked",
-                session=session.number,
-                session_id=session.ledger_id,
-                technician=session.technician_name,
-            )
+        revoked = await self.core.db(self.ledger.revoked_among, [s.technician_id for s in sessions])
+        for session in sessions:
+            if session.technician_id in revoked:
+                await self._cut_off(session, "sweep")
+
+    def _revoked(self, technician_id: int | None) -> None:
+        """A revocation notice (on the loop): cut that technician's sessions off now; None
+        (notices may have been missed): look at every technician's."""
+        if self.stopping:
+            return
+        if technician_id is None:
+            self.spawn(self._sweep_revocations())
+            return
+        for session in self._technicians_sessions():
+            if session.technician_id == technician_id:
+                self.spawn(self._cut_off(session, "notice"))
+
+    async def _cut_off(self, session: RelaySession, found_by: str) -> None:
+        """End `session` because its technician was revoked: the viewer is refused, the
+        host told."""
+        if session.state is SessionState.ENDED:
+            return
+        self.log.event(
+            "technician_revoked",
+            session=session.number,
+            session_id=session.ledger_id,
+            technician=session.technician_name,
+            found_by=found_by,
+        )
+        viewer = session.viewer
+        if viewer is not None:
             await self._sides.detach(session, Side.VIEWER, viewer, "revoked", None)
             self._departures.farewell(viewer, refusal(ErrorCode.REVOKED, REVOKED_TEXT))
+        else:  # the viewer is away, its slot kept: it would be refused when it came back
+            told = (control.PeerLeft(reason=FOR_PEOPLE["revoked"]), False)
+            await self._departures.end_session(session, "revoked", {Side.HOST: told})
+
+    def _writes_overflowing(self) -> None:
+        """The database has been away so long that its waiting writes fill their queue: a
+        session's evidence could no longer be kept, so every session here ends."""
+        if self.stopping:
+            return
+        sessions = self.rendezvous.sessions()
+        self.log.event("write_behind_full", sessions=len(sessions))
+        gone = error_message(ErrorCode.DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_TEXT)
+        for session in sessions:
+            self.spawn(
+                self._departures.end_session(
+                    session,
+                    "database_unavailable",
+                    {Side.HOST: (gone, True), Side.VIEWER: (gone, True)},
+                )
+            )
+
+    async def _close_orphans(self) -> None:
+        """Close the rows of sessions whose relay died and that no relay took over."""
+        given_up_after = (
+            RELAY_STALE_SECONDS + self.limits.resume_grace_seconds + ORPHAN_AFTER_EXTRA_SECONDS
+        )
+        try:
+            closed = await self.core.db(
+                self.ledger.close_orphaned_sessions, "relay_lost", time.time(), given_up_after
+            )
+        except DatabaseUnavailable:
+            return
+        if closed:
+            self.log.event("orphaned_sessions_closed", rows=len(closed))
 
 
 def bad_binary(after: str) -> Close:
