@@ -11,6 +11,8 @@ from websockets.http11 import Request, Response
 
 from relay.connection import Connection
 from relay.core import RelayCore
+from relay.database import DatabaseUnavailable
+from relay.farewell import DATABASE_UNAVAILABLE_TEXT
 from relay.limits import RateLimiter
 
 HOST_PATH = "/v1/host"
@@ -99,7 +101,14 @@ class Gatekeeper:
         token = bearer_token(request)
         technician = None
         if token is not None:
-            technician = await core.db(core.ledger.technician_for_token, token)
+            try:
+                technician = await core.db(core.ledger.technician_for_token, token)
+            except DatabaseUnavailable:  # a token not seen lately, and no database to ask
+                return self._refuse(
+                    connection,
+                    http.HTTPStatus.SERVICE_UNAVAILABLE,
+                    DATABASE_UNAVAILABLE_TEXT + "\n",
+                )
         if technician is None:
             self._auth_failures.allow(ip, core.now())
             response = self._refuse(
