@@ -224,9 +224,14 @@ def _add_recording(sub: argparse._SubParsersAction) -> None:
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = actions.add_parser("verify", help="check the hash chain (and the relay's ledger)")
     verify.add_argument("file", help="the recording (.fwrec)")
-    verify.add_argument(
+    against = verify.add_mutually_exclusive_group()
+    against.add_argument(
         "--ledger", metavar="DATA_DIR", help="also check against the relay's ledger there"
     )
+    against.add_argument(
+        "--database", metavar="URL",
+        help="also check against the ledger in the relays' PostgreSQL (postgresql://...)",
+    )  # fmt: skip
     info = actions.add_parser("info", help="session, technician, duration, frames, inputs")
     info.add_argument("file", help="the recording (.fwrec)")
     info.add_argument("--json", action="store_true", help="one JSON object")
