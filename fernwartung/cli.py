@@ -116,6 +116,11 @@ def _add_relay(sub: argparse._SubParsersAction) -> None:
         "--behind-proxy", action="store_true",
         help="TLS ends at a reverse proxy in front (allows --no-tls on any address)",
     )  # fmt: skip
+    p.add_argument(
+        "--proxy-protocol", action="store_true",
+        help="a TCP load balancer in front passes TLS through and each client's address in "
+        "a PROXY protocol header (v1 or v2); only the balancer may reach the relay's port",
+    )  # fmt: skip
     p.add_argument("--log-json", action="store_true", help="log JSON lines instead of text")
     tariff = p.add_argument_group("tariff (kept in the ledger once set)")
     tariff.add_argument("--rate", metavar="EUR", help="price per minute (default 1.40)")

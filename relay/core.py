@@ -42,6 +42,9 @@ class RelayConfig:
     port: int = 8765
     ssl_context: ssl.SSLContext | None = None
     behind_proxy: bool = False
+    # A TCP load balancer in front passes TLS through and each client's address in a
+    # PROXY protocol header (relay/proxy_protocol.py).
+    proxy_protocol: bool = False
     limits: Limits = field(default_factory=Limits)
     tariff: Tariff = field(default_factory=Tariff)
     # Several relays on one PostgreSQL: its URL (None: SQLite in the data dir), this relay's

@@ -52,7 +52,8 @@ class Gatekeeper:
 
     def client_ip(self, connection: Connection, request: Request) -> str:
         """The peer's address; behind a proxy, the last X-Forwarded-For entry (the one the
-        operator's proxy added; earlier entries are whatever the client claimed)."""
+        operator's proxy added; earlier entries are whatever the client claimed); behind a
+        TCP load balancer, the address its PROXY protocol header gave."""
         if self._core.config.behind_proxy:
             forwarded = request.headers.get_all("X-Forwarded-For")
             if forwarded:
@@ -62,7 +63,12 @@ class Gatekeeper:
                 except ValueError:
                     pass
         transport = connection.transport
-        address = transport.get_extra_info("peername") if transport is not None else None
+        if transport is None:
+            return "unknown"
+        proxied = transport.get_extra_info("client_ip")  # from a PROXY protocol header
+        if proxied is not None:
+            return str(proxied)
+        address = transport.get_extra_info("peername")
         return str(address[0]) if address else "unknown"
 
     def _refuse(self, connection: Connection, status: http.HTTPStatus, text: str) -> Response:

@@ -148,6 +148,12 @@ def run(args: argparse.Namespace) -> int:
         listen = ListenAddress.parse(args.listen)
         data_dir = Path(args.data_dir)
         ssl_context, fingerprint = _tls_setup(args, listen, data_dir)
+        proxy_protocol = bool(getattr(args, "proxy_protocol", False))
+        if proxy_protocol and ssl_context is None:
+            raise UsageError(
+                "--proxy-protocol is for a load balancer that passes TLS through; behind a "
+                "proxy that ends TLS, --no-tls --behind-proxy reads its X-Forwarded-For"
+            )
         limits = limits_from(args)
         public_url = public_url_from(args)
         database = configured_database(getattr(args, "database", None))
@@ -170,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         port=listen.port,
         ssl_context=ssl_context,
         behind_proxy=args.behind_proxy,
+        proxy_protocol=proxy_protocol,
         limits=limits,
         tariff=tariff,
         database=database,

@@ -115,6 +115,8 @@ class Relay:
     # lifecycle
 
     async def start(self) -> None:
+        if self.config.proxy_protocol and self.config.ssl_context is None:
+            raise ValueError("the PROXY protocol is read only on a relay that ends TLS itself")
         await self.core.open_ledger()
         resumable = await self.core.db(self.ledger.resumable_sessions)
         reopened = await self.core.db(
@@ -133,6 +135,9 @@ class Relay:
                 config.ssl_context,
                 max_handshakes=self.limits.max_tls_handshakes,
                 max_handshakes_per_ip=self.limits.max_tls_handshakes_per_ip,
+                proxy_header_seconds=(
+                    self.limits.open_timeout_seconds if config.proxy_protocol else None
+                ),
             )
         else:
             self._listener = await asyncio.get_running_loop().create_server(

@@ -9,6 +9,9 @@ lives from `recv_into` to the protocol's copy, inside one callback).
 
 Timeouts are not kept here: the connection's owner aborts a transport whose handshake or
 closing takes too long (relay/connection.py). `TlsServer` caps the handshakes in progress.
+Behind a TCP load balancer that passes TLS through, the server reads the balancer's PROXY
+protocol header first (relay/proxy_protocol.py); the client's address it gives is the
+transport's `client_ip` and counts for the per-address caps.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import enum
 import socket
 import ssl
 from typing import Any
+
+from relay.proxy_protocol import read_header
 
 READ_BUFFER_BYTES = 256 * 1024
 TLS_RECORD_BYTES = 16 * 1024
@@ -87,6 +92,8 @@ class TlsTransport(asyncio.Transport):
             return default
         if name in ("ssl_object", "socket"):
             return sock
+        if name == "client_ip":  # the peer's, or the one a PROXY protocol header gave
+            return self._ip
         return default
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
@@ -325,8 +332,13 @@ class TlsServer:
         protocol_factory: Any,
         max_handshakes: int,
         max_handshakes_per_ip: int,
+        proxy_header_seconds: float | None = None,
     ) -> None:
+        """`proxy_header_seconds`: read a PROXY protocol header first, for at most this
+        long (None: no header comes)."""
         self.loop = loop
+        self._proxy_header_seconds = proxy_header_seconds
+        self._reading_headers = 0
         self.sockets = [listener]
         self._listener: socket.socket | None = listener
         self._context = context
@@ -355,22 +367,35 @@ class TlsServer:
             except OSError:
                 return  # out of descriptors, or a connection reset before accept
             ip = str(address[0])
-            from_ip = self._handshakes_by_ip.get(ip, 0)
-            if self.handshakes >= self._max_handshakes or from_ip >= self._max_handshakes_per_ip:
+            if self._proxy_header_seconds is None:
+                self._admit(sock, ip)
+            elif self._reading_headers + self.handshakes >= self._max_handshakes:
                 sock.close()
-                continue
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                tls = self._context.wrap_socket(
-                    sock, server_side=True, do_handshake_on_connect=False
-                )
-            except (OSError, ssl.SSLError):
-                sock.close()
-                continue
-            self.handshakes += 1
-            self._handshakes_by_ip[ip] = from_ip + 1
-            TlsTransport(self, tls, self._protocol_factory(), ip)
+            else:
+                sock.setblocking(False)
+                self._reading_headers += 1
+                read_header(self.loop, sock, ip, self._proxy_header_seconds, self._admit,
+                            self._header_read)  # fmt: skip
+
+    def _header_read(self) -> None:
+        self._reading_headers -= 1
+
+    def _admit(self, sock: socket.socket, ip: str) -> None:
+        """Start the TLS handshake of a connection from `ip`, if the caps allow."""
+        from_ip = self._handshakes_by_ip.get(ip, 0)
+        if self.handshakes >= self._max_handshakes or from_ip >= self._max_handshakes_per_ip:
+            sock.close()
+            return
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            tls = self._context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        except (OSError, ssl.SSLError):
+            sock.close()
+            return
+        self.handshakes += 1
+        self._handshakes_by_ip[ip] = from_ip + 1
+        TlsTransport(self, tls, self._protocol_factory(), ip)
 
     def close(self) -> None:
         """Stop accepting (connections already accepted stay)."""
@@ -388,6 +413,7 @@ def start_tls_server(
     *,
     max_handshakes: int,
     max_handshakes_per_ip: int,
+    proxy_header_seconds: float | None = None,
 ) -> TlsServer:
     listener = socket.create_server((host, port), backlog=LISTEN_BACKLOG)
     listener.setblocking(False)
@@ -398,4 +424,5 @@ def start_tls_server(
         protocol_factory,
         max_handshakes,
         max_handshakes_per_ip,
+        proxy_header_seconds,
     )

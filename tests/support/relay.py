@@ -75,6 +75,7 @@ async def running_relay(
     tariff: Tariff | None = None,
     database: str | None = None,
     relay_id: str = "relay-test",
+    proxy_protocol: bool = False,
     **settings: object,
 ) -> AsyncIterator[RelayInfo]:
     """The real relay in this event loop on 127.0.0.1:<free port>; stopped on exit."""
@@ -90,6 +91,7 @@ async def running_relay(
         host="127.0.0.1",
         port=0,
         ssl_context=ssl_context,
+        proxy_protocol=proxy_protocol,
         limits=limits_for_tests(**settings),
         tariff=tariff or Tariff(),
         database=database,
