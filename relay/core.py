@@ -168,8 +168,9 @@ class RelayCore:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
 
-    def close(self) -> None:
-        """After the last ledger call."""
-        self._executor.shutdown(wait=True)
+    async def close(self) -> None:
+        """After the last ledger call: the ledger closes on its own thread (its listener
+        thread and its connections may take a moment)."""
         if self._ledger is not None:
-            self._ledger.close()
+            await self.db(self._ledger.close)
+        self._executor.shutdown(wait=True)

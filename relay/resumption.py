@@ -37,8 +37,10 @@ from relay.limits import RateLimiter
 from relay.pairing import Refused, RelaySession, SessionState, Side
 
 # How long a relay waits for another relay's address to take a connection before it
-# leaves the question of whether that relay is alive to its heartbeat.
+# leaves the question of whether that relay is alive to its heartbeat; and how long a
+# refused address counts as gone without asking again (many sessions move at once).
 PROBE_TIMEOUT_SECONDS = 1.0
+PROBE_MEMORY_SECONDS = 5.0
 
 
 class ResumeSlots:
@@ -49,6 +51,7 @@ class ResumeSlots:
         self._departures = departures
         self._resume_per_ip = RateLimiter(core.limits.resume_per_ip)
         self._takeover = asyncio.Lock()  # one takeover at a time (both sides may race)
+        self._refused_at: dict[str, float] = {}  # relay address -> when it refused
 
     async def keep_slot(self, session: RelaySession, side: Side) -> None:
         """`side` dropped after consent: keep its slot for the grace period, tell the other."""
@@ -245,14 +248,23 @@ class ResumeSlots:
     async def _refuses_connections(self, url: str | None) -> bool:
         """Whether nothing listens at a relay's address any more (a refused connection):
         that relay died, however recent its last heartbeat. A timeout says nothing."""
-        parts = urlsplit(client_url(url or "") or "")
+        address = client_url(url or "") or ""
+        parts = urlsplit(address)
         if parts.hostname is None:
             return False
+        now = self._core.now()
+        refused_at = self._refused_at.get(address)
+        if refused_at is not None and now - refused_at < PROBE_MEMORY_SECONDS:
+            return True
         try:
             port = parts.port or (443 if parts.scheme == "wss" else 80)
             async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
                 _reader, writer = await asyncio.open_connection(parts.hostname, port)
         except ConnectionRefusedError:
+            self._refused_at = {
+                a: t for a, t in self._refused_at.items() if now - t < PROBE_MEMORY_SECONDS
+            }
+            self._refused_at[address] = now
             return True
         except (OSError, TimeoutError, ValueError):
             return False

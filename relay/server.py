@@ -233,7 +233,7 @@ class Relay:
         await self.core.db(self.ledger.close_open_sessions, reason, self.core.kept_at_stop)
         if self.upkeep is not None:
             await self.upkeep.stop()  # gone: another relay may take what was kept at once
-        self.core.close()
+        await self.core.close()
         self.log.event("relay_stopped")
 
     async def _connections_closed(self, seconds: float) -> bool:

@@ -158,6 +158,7 @@ class SessionSides:
         except Refused as refused:
             self._refuse_register(refused.code, connection.ip)
             core.record(core.ledger.close_session, ledger_id, "expired", 0, 0)
+            core.record(core.ledger.release_session_number, number, time.time())
             raise refusal(refused.code, refused.message, CLOSE_GOING_AWAY) from None
         session.ledger_id = ledger_id
         core.metrics.registers += 1
