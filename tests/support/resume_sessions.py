@@ -70,6 +70,7 @@ class Watch:
     in_control: asyncio.Event = field(default_factory=asyncio.Event)
     checkpoints: int = 0  # the host's, as the viewer received them
     checkpoint_arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    stats: list[FrameStat] = field(default_factory=list)  # every frame update applied
 
     # a viewer MessageTap
     def sent(self, message: messages.Message, plaintext: bytes, wall_time: float) -> None:
@@ -87,6 +88,7 @@ class Watch:
                 await self.checkpoint_arrived.wait()
 
     def on_stat(self, stat: FrameStat) -> None:
+        self.stats.append(stat)
         self.frames += 1
         self.frame_arrived.set()
 
