@@ -793,8 +793,7 @@ def control_vectors():
         C.Resumed(4),
         C.Registered("48213", 600, relays=(C.OtherRelay("wss://b.example:8765", "ab" * 32),)),
         C.Joined(technician="Technik Tina", relays=(C.OtherRelay("wss://[::1]:8766"),)),
-        C.Resumed(5, relays=(C.OtherRelay("wss://b.example:8765", "ab" * 32),
-                             C.OtherRelay("wss://c.example"))),  # fmt: skip
+        C.Resumed(5, relays=(C.OtherRelay("wss://b.example:8765"), C.OtherRelay("wss://c.x"))),
         C.Redirect("wss://relay-a.example:8765", "cd" * 32),
         C.Redirect("ws://127.0.0.1:8765"),
     ]
