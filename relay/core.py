@@ -146,8 +146,15 @@ class RelayCore:
         return asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     def record(self, function: Any, *args: Any) -> None:
-        """A ledger write nobody waits for (awaited at stop, never lost)."""
-        self._track(self.db(function, *args))
+        """A ledger write nobody waits for (awaited at stop; one the database layer refuses,
+        its write-behind queue full during an outage, is logged)."""
+        future = self.db(function, *args)
+        future.add_done_callback(self._recorded)
+        self._track(future)
+
+    def _recorded(self, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and (error := future.exception()) is not None:
+            self.log.event("ledger_write_failed", error=type(error).__name__)
 
     def spawn(self, coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """A short task the relay awaits at stop."""
