@@ -3,55 +3,40 @@ side's slot for the grace period, take a side back that proves itself with its o
 secret, and carry sessions across a restart through the ledger. The relay holds one
 `ResumeSlots`; the session decisions are in `relay.pairing.RelaySession`.
 
-Several relays on one database: a session is held by one relay at a time (the ledger row's
-`relay_id`). A side that resumes here a session another relay holds is sent there
-(`redirect`) while that relay is alive; when it is gone (its heartbeat is stale, or its
-address refuses connections), this relay claims the session in the database and takes it
-over from its ledger row, both sides away, as after a restart: the sides resume here with
-the same secrets, and a session nobody comes back to ends `relay_lost`.
+Several relays on one database: a resume for a session this relay does not hold goes to
+relay/other_relays.py, which sends the side to the relay that holds it or takes the
+session over (`restore`d here as "relay_lost", both sides away, as after a restart).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from urllib.parse import urlsplit
 
 from protocol import control
 from protocol.control import ErrorCode
 from relay.connection import Connection
-from relay.core import RelayCore, client_url
-from relay.database import DatabaseUnavailable, SessionLocation
-from relay.database.upkeep import RELAY_STALE_SECONDS
+from relay.core import RelayCore
 from relay.departures import Departures
 from relay.farewell import (
-    CLOSE_NORMAL,
     FOR_PEOPLE,
     RESUME_REFUSED_TEXT,
     REVOKED_TEXT,
-    Close,
     refusal,
 )
 from relay.ledger import ResumableSession, Technician
 from relay.limits import RateLimiter
+from relay.other_relays import OtherRelays
 from relay.pairing import Refused, RelaySession, SessionState, Side
-
-# How long a relay waits for another relay's address to take a connection before it
-# leaves the question of whether that relay is alive to its heartbeat; and how long a
-# refused address counts as gone without asking again (many sessions move at once).
-PROBE_TIMEOUT_SECONDS = 1.0
-PROBE_MEMORY_SECONDS = 5.0
 
 
 class ResumeSlots:
     """Resume handling: slots kept for sides that dropped, and sides coming back."""
 
-    def __init__(self, core: RelayCore, departures: Departures) -> None:
+    def __init__(self, core: RelayCore, departures: Departures, others: OtherRelays) -> None:
         self._core = core
         self._departures = departures
+        self._others = others
         self._resume_per_ip = RateLimiter(core.limits.resume_per_ip)
-        self._takeover = asyncio.Lock()  # one takeover at a time (both sides may race)
-        self._refused_at: dict[str, float] = {}  # relay address -> when it refused
 
     async def keep_slot(self, session: RelaySession, side: Side) -> None:
         """`side` dropped after consent: keep its slot for the grace period, tell the other."""
@@ -117,7 +102,7 @@ class ResumeSlots:
         try:
             session = self._core.rendezvous.find_for_resume(message.session)
         except Refused:
-            found = await self._from_elsewhere(message.session, ip)
+            found = await self._others.take_over(message.session, ip, self.restore)
             if found is None:
                 self._refuse("no_session", ip, side)
                 raise refusal(ErrorCode.RESUME_REFUSED, RESUME_REFUSED_TEXT) from None
@@ -154,122 +139,6 @@ class ResumeSlots:
     def _refuse(self, reason: str, ip: str, side: Side) -> None:
         self._core.metrics.resumes_refused[reason] += 1
         self._core.log.event("resume_refused", reason=reason, side=side.value, ip=ip)
-
-    # several relays on one database
-
-    async def redirect_if_elsewhere(self, number: str, request: str, ip: str) -> None:
-        """Raise the `redirect` to the live relay that holds session `number`, if another
-        does (`request`: "join" or "resume", for the log and metrics)."""
-        location = await self._locate(number)
-        if location is not None and self._held_by_other(location) and location.owner_alive:
-            raise self._redirect(location, request, ip)
-
-    async def _locate(self, number: str) -> SessionLocation | None:
-        core = self._core
-        if not core.shared:
-            return None
-        try:
-            return await core.db(
-                core.ledger.locate_session, number, time.time(), RELAY_STALE_SECONDS
-            )
-        except DatabaseUnavailable:
-            return None  # as unknown as it is here
-
-    def _held_by_other(self, location: SessionLocation) -> bool:
-        return location.relay_id is not None and location.relay_id != self._core.relay_id
-
-    def _redirect(self, location: SessionLocation, request: str, ip: str) -> Close:
-        url = client_url(location.public_url or "")
-        if url is None:
-            self._core.log.event(
-                "redirect_impossible", session=location.number, relay_id=location.relay_id
-            )
-            return refusal(ErrorCode.RESUME_REFUSED if request == "resume" else
-                           ErrorCode.UNKNOWN_SESSION, "the session is on a relay without an "
-                           "address for clients; ask the operator")  # fmt: skip
-        self._core.metrics.redirects[request] += 1
-        self._core.log.event(
-            "redirected",
-            session=location.number,
-            request=request,
-            relay_id=location.relay_id,
-            ip=ip,
-        )
-        redirect = control.Redirect(url=url, fingerprint=location.fingerprint or "")
-        return Close(redirect, CLOSE_NORMAL, "redirect")
-
-    async def _from_elsewhere(self, number: str, ip: str) -> RelaySession | None:
-        """A resume for a session this relay does not hold: raise the redirect to the live
-        relay that does, or take it over from a relay that is gone (None: neither)."""
-        core = self._core
-        if not core.shared:
-            return None
-        async with self._takeover:
-            try:
-                return core.rendezvous.find_for_resume(number)  # taken over meanwhile
-            except Refused:
-                pass
-            location = await self._locate(number)
-            if location is None or not location.consented or location.relay_id == core.relay_id:
-                return None
-            stale_after = RELAY_STALE_SECONDS
-            if self._held_by_other(location) and location.owner_alive:
-                if not await self._refuses_connections(location.public_url):
-                    raise self._redirect(location, "resume", ip)
-                stale_after = 0.0  # its heartbeat is recent, but nothing listens there
-            try:
-                claimed = await core.db(
-                    core.ledger.claim_session,
-                    location.session_id,
-                    core.relay_id,
-                    time.time(),
-                    stale_after,
-                )
-                if not claimed:  # another relay was quicker: send the side there
-                    await self.redirect_if_elsewhere(number, "resume", ip)
-                    return None
-                row = await core.db(core.ledger.resumable_session, location.session_id)
-            except DatabaseUnavailable:
-                return None
-            if row is None:  # it cannot resume (a verifier missing): it ends here
-                core.record(core.ledger.close_session, location.session_id, "relay_lost", 0, 0)
-                return None
-            session = self.restore(row, restored_as="relay_lost")
-            if session is not None:
-                core.metrics.takeovers += 1
-                core.log.event(
-                    "session_taken_over",
-                    session=number,
-                    session_id=location.session_id,
-                    from_relay=location.relay_id,
-                )
-            return session
-
-    async def _refuses_connections(self, url: str | None) -> bool:
-        """Whether nothing listens at a relay's address any more (a refused connection):
-        that relay died, however recent its last heartbeat. A timeout says nothing."""
-        address = client_url(url or "") or ""
-        parts = urlsplit(address)
-        if parts.hostname is None:
-            return False
-        now = self._core.now()
-        refused_at = self._refused_at.get(address)
-        if refused_at is not None and now - refused_at < PROBE_MEMORY_SECONDS:
-            return True
-        try:
-            port = parts.port or (443 if parts.scheme == "wss" else 80)
-            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
-                _reader, writer = await asyncio.open_connection(parts.hostname, port)
-        except ConnectionRefusedError:
-            self._refused_at = {
-                a: t for a, t in self._refused_at.items() if now - t < PROBE_MEMORY_SECONDS
-            }
-            self._refused_at[address] = now
-            return True
-        except (OSError, TimeoutError, ValueError):
-            return False
-        writer.transport.abort()
-        return False
 
     def restore(
         self, row: ResumableSession, restored_as: str = "relay_restarted"

@@ -29,28 +29,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Coroutine
 from typing import Any
 
 from websockets.http11 import Request, Response
 
-from protocol import control
 from protocol.control import ErrorCode
 from relay.connection import Connection
 from relay.core import RelayConfig, RelayCore
-from relay.database.errors import DatabaseUnavailable
-from relay.database.revocations import Subscription
-from relay.database.upkeep import RELAY_STALE_SECONDS, Upkeep
+from relay.database.upkeep import Upkeep
 from relay.departures import Departures
 from relay.events import EventLog
 from relay.farewell import (
     CLOSE_GOING_AWAY,
     CLOSE_NORMAL,
     CLOSE_TOO_BIG,
-    DATABASE_UNAVAILABLE_TEXT,
-    FOR_PEOPLE,
-    REVOKED_TEXT,
     Close,
     bad_message,
     error_message,
@@ -58,6 +51,8 @@ from relay.farewell import (
 )
 from relay.http import HOST_PATH, Gatekeeper
 from relay.ledger import Ledger
+from relay.notices import DatabaseNotices
+from relay.other_relays import OtherRelays
 from relay.pairing import RelaySession, SessionState, Side
 from relay.resumption import ResumeSlots
 from relay.sides import SessionSides
@@ -66,11 +61,8 @@ from relay.tls_transport import TlsServer, start_tls_server
 SWEEP_MIN_SECONDS = 0.05
 SWEEP_MAX_SECONDS = 1.0
 DIRECTION = {Side.HOST: "host_to_viewer", Side.VIEWER: "viewer_to_host"}
-# How often a relay among several looks for sessions of dead relays nobody took over, and
-# how long after its last heartbeat such a session is given up (its sides had the grace
-# period to resume elsewhere).
+# How often a relay among several looks for sessions of dead relays nobody took over.
 ORPHAN_SWEEP_SECONDS = 30.0
-ORPHAN_AFTER_EXTRA_SECONDS = 30.0
 
 __all__ = ["Relay", "RelayConfig"]
 
@@ -93,15 +85,16 @@ class Relay:
         self.metrics = core.metrics
         self.rendezvous = core.rendezvous
         self._departures = Departures(core)
-        self._slots = ResumeSlots(core, self._departures)
-        self._sides = SessionSides(core, self._departures, self._slots)
+        others = OtherRelays(core)
+        self._slots = ResumeSlots(core, self._departures, others)
+        self._sides = SessionSides(core, self._departures, self._slots, others)
         self._gate = Gatekeeper(core, gauges=self.gauges, connection_count=self.connection_count)
         self._connections: set[Connection] = set()
         self._all_closed = asyncio.Event()
         self._listener: TlsServer | asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.upkeep: Upkeep | None = None
-        self._revocations: Subscription | None = None
+        self._notices = DatabaseNotices(core, self._departures, self._sides)
         self.port = 0
 
     @property
@@ -146,7 +139,7 @@ class Relay:
         self.port = self._listener.sockets[0].getsockname()[1]
         if self.core.shared:
             await self._start_upkeep()
-        await self._listen_for_revocations()
+        await self._notices.listen()
         self._sweeper = asyncio.create_task(self._sweep())
         self.log.event(
             "relay_started", host=config.host, port=self.port, tls=config.ssl_context is not None
@@ -176,22 +169,6 @@ class Relay:
         )
         await self.upkeep.start()
 
-    async def _listen_for_revocations(self) -> None:
-        """Revocations on any relay cut sessions here at once; a full write-behind queue
-        ends every session here."""
-        loop = asyncio.get_running_loop()
-
-        def on_revoked(technician_id: int | None) -> None:  # on another thread
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to cut
-                loop.call_soon_threadsafe(self._revoked, technician_id)
-
-        def on_full() -> None:  # on the ledger's thread
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._writes_overflowing)
-
-        self.ledger.set_write_behind_full(on_full)
-        self._revocations = await self.core.db(self.ledger.subscribe_revocations, on_revoked)
-
     async def stop(self, reason: str = "shutting_down") -> None:
         """Tell every peer, close every ledger row with `reason`, close every connection."""
         if self.stopping or self._listener is None:
@@ -203,8 +180,7 @@ class Relay:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        if self._revocations is not None:
-            self._revocations.close()
+        self._notices.close()
         timers = self.core.resume_timers
         for timer in list(timers.values()):
             timer.cancel()
@@ -411,10 +387,10 @@ class Relay:
                 self._check_session(session, now)
             if now >= next_revocation_check:
                 next_revocation_check = now + limits.revocation_sweep_seconds
-                await self._sweep_revocations()
+                await self._notices.sweep_revocations()
             if self.core.shared and now >= next_orphan_check:
                 next_orphan_check = now + ORPHAN_SWEEP_SECONDS
-                self.spawn(self._close_orphans())
+                self.spawn(self._notices.close_orphans())
 
     def _check_stall(self, receiver: Connection, now: float) -> None:
         paused_at = receiver.write_paused_at
@@ -464,88 +440,6 @@ class Relay:
             close = Close(idle, CLOSE_NORMAL, "idle", end_reason="idle", notify_other=(idle, True))
             session.last_activity = now  # one farewell, not one per sweep
             self.spawn(self._sides.leave(session.host, close))
-
-    def _technicians_sessions(self) -> list[RelaySession]:
-        """Sessions a technician is in (paired, or kept for a side to resume)."""
-        return [
-            s
-            for s in self.rendezvous.sessions()
-            if s.state in (SessionState.PAIRED, SessionState.AWAITING_RESUME)
-            and s.technician_id is not None
-        ]
-
-    async def _sweep_revocations(self) -> None:
-        """End the live sessions of technicians revoked since (the CLI runs elsewhere)."""
-        sessions = self._technicians_sessions()
-        if not sessions:
-            return
-        revoked = await self.core.db(self.ledger.revoked_among, [s.technician_id for s in sessions])
-        for session in sessions:
-            if session.technician_id in revoked:
-                await self._cut_off(session, "sweep")
-
-    def _revoked(self, technician_id: int | None) -> None:
-        """A revocation notice (on the loop): cut that technician's sessions off now; None
-        (notices may have been missed): look at every technician's."""
-        if self.stopping:
-            return
-        if technician_id is None:
-            self.spawn(self._sweep_revocations())
-            return
-        for session in self._technicians_sessions():
-            if session.technician_id == technician_id:
-                self.spawn(self._cut_off(session, "notice"))
-
-    async def _cut_off(self, session: RelaySession, found_by: str) -> None:
-        """End `session` because its technician was revoked: the viewer is refused, the
-        host told."""
-        if session.state is SessionState.ENDED:
-            return
-        self.log.event(
-            "technician_revoked",
-            session=session.number,
-            session_id=session.ledger_id,
-            technician=session.technician_name,
-            found_by=found_by,
-        )
-        viewer = session.viewer
-        if viewer is not None:
-            await self._sides.detach(session, Side.VIEWER, viewer, "revoked", None)
-            self._departures.farewell(viewer, refusal(ErrorCode.REVOKED, REVOKED_TEXT))
-        else:  # the viewer is away, its slot kept: it would be refused when it came back
-            told = (control.PeerLeft(reason=FOR_PEOPLE["revoked"]), False)
-            await self._departures.end_session(session, "revoked", {Side.HOST: told})
-
-    def _writes_overflowing(self) -> None:
-        """The database has been away so long that its waiting writes fill their queue: a
-        session's evidence could no longer be kept, so every session here ends."""
-        if self.stopping:
-            return
-        sessions = self.rendezvous.sessions()
-        self.log.event("write_behind_full", sessions=len(sessions))
-        gone = error_message(ErrorCode.DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_TEXT)
-        for session in sessions:
-            self.spawn(
-                self._departures.end_session(
-                    session,
-                    "database_unavailable",
-                    {Side.HOST: (gone, True), Side.VIEWER: (gone, True)},
-                )
-            )
-
-    async def _close_orphans(self) -> None:
-        """Close the rows of sessions whose relay died and that no relay took over."""
-        given_up_after = (
-            RELAY_STALE_SECONDS + self.limits.resume_grace_seconds + ORPHAN_AFTER_EXTRA_SECONDS
-        )
-        try:
-            closed = await self.core.db(
-                self.ledger.close_orphaned_sessions, "relay_lost", time.time(), given_up_after
-            )
-        except DatabaseUnavailable:
-            return
-        if closed:
-            self.log.event("orphaned_sessions_closed", rows=len(closed))
 
 
 def bad_binary(after: str) -> Close:

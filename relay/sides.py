@@ -38,6 +38,7 @@ from relay.farewell import (
 )
 from relay.ledger import LedgerUnavailable, Technician
 from relay.limits import RateLimit, RateLimiter
+from relay.other_relays import OtherRelays
 from relay.pairing import TOMBSTONE_SECONDS, Refused, RelaySession, SessionState, Side
 from relay.resumption import ResumeSlots
 
@@ -45,10 +46,17 @@ from relay.resumption import ResumeSlots
 class SessionSides:
     """Serving the host and viewer sides of sessions."""
 
-    def __init__(self, core: RelayCore, departures: Departures, slots: ResumeSlots) -> None:
+    def __init__(
+        self,
+        core: RelayCore,
+        departures: Departures,
+        slots: ResumeSlots,
+        others: OtherRelays,
+    ) -> None:
         self._core = core
         self._departures = departures
         self._slots = slots
+        self._others = others
         self._register_per_ip = RateLimiter(core.limits.register_per_ip)
         self._join_per_ip = RateLimiter(core.limits.join_per_ip)
         self._join_per_token = RateLimiter(core.limits.join_per_token)
@@ -199,7 +207,7 @@ class SessionSides:
             session = self._core.rendezvous.find_for_join(join.session, self._core.now())
         except Refused as refused:
             if refused.code is ErrorCode.UNKNOWN_SESSION:
-                await self._slots.redirect_if_elsewhere(join.session, "join", ip)
+                await self._others.redirect_if_elsewhere(join.session, "join", ip)
             self._refuse_join(refused.code, ip, technician)
             raise refusal(refused.code, refused.message, CLOSE_NORMAL) from None
         session.pair(connection, technician.id, technician.name, self._core.now())
