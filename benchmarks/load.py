@@ -13,7 +13,9 @@ Measured over a window of `--seconds` after a warm-up, for the relay and then fo
 same clients through a bare websockets pair-and-forward process (`benchmarks/forwarder.py`)
 as the baseline:
 - sessions held: set up, no error, and frame updates arriving in every second of the window;
-  plus the relay's own count of paired sessions (GET /metrics) at the end of the window;
+  plus the relay's own count of paired sessions (GET /metrics) at the end of the window,
+  and of the connections that went over its per-address caps during the set-up (they wait
+  unread for a slot: waited; expired waiting; closed because their address's line was full);
 - forwarding: binary frames (updates and acks) and their bytes arriving at the clients;
 - latency: frame update capture time -> arrival at the viewer (both on this machine's wall
   clock), p50/p95/p99; "added by the relay" is the relay's minus the baseline's;
@@ -155,17 +157,26 @@ def resident_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS in /proc status")
 
 
-def paired_sessions(url: str) -> int | None:
-    """The relay's own count of paired sessions, from GET /metrics."""
+def relay_metrics(url: str) -> dict[str, int]:
+    """The relay's own counts from GET /metrics: paired sessions, and connections that
+    waited for a slot during the set-up, expired waiting or were closed at accept."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     metrics_url = url.replace("wss://", "https://") + "/metrics"
+    wanted = {
+        'fernwartung_relay_sessions{state="paired"}': "paired",
+        'fernwartung_relay_connections_waited_total{outcome="waited"}': "waited",
+        'fernwartung_relay_connections_waited_total{outcome="expired"}': "expired",
+        'fernwartung_relay_connections_waited_total{outcome="closed"}': "closed",
+    }
+    counts: dict[str, int] = {}
     with urllib.request.urlopen(metrics_url, context=context, timeout=10) as response:
         for line in response.read().decode().splitlines():
-            if line.startswith('fernwartung_relay_sessions{state="paired"}'):
-                return int(line.split()[-1])
-    return None
+            name, _, value = line.rpartition(" ")
+            if name in wanted:
+                counts[wanted[name]] = int(value)
+    return counts
 
 
 # one phase: a server, workers, a window
@@ -227,7 +238,11 @@ def run_phase(phase: Phase, args: argparse.Namespace, token: str, logs: Path) ->
         wall = time.monotonic() - wall_start
         rss_streaming = resident_mib(phase.server_pid)
         if phase.name == "relay":
-            figures["relay_paired_sessions_at_window_end"] = paired_sessions(phase.url)
+            counts = relay_metrics(phase.url)
+            figures["relay_paired_sessions_at_window_end"] = counts.get("paired")
+            figures["relay_connections_over_a_cap"] = {
+                key: counts[key] for key in ("waited", "expired", "closed") if key in counts
+            }
 
         results = [
             json.loads(w.expect("RESULT", args.seconds + RESULT_GRACE_SECONDS)[1]) for w in workers
@@ -314,6 +329,9 @@ def print_table(relay: dict, baseline: dict | None) -> None:
         ("sessions held (client view)", lambda f: f"{f['sessions_held']} / {f['sessions']}"),
         ("paired at window end (relay view)",
          lambda f: str(f.get("relay_paired_sessions_at_window_end", "-"))),
+        ("connections waited / expired / closed",
+         lambda f: " / ".join(str(f.get("relay_connections_over_a_cap", {}).get(key, "-"))
+                              for key in ("waited", "expired", "closed"))),
         ("setup time", lambda f: f"{f['setup_seconds']} s"),
         ("frame updates sent / received",
          lambda f: f"{f['updates_sent']} / {f['updates_received']}"),

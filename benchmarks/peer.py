@@ -1,6 +1,7 @@
 """Peer benchmark: fernwartung against x11vnc (and Xvnc) on the same Xvfb workloads.
 
-    python3 benchmarks/peer.py [--seconds N] [--scenarios a,b] [--systems a,b] [--out DIR]
+    python3 benchmarks/peer.py [--link none|dsl|mobile] [--seconds N] [--scenarios a,b]
+                               [--systems a,b] [--out DIR]
 
 Needs apt packages xvfb, xdotool, xterm, x11vnc (and tigervnc-standalone-server for Xvnc).
 See benchmarks/peer/main.py for what is measured and how.

@@ -18,6 +18,7 @@ tried again (the relay forgets a verifier once its secret was used).
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ ANSWER_TIMEOUT_SECONDS = 10.0
 # The relay keeps a slot for 60 s (relay/limits.py RESUME_GRACE_SECONDS); the side tries a
 # little longer, since only the relay's answer says for sure that it is over.
 GIVE_UP_AFTER_SECONDS = 75.0
+# With other relays to try, how long one relay's refused connection is tried again.
+RETRY_WITH_OTHERS_SECONDS = 0.5
 RESUME_SEND_TIMEOUT_SECONDS = 10.0
 
 
@@ -119,6 +122,10 @@ async def _round(
 ) -> tuple[RelayLink, control.Resumed | control.PeerReconnecting]:
     """One attempt at every relay the side knows, in turn; the last one's error."""
     places = route.places()
+    if connect is open_link and len(places) > 1:
+        # A relay that refuses may be dead for good while another holds the session now:
+        # the link's own retries of a refused connection are kept short then.
+        connect = functools.partial(open_link, retry_for_seconds=RETRY_WITH_OTHERS_SECONDS)
     for index, place in enumerate(places):
         try:
             link, answer = await ask_relay(

@@ -4,11 +4,18 @@ It opens a WebSocket to the relay (TLS with either the system's trust store or a
 SHA-256 certificate fingerprint), and turns frames into control messages (text) or
 end-to-end ciphertext (binary). The pinned fingerprint is checked after the TLS handshake
 and before the HTTP upgrade, so a technician's token never reaches an impostor.
+
+A refused connection (nobody listening yet, a connection reset or closed before the relay
+answered, HTTP 503 from a busy or restarting relay) is tried again with back-off for a few
+seconds, so a busy minute costs a short wait instead of a failed session. A refused token,
+a certificate that does not match, a timeout or any other answer is final at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import random
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +48,23 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 MAX_FRAME_BYTES = 16 * 1024 * 1024 + 4096
 PING_INTERVAL_SECONDS = 20.0
 PING_TIMEOUT_SECONDS = 20.0
+# Trying again after a refused connection: the first wait, doubling up to the longest,
+# +-20 % so that a burst of clients does not come back in lockstep; no try starts later
+# than OPEN_RETRY_FOR_SECONDS after the first.
+OPEN_RETRY_FIRST_SECONDS = 0.1
+OPEN_RETRY_LONGEST_SECONDS = 1.0
+OPEN_RETRY_JITTER = 0.2
+OPEN_RETRY_FOR_SECONDS = 5.0
+# Errors of a connection the relay (or its host) refused or dropped before answering.
+REFUSED_ERRORS = (
+    ConnectionRefusedError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
+BUSY_STATUSES = (503,)
 
 
 def _ssl_context(pinned: str | None) -> ssl.SSLContext:
@@ -159,18 +183,46 @@ def error_for(message: control.Error) -> Exception:
     return SessionEnded(message.message)
 
 
+class _Refused(Exception):
+    """A try the relay refused or dropped before answering: worth another try."""
+
+    def __init__(self, error: RelayUnreachable) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 async def open_link(
     relay_url: str,
     path: str,
     *,
     fingerprint_pin: str | None = None,
     token: str | None = None,
+    retry_for_seconds: float = OPEN_RETRY_FOR_SECONDS,
 ) -> RelayLink:
-    """Connect to `path` (/v1/host or /v1/viewer) on the relay.
+    """Connect to `path` (/v1/host or /v1/viewer) on the relay, trying again with back-off
+    while the connection is refused, for at most `retry_for_seconds`.
 
     Raises RelayUnreachable, CertificateMismatch or NotAuthorised with a sentence for people.
     """
     address = RelayAddress.parse(relay_url)
+    options = _connect_options(address, fingerprint_pin, token)
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + retry_for_seconds
+    delay = OPEN_RETRY_FIRST_SECONDS
+    while True:
+        try:
+            return RelayLink(await _connect(address, path, options))
+        except _Refused as refused:
+            wait = delay * (1.0 + random.uniform(-OPEN_RETRY_JITTER, OPEN_RETRY_JITTER))
+            if loop.time() + wait > give_up_at:
+                raise refused.error from None
+        await asyncio.sleep(wait)  # back-off between tries, not a wait for an event
+        delay = min(2 * delay, OPEN_RETRY_LONGEST_SECONDS)
+
+
+def _connect_options(
+    address: RelayAddress, fingerprint_pin: str | None, token: str | None
+) -> dict[str, Any]:
     options: dict[str, Any] = {
         "compression": None,
         "max_size": MAX_FRAME_BYTES,
@@ -189,8 +241,13 @@ async def open_link(
             options["create_connection"] = _pinned_connection_class(pinned)
     elif fingerprint_pin:
         raise ValueError("a fingerprint can only be pinned on a wss:// relay URL")
+    return options
+
+
+async def _connect(address: RelayAddress, path: str, options: dict[str, Any]) -> ClientConnection:
+    """One try; _Refused when another may succeed."""
     try:
-        websocket = await connect(address.endpoint(path), **options)
+        return await connect(address.endpoint(path), **options)
     except CertificateMismatch:
         raise
     except ssl.SSLCertVerificationError:
@@ -201,15 +258,27 @@ async def open_link(
         status = refused.response.status_code
         if status in (401, 403):
             raise NotAuthorised("the relay refused this technician token") from None
-        raise RelayUnreachable(f"the relay refused the connection (HTTP {status})") from None
-    except InvalidMessage:
-        # A TLS relay answers a plain connection with no HTTP at all.
-        hint = "" if address.secure else "; if it uses TLS, the address starts with wss://"
-        raise RelayUnreachable(
-            f"the relay at {address.base} did not answer as a WebSocket server{hint}"
-        ) from None
-    except (OSError, TimeoutError, InvalidHandshake, websockets.exceptions.InvalidURI) as error:
-        raise RelayUnreachable(
+        unreachable = RelayUnreachable(f"the relay refused the connection (HTTP {status})")
+        if status in BUSY_STATUSES:
+            raise _Refused(unreachable) from None
+        raise unreachable from None
+    except InvalidMessage as error:
+        if not address.secure:
+            # A TLS relay answers a plain connection with no HTTP at all.
+            raise RelayUnreachable(
+                f"the relay at {address.base} did not answer as a WebSocket server; "
+                "if it uses TLS, the address starts with wss://"
+            ) from None
+        unreachable = RelayUnreachable(
             f"cannot reach the relay at {address.base} ({type(error).__name__})"
-        ) from None
-    return RelayLink(websocket)
+        )
+        if isinstance(error.__cause__, EOFError):
+            raise _Refused(unreachable) from None  # closed during the upgrade: busy
+        raise unreachable from None
+    except (OSError, TimeoutError, InvalidHandshake, websockets.exceptions.InvalidURI) as error:
+        unreachable = RelayUnreachable(
+            f"cannot reach the relay at {address.base} ({type(error).__name__})"
+        )
+        if isinstance(error, REFUSED_ERRORS):
+            raise _Refused(unreachable) from None
+        raise unreachable from None

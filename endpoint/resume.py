@@ -18,6 +18,7 @@ from endpoint.evidence import SessionEvidence
 from endpoint.reconnect import RESUME_SEND_TIMEOUT_SECONDS, send_verifier
 from endpoint.relay_link import RelayLink
 from protocol import PROTOCOL_VERSION, control
+from protocol.resume import resumed_gap_reason
 from protocol.session import Event as SessionEvent
 from protocol.session import PeerSession, Resumed, Send
 
@@ -90,10 +91,7 @@ class Interruption:
         now = self._monotonic()
         seconds = now - (self._since if self._since is not None else now)
         self._since = None
-        self._note(
-            f"resumed after {seconds:.1f} s (channel epoch {resumed.epoch}); "
-            f"{resumed.resent} messages sent again"
-        )
+        self._note(resumed_gap_reason(seconds, resumed.epoch, resumed.resent))
         return seconds
 
     def _note(self, reason: str) -> None:

@@ -22,6 +22,7 @@ from endpoint.evidence import SessionEvidence
 from endpoint.relay_link import RelayLink
 from protocol import messages
 from protocol.errors import ConnectionLost, FernwartungError
+from protocol.padding import pad
 from protocol.session import PeerSession, Received, SessionState
 
 # (message, plaintext): the side's own observer of every message (a test's tap, a recorder).
@@ -58,6 +59,8 @@ class SessionWire:
         self._dropped = dropped
         self._timeout = send_timeout_seconds
         self._closing = False
+        # The peer's Hello announced that it reads padded messages (protocol/padding.py).
+        self.pad_for_peer = False
 
     def close_after_bye(self) -> None:
         """The side is ending: from now on only its Bye still goes out."""
@@ -74,6 +77,8 @@ class SessionWire:
             if self._closing and not isinstance(message, messages.Bye):
                 return  # after the final checkpoint only the Bye goes out
             plaintext = messages.encode(message)
+            if self.pad_for_peer:
+                plaintext = pad(message, plaintext)
             evidence = self.evidence
             if evidence is not None and evidence.started:
                 evidence.sent(plaintext)  # first: raises RecordingFailed once writing failed

@@ -43,10 +43,15 @@ def _add_database(p: argparse.ArgumentParser) -> None:
 # relay/limits.py when the help is shown.
 LIMIT_FLAGS: tuple[tuple[str, type, str], ...] = (
     ("--max-message-bytes", int, "largest message a side may send"),
+    ("--max-first-message-bytes", int, "largest first message before a side is admitted"),
     ("--max-sessions", int, "sessions at once"),
     ("--max-connections", int, "connections at once"),
     ("--max-tls-handshakes", int, "TLS handshakes in progress at once"),
     ("--max-tls-handshakes-per-ip", int, "TLS handshakes in progress per address"),
+    ("--max-unadmitted-per-ip", int, "connections per address not yet admitted"),
+    ("--max-waiting-per-ip", int, "connections per address waiting unread over a cap"),
+    ("--max-waiting-connections", int, "connections waiting unread over a cap, in all"),
+    ("--waiting-timeout-seconds", float, "how long a waiting connection may wait"),
     ("--code-ttl-seconds", float, "how long a code is valid"),
     ("--handshake-timeout-seconds", float, "time for a connection's first message"),
     ("--idle-timeout-seconds", float, "a connection silent this long is closed"),
@@ -89,8 +94,10 @@ def _add_relay(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument(
         "--public-url", metavar="URL",
-        help="where clients reach this relay, for the other relays to send them (default: "
-        "the address it listens on)",
+        help="where clients and browsers reach this relay, e.g. wss://support.example:8765: "
+        "the other relays send clients there, and its https origin may open sessions from "
+        "web pages (default: the address it listens on, unless a wildcard address or "
+        "--behind-proxy)",
     )  # fmt: skip
     p.add_argument(
         "--listen", default="127.0.0.1:8765", metavar="HOST:PORT",
@@ -123,6 +130,10 @@ def _add_relay(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--log-json", action="store_true", help="log JSON lines instead of text")
     tariff = p.add_argument_group("tariff (kept in the ledger once set)")
+    p.add_argument(
+        "--allow-origin", action="append", metavar="ORIGIN",
+        help="another web origin whose pages may open sessions (repeatable; default: none)",
+    )  # fmt: skip
     tariff.add_argument("--rate", metavar="EUR", help="price per minute (default 1.40)")
     tariff.add_argument("--vat", metavar="PERCENT", help="VAT percent (default 19)")
     tariff.add_argument(

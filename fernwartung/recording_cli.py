@@ -1,11 +1,20 @@
 """`fernwartung recording verify|info|export|play`: the front of a recording.
 
-verify exits 0 only for an intact recording (and, with --ledger DATA_DIR or --database
-URL, one whose checkpoints match the relay's ledger), otherwise 1 with the reason on
-stderr; a file or ledger that cannot be read at all is also 1. The SQLite ledger is read
-by `read_ledger_checkpoints`, the one place here that knows the relay's tables; a
-PostgreSQL shared by several relays through the relay's database layer
-(`read_database_checkpoints`): a session that moved between relays has one row there.
+verify's verdicts, each with its own exit status (the reason on stdout when intact, on
+stderr otherwise):
+
+    0  intact (with --ledger: it matches every checkpoint of the relay's ledger it covers)
+    4  intact, but the peer's reports to the relay disagree with what the peer sent in the
+       channel (the peer is named; this file is not at fault)
+    3  cut: records are missing at the end (a crash, or cut back and an end record added:
+       the relay forwarded more from this side than the file holds)
+    1  altered: a record changed, removed or moved, data after the end, or this side's own
+       reports to the relay disagree; also a file or ledger that cannot be read at all
+
+With --ledger DATA_DIR the SQLite ledger is read by `read_ledger`, the one place here
+that knows the relay's tables; with --database URL a PostgreSQL shared by several relays,
+through the relay's database layer (`read_database_checkpoints`): a session that moved
+between relays has one row there.
 """
 
 from __future__ import annotations
@@ -21,13 +30,15 @@ from protocol.errors import FernwartungError
 from protocol.handshake import Role
 from protocol.recording import RecordingHeader
 from protocol.recording_reader import RecordReader
-from protocol.recording_verify import LedgerCheckpoint, verify
+from protocol.recording_verify import Forwarded, LedgerCheckpoint, Problem, verify
 from relay.database import DatabaseError
 from relay.ledger import LEDGER_FILE
 from viewer.recording_timeline import scan
 
 EXIT_OK = 0
-EXIT_FAILED = 1
+EXIT_FAILED = 1  # altered, or not readable
+EXIT_CUT = 3
+EXIT_PEER_DISAGREES = 4
 # The recorder's clock may run ahead of the relay's; a session is registered before its
 # recording starts, so the newest registration up to this much after the start is it.
 LEDGER_CLOCK_SKEW_SECONDS = 300.0
@@ -42,6 +53,43 @@ WHERE session_id = (
 )
 ORDER BY id
 """
+
+
+_FORWARDED_QUERY = """
+SELECT bytes_host_to_viewer, bytes_viewer_to_host, bytes_host_to_viewer_at_consent,
+       bytes_viewer_to_host_at_consent
+FROM sessions WHERE session = ? AND registered <= ? ORDER BY registered DESC LIMIT 1
+"""
+
+
+def read_ledger(
+    data_dir: Path, header: RecordingHeader
+) -> tuple[list[LedgerCheckpoint], Forwarded]:
+    """The relay's checkpoints for the session this recording is of, and what it forwarded
+    from each side after the customer's first answer."""
+    checkpoints = read_ledger_checkpoints(data_dir, header)
+    path = data_dir / LEDGER_FILE
+    latest = datetime.fromtimestamp(header.start_time + LEDGER_CLOCK_SKEW_SECONDS, UTC)
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        row = connection.execute(
+            _FORWARDED_QUERY, (header.session, latest.isoformat(timespec="milliseconds"))
+        ).fetchone()
+    except sqlite3.OperationalError:
+        row = None  # a ledger of a relay that did not count them yet
+    finally:
+        connection.close()
+    if row is None:
+        return checkpoints, Forwarded(None, None)
+    total_host, total_viewer, at_consent_host, at_consent_viewer = row
+
+    def since_consent(total: int | None, at_consent: int | None) -> int | None:
+        return None if total is None or at_consent is None else total - at_consent
+
+    forwarded = Forwarded(
+        since_consent(total_host, at_consent_host), since_consent(total_viewer, at_consent_viewer)
+    )
+    return checkpoints, forwarded
 
 
 def read_ledger_checkpoints(data_dir: Path, header: RecordingHeader) -> list[LedgerCheckpoint]:
@@ -105,7 +153,7 @@ def _fail(reason: str) -> int:
 def run_verify(args: argparse.Namespace) -> int:
     path = Path(args.file)
     with path.open("rb") as stream:
-        ledger = None
+        ledger = forwarded = None
         database = getattr(args, "database", None)
         if args.ledger or database:
             header = RecordReader(stream).read_header()
@@ -113,13 +161,22 @@ def run_verify(args: argparse.Namespace) -> int:
                 if database:
                     ledger = read_database_checkpoints(database, header)
                 else:
-                    ledger = read_ledger_checkpoints(Path(args.ledger), header)
+                    ledger, forwarded = read_ledger(Path(args.ledger), header)
             except (sqlite3.Error, ValueError, DatabaseError) as error:
                 return _fail(f"the ledger cannot be read ({type(error).__name__}: {error})")
             stream.seek(0)
-        result = verify(stream, ledger)
+        result = verify(stream, ledger, forwarded)
+    if result.problem is Problem.CUT:
+        print(f"fernwartung recording: {path.name}: CUT: {result.reason}", file=sys.stderr)
+        return EXIT_CUT
     if not result.intact:
         return _fail(f"{path.name}: NOT INTACT ({result.problem.value}): {result.reason}")
+    if result.peer_disagrees is not None:
+        print(
+            f"{path.name}: INTACT, BUT THE {result.peer_disagrees.value.upper()}'S REPORTS "
+            f"DISAGREE: {result.reason}"
+        )
+        return EXIT_PEER_DISAGREES
     print(f"{path.name}: {result.reason}")
     return EXIT_OK
 

@@ -85,6 +85,7 @@ from protocol.errors import (
     SessionEnded,
 )
 from protocol.handshake import Role
+from protocol.padding import PADDING_CAPABILITY
 from protocol.peer_text import one_line
 from protocol.session import Established, PeerSession, Received, Resumed, Send, SessionState
 from protocol.terms import terms_capabilities
@@ -103,6 +104,7 @@ DROPPED_REPORT_SECONDS = 5.0
 GATE_JOIN_SECONDS = 2.0  # for the injector thread to finish what it injects and stop
 CAPABILITIES = (
     "tiles.fill", "tiles.jpeg", "tiles.webp", "cursor", "pause", *messages.RICH_CAPABILITIES,
+    PADDING_CAPABILITY,
 )  # fmt: skip
 
 
@@ -526,6 +528,7 @@ class HostAgent:
         elif isinstance(message, messages.Hello):
             messages.negotiate_version(SUPPORTED_VERSIONS, message.versions)
             self._peer_records = RECORDING_CAPABILITY in message.capabilities
+            self.wire.pad_for_peer = PADDING_CAPABILITY in message.capabilities
             self.pipeline.accept_capabilities(message.capabilities)
         elif isinstance(message, messages.RefreshRequest):
             self.pipeline.request_full()

@@ -19,7 +19,8 @@ It runs in the capture thread; sending under flow control is the streaming task'
   A scroll that goes on (a log) is tried again before anything else is compared, and
   when the viewer then has the whole frame, frame and reference swap buffers instead of
   copying the scrolled rows (_scroll_again, _settle_scroll).
-- video: a hot, photo-like region becomes an H.264 stream (video_stage.py, video.py).
+- video: a hot region whose tiles cost more than H.264 would becomes an H.264 stream
+  (video_stage.py, video.py, video_cost.py).
 - rectangles, classify, encode: tight boxes of changed pixels (damage/tiles.py), one codec
   each (encode.py).
 The reference is the picture the viewer has (the frame last sent; picture.py), so changes
@@ -434,6 +435,7 @@ class FramePipeline:
         # above), the video region (taken above) and the tiles, which cover every other
         # changed pixel; the rest of the box did not change.
         picture.took_tiles(self._frame, tiles)
+        self._video.spent(tiles)  # what the changes cost as tiles: one side of the video verdict
         if scrolled is not None:
             self._settle_scroll(scrolled)
 

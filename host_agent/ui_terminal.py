@@ -97,7 +97,7 @@ class TerminalUi:
             key = "reconnecting" if event.own_link else "reconnecting_technician"
             self.print(f"[{_stamp()}] {t(key)}")
         elif isinstance(event, ui.Reconnected):
-            self.print(f"[{_stamp()}] {t('ev_reconnected')}")
+            pass  # the activity line that comes with it says so (once)
         elif isinstance(event, ui.Ended):
             self.print_end(event)
 

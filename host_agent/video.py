@@ -1,21 +1,21 @@
-"""Video stage: a region that changes in most frames and looks like a photo goes to H.264.
+"""Video stage: a region that behaves like video goes to H.264, whatever it shows.
 
 Which region: every 64-pixel tile counts the captures it changed in over the last
-VIDEO_WINDOW_SECONDS. Tiles changing at least VIDEO_MIN_CHANGES_PER_SECOND times a second
-are "hot", and so are tiles that changed in nearly every capture of the window when flow
-control lets fewer captures through (until the video starts, its pictures go as JPEG
-tiles, which can hold a link to a few updates a second; counting changes per second alone
-then took seconds to find the video, or never found it). Inside the box around the
-largest group of touching hot tiles becomes a video region when, without its plain
-margins, it is at least VIDEO_MIN_SIDE_PIXELS on each side and the pixels that changed
-in it are photo-like (the flat-share measure that picks JPEG over lossless, see
-encode.py). The tile grid adds still margins around a playing video, most often plain
-desktop or page background: they are left out of the region, as they would be encoded
-with every picture, and out of the measure, as being flat they made a photo-like clip look
-like UI. A flat animation (a colour change) stays fill rectangles, a terminal
-stays lossless. The region is kept while it stays hot; after VIDEO_IDLE_SECONDS without a
-change, or when the hot box moves elsewhere, the stream ends and its area is re-sent
-losslessly once still, like any lossy region.
+VIDEO_WINDOW_SECONDS (and, when captures are rare because flow control holds them on a
+slow link, over the last VIDEO_MIN_CHANGED_CAPTURES captures, at most
+VIDEO_MAX_WINDOW_SECONDS back). Tiles changing at least VIDEO_MIN_CHANGES_PER_SECOND times
+a second are "hot", and so are tiles that changed in nearly every capture of the window
+when flow control lets fewer captures through. What a copy (a scroll, a dragged window) or
+a rects tile (blocks on a backdrop) explains is not a change here: the pipeline takes it
+out first. The box around the largest group of touching hot tiles, without its plain
+margins, is a candidate when it is at least VIDEO_MIN_SIDE_PIXELS on each side and at
+least VIDEO_MIN_CHANGED_PIXELS of it changed (video_region); a candidate goes to H.264 when
+its tiles cost more per picture than H.264 would (video_cost.py: the signal, its margins
+and its figures on clips of different character). The tile grid adds still margins
+around a playing video, most often plain desktop or page background: they are left out of
+the region, as they would be encoded with every picture. The region is kept while it stays
+hot; after VIDEO_IDLE_SECONDS without a change, or when the hot box moves elsewhere, the
+stream ends and its area is re-sent losslessly once still, like any lossy region.
 
 How: libx264 through PyAV with preset ultrafast and tune zerolatency (no B-frames, no
 look-ahead: each picture in gives its packet out at once). Quality is a constant rate
@@ -34,31 +34,30 @@ from __future__ import annotations
 
 import collections
 import math
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from host_agent.damage.tiles import TILE_PIXELS, Rect, clusters
-from host_agent.encode import LOSSLESS_FLAT_SHARE
+from host_agent.picture import tile_slices
+from protocol.messages import Codec, Tile
 
 VIDEO_WINDOW_SECONDS = 1.0
 VIDEO_MIN_CHANGES_PER_SECOND = 10
 # With fewer captures: a change in at least this share of them, and at least this many.
 VIDEO_MIN_CHANGED_SHARE = 0.8
 VIDEO_MIN_CHANGED_CAPTURES = 4
+# How far back the last VIDEO_MIN_CHANGED_CAPTURES captures are kept when fewer came in
+# the window: a link of 1 Mbit/s lets a few updates of a 720p clip through a second. (Not
+# further: something that changes once a second is not video.)
+VIDEO_MAX_WINDOW_SECONDS = 2.5
 VIDEO_MIN_SIDE_PIXELS = 128
 # A region is judged on the pixels that changed in it; fewer than this (the edge of a
-# line of text reaching into a hot box, say) say nothing about whether it is a photo.
+# line of text reaching into a hot box, say) say nothing about how the region behaves.
 VIDEO_MIN_CHANGED_PIXELS = 64 * 64
 VIDEO_IDLE_SECONDS = 1.0
-# Below this share of pixels equal to their left neighbour a region is photo-like: the
-# same line that encode.py draws between lossless and JPEG. (The peer benchmark's clip, a
-# landscape under a smooth sky, measures 0.32-0.39; text 0.76, a flat animation about 1.)
-VIDEO_MAX_FLAT_SHARE = LOSSLESS_FLAT_SHARE
-# ... measured on every so many rows only: a per-row measure, it hardly moves (peer clip
-# 0.390 -> 0.393, a page of text 0.981 -> 0.977) and costs a quarter.
-VIDEO_FLAT_SHARE_ROW_STEP = 4
 # Overlap (intersection over union) below which a hot box counts as a different region.
 VIDEO_SAME_REGION_OVERLAP = 0.5
 VIDEO_CODEC = "libx264"
@@ -84,14 +83,6 @@ def crf_for(jpeg_quality: int) -> int:
     return CRF_BY_JPEG_QUALITY[-1][1]
 
 
-def flat_share(values: np.ndarray) -> float:
-    """Share of pixels equal to their left neighbour in a (rows, columns) uint32 block."""
-    if values.shape[1] < 2:
-        return 1.0
-    equal = np.count_nonzero(values[:, 1:] == values[:, :-1])
-    return float(equal) / (values.shape[0] * (values.shape[1] - 1))
-
-
 def overlap(a: Rect, b: Rect) -> float:
     """Intersection over union of two rectangles."""
     width = min(a.x + a.width, b.x + b.width) - max(a.x, b.x)
@@ -102,11 +93,19 @@ def overlap(a: Rect, b: Rect) -> float:
     return inter / (a.area + b.area - inter)
 
 
+@dataclass(slots=True)
+class _Capture:
+    at: float
+    dirty: np.ndarray  # tiles changed in this capture
+    spent: np.ndarray  # bytes of the tiles sent for it, spread over the tiles they cover
+    lossy: np.ndarray  # ... of which lossy (JPEG)
+
+
 class HotTiles:
-    """How often each tile changed during the last VIDEO_WINDOW_SECONDS."""
+    """How often each tile changed, and what its tiles cost, over the last captures."""
 
     def __init__(self) -> None:
-        self._history: collections.deque[tuple[float, np.ndarray]] = collections.deque()
+        self._history: collections.deque[_Capture] = collections.deque()
         self._counts: np.ndarray | None = None
 
     def reset(self) -> None:
@@ -117,11 +116,46 @@ class HotTiles:
         if self._counts is None or self._counts.shape != dirty.shape:
             self.reset()
             self._counts = np.zeros(dirty.shape, dtype=np.int32)
-        self._history.append((now, dirty.copy()))
+        zeros = np.zeros(dirty.shape, dtype=np.float32)
+        self._history.append(_Capture(now, dirty.copy(), zeros, zeros.copy()))
         self._counts += dirty
-        while self._history and now - self._history[0][0] > VIDEO_WINDOW_SECONDS:
-            _, old = self._history.popleft()
-            self._counts -= old
+        while self._history and self._expired(self._history[0], now):
+            self._counts -= self._history.popleft().dirty
+
+    def _expired(self, oldest: _Capture, now: float) -> bool:
+        age = now - oldest.at
+        if age > VIDEO_MAX_WINDOW_SECONDS:
+            return True
+        return age > VIDEO_WINDOW_SECONDS and len(self._history) > VIDEO_MIN_CHANGED_CAPTURES
+
+    def spent(self, tiles: list[Tile]) -> None:
+        """The tiles sent for the last observed capture (their bytes count as its cost)."""
+        if not self._history:
+            return
+        latest = self._history[-1]
+        for tile in tiles:
+            window = tile_slices(Rect(tile.x, tile.y, tile.width, tile.height))
+            cells = latest.spent[window]
+            if cells.size == 0:
+                continue
+            share = len(tile.data) / cells.size
+            cells += share
+            if tile.codec is Codec.JPEG:
+                latest.lossy[window] += share
+
+    def cost(self, rect: Rect) -> tuple[float, float]:
+        """What `rect` cost as tiles: bytes per capture that changed it, and the share of
+        those bytes that was lossy."""
+        window = tile_slices(rect)
+        changed, spent, lossy = 0, 0.0, 0.0
+        for capture in self._history:
+            if capture.dirty[window].any():
+                changed += 1
+                spent += float(capture.spent[window].sum())
+                lossy += float(capture.lossy[window].sum())
+        if changed == 0 or spent == 0:
+            return 0.0, 0.0
+        return spent / changed, lossy / spent
 
     def hot_box(self, height: int, width: int) -> Rect | None:
         """The pixel box around the hot tiles (None: no tile is hot)."""
@@ -163,14 +197,14 @@ def same_region(hot: Rect, region: Rect) -> bool:
 
 
 def video_region(frame: np.ndarray, reference: np.ndarray, hot: Rect) -> Rect | None:
-    """Where to stream video inside the hot box (None: rectangles do better there).
+    """Where a video stream could go inside the hot box (None: nowhere worth judging).
 
     `frame` and `reference` are (rows, columns) uint32 pictures of the screen: as grabbed
     now and as the viewer has it. The region is the hot box without its plain margins
-    (see `without_plain_margins`), shrunk to even sides, if it is large enough and the
-    pixels that changed in it are photo-like. (This runs on every capture while a hot
-    region is not video, a dragged window say: so it looks at bands from the edges
-    inwards, and at every VIDEO_FLAT_SHARE_ROW_STEP-th row.)
+    (see `without_plain_margins`), shrunk to even sides, if it is large enough and enough
+    of it changed. Whether it goes to H.264 is video_cost.py's to say. (This runs on every
+    capture while a hot region is not video, a dragged window say: so it looks at bands
+    from the edges inwards.)
     """
     changed = changed_box(frame, reference, hot)
     if changed is None or changed.width * changed.height < VIDEO_MIN_CHANGED_PIXELS:
@@ -178,9 +212,6 @@ def video_region(frame: np.ndarray, reference: np.ndarray, hot: Rect) -> Rect | 
     region = even_rect(without_plain_margins(frame, reference, hot))
     if region.width < VIDEO_MIN_SIDE_PIXELS or region.height < VIDEO_MIN_SIDE_PIXELS:
         return None
-    pixels = frame[changed.y : changed.y + changed.height, changed.x : changed.x + changed.width]
-    if flat_share(pixels[::VIDEO_FLAT_SHARE_ROW_STEP]) >= VIDEO_MAX_FLAT_SHARE:
-        return None  # a flat animation or text: rectangles do better
     return region
 
 

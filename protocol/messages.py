@@ -59,6 +59,8 @@ MAX_SEQUENCE = 2**63 - 1
 # Seconds since the epoch, up to the year 2500.
 MAX_TIMESTAMP = 16_725_225_600.0
 HEAD_BYTES = 32
+# At most this much zero padding may follow a message (protocol/padding.py).
+MAX_PADDING_BYTES = 1024
 
 _COORDINATE = Int(0, MAX_SCREEN_PIXELS - 1)
 _SIZE = Int(1, MAX_SCREEN_PIXELS)
@@ -394,23 +396,31 @@ def encode(message: Message) -> bytes:
 
 
 def decode(data: bytes) -> Message:
-    """Parse and validate plaintext bytes from the peer."""
+    """Parse and validate plaintext bytes from the peer (padding after it: zeros only,
+    protocol/padding.py)."""
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
+    unpacker = msgpack.Unpacker(
+        raw=False,
+        use_list=True,
+        strict_map_key=True,
+        max_ext_len=0,
+        max_map_len=0,
+        max_array_len=MAX_TILES_PER_UPDATE + 8,
+        max_buffer_size=max(len(data), 1),
+    )
+    unpacker.feed(data)
     try:
-        value: Any = msgpack.unpackb(
-            data,
-            raw=False,
-            use_list=True,
-            strict_map_key=True,
-            max_ext_len=0,
-            max_map_len=0,
-            max_array_len=MAX_TILES_PER_UPDATE + 8,
-        )
+        value: Any = unpacker.unpack()
+    except msgpack.OutOfData:
+        raise ProtocolError("message is not well-formed msgpack (OutOfData)") from None
     except (ValueError, TypeError, OverflowError, msgpack.UnpackException) as error:
         raise ProtocolError(
             f"message is not well-formed msgpack ({type(error).__name__})"
         ) from None
+    padding = data[unpacker.tell() :]
+    if padding and (len(padding) > MAX_PADDING_BYTES or padding.count(0) != len(padding)):
+        raise ProtocolError("a message is followed by data that is not padding")
     if not isinstance(value, list) or not value:
         raise ProtocolError("a message must be a non-empty msgpack array")
     type_number, *fields = value
@@ -420,6 +430,17 @@ def decode(data: bytes) -> Message:
     if cls is None:
         raise ProtocolError(f"unknown message type {type_number}")
     return from_values(cls, fields)
+
+
+def encoded_length(data: bytes) -> int:
+    """How many bytes of `data` the message's msgpack value takes (the rest is padding)."""
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=max(len(data), 1))
+    unpacker.feed(data)
+    try:
+        unpacker.skip()
+    except (msgpack.OutOfData, ValueError, msgpack.UnpackException):
+        return len(data)
+    return unpacker.tell()
 
 
 def negotiate_version(own: tuple[int, ...], peer: tuple[int, ...]) -> int:

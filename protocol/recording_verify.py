@@ -17,23 +17,37 @@ side reported with its file chain head must equal the file chain after as many r
 A ledger checkpoint reported by the side that wrote this file must lie within the file.
 One reported by the peer may lie beyond what this file received (messages still in
 flight when the session ended); it is counted in `ledger_uncovered`, not a failure.
+
+The peer's reports alone never make this file fail: a peer checkpoint that disagrees with
+the messages this file received from the peer (which the peer sealed: nobody else could)
+means the peer told the relay something else than it sent in the channel. The file is
+intact; the result names the peer (`peer_disagrees`).
+
+A file cut back to one of its checkpoints and given a new END record matches every
+checkpoint it reported. The relay's own count of the bytes it forwarded from this side
+after the customer's first answer (`Forwarded`) tells: every frame a side sends then is
+one of its channel's messages, which it records before sealing, or a resume's frame and
+the messages it sends again (the resume's GAP record says how many). More bytes than that
+means records are missing: the verdict is CUT.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from protocol.channel import Direction
+from protocol.channel import TAG_BYTES, Direction
 from protocol.errors import ProtocolError
 from protocol.handshake import Role
 from protocol.messages import Checkpoint
 from protocol.recording import (
     Chains,
     End,
+    Gap,
     Heads,
     InputOutcome,
     RecordingHeader,
@@ -43,6 +57,7 @@ from protocol.recording import (
     outgoing,
 )
 from protocol.recording_reader import Damage, Record, RecordingDamaged, RecordReader
+from protocol.resume import RESEND_MAX_MESSAGES, RESUME_STATE_BYTES, resent_in_gap
 
 _ARROWS = {Direction.HOST_TO_VIEWER: "host->viewer", Direction.VIEWER_TO_HOST: "viewer->host"}
 
@@ -80,6 +95,18 @@ class LedgerCheckpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class Forwarded:
+    """The relay's own count of what it forwarded from each side after the customer's
+    first answer (its ledger row); None where the ledger does not say."""
+
+    host_to_viewer: int | None
+    viewer_to_host: int | None
+
+    def from_side(self, side: Role) -> int | None:
+        return self.host_to_viewer if side is Role.HOST else self.viewer_to_host
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyResult:
     intact: bool
     problem: Problem | None
@@ -93,6 +120,9 @@ class VerifyResult:
     end_reason: str | None = None
     ledger_matched: int = 0
     ledger_uncovered: int = 0
+    # Intact, but the peer's reports to the relay disagree with what it sent in the channel.
+    peer_disagrees: Role | None = None
+    peer_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +152,16 @@ class _Pass:
         self.chains = Chains(header, header_block)
         self.wanted = wanted
         self.seen: dict[tuple[Direction, int], bytes] = {}
+        self.seen_at: dict[tuple[Direction, int], int] = {}  # the record that reached it
         self.wanted_files = wanted_files
         self.file_seen: dict[int, tuple[bytes, int]] = {}  # records -> (file head, end offset)
         self.end_reason: str | None = None
         self.anchor = (0, 0)  # (records, end offset) of the last checkpoint that matched
+        # This side's sealed messages, as frames on the wire (payload and tag), and for
+        # each resume the frames it says it sent again: (record position, bytes).
+        self.sent_bytes = 0
+        self._recent_sent: collections.deque[int] = collections.deque(maxlen=RESEND_MAX_MESSAGES)
+        self.resume_frames: list[tuple[int, int]] = []
 
     def feed(self, record: Record) -> None:
         kind = record.kind
@@ -139,8 +175,12 @@ class _Pass:
                 f"record after record {self.anchor[0]} was altered"
             ) from None
         direction = record.direction
+        if direction is not None and direction is outgoing(self.header.side):
+            frame = len(payload) + TAG_BYTES
+            self.sent_bytes += frame
+            self._recent_sent.append(frame)
         if direction is not None:
-            self._note(direction)
+            self._note(direction, record.position - 1)
             try:
                 check_traffic_checkpoint(self.chains, direction, payload)
             except ProtocolError as error:
@@ -163,15 +203,21 @@ class _Pass:
                 raise ProtocolError(f"record {record.position} is an impossible input outcome")
             if isinstance(value, End):
                 self.end_reason = value.reason
+            if isinstance(value, Gap) and (resent := resent_in_gap(value.reason)) is not None:
+                again = sum(list(self._recent_sent)[-resent:]) if resent else 0
+                self.resume_frames.append((record.position, RESUME_STATE_BYTES + TAG_BYTES + again))
         self.chains.extend(record.data, kind, payload, record.payload_offset)
         if record.position in self.wanted_files:
             end = record.offset + len(record.data)
             self.file_seen[record.position] = (self.chains.file_head, end)
 
-    def _note(self, direction: Direction) -> None:
+    def _note(self, direction: Direction, position: int | None = None) -> None:
         count, head = self.chains.traffic[direction]
-        if (direction, count) in self.wanted:
+        if (direction, count) in self.wanted and (direction, count) not in self.seen:
             self.seen[(direction, count)] = head
+            self.seen_at[(direction, count)] = (
+                position if position is not None else self.chains.file_records
+            )
 
     def finish(self) -> None:
         for direction in Direction:
@@ -282,12 +328,42 @@ def _directions(checkpoint: LedgerCheckpoint) -> tuple[Direction, ...]:
     return (outgoing(checkpoint.side),)
 
 
+@dataclass(slots=True)
+class _Comparison:
+    matched: int = 0
+    uncovered: int = 0
+    disagreement: tuple[int, str] | None = None  # (checkpoint number, reason): this file's
+    peer_disagreement: tuple[int, str] | None = None  # the peer's report, not this file
+
+
 def _compare_ledger(
     state: _Pass, ledger: Sequence[LedgerCheckpoint], complete: bool
+) -> _Comparison:
+    result = _Comparison()
+    result.matched, result.uncovered, result.disagreement = _compare_each(
+        state, ledger, complete, result
+    )
+    return result
+
+
+def _compare_each(
+    state: _Pass, ledger: Sequence[LedgerCheckpoint], complete: bool, result: _Comparison
 ) -> tuple[int, int, tuple[int, str] | None]:
-    """(matched, uncovered, first disagreement as (checkpoint number, reason))."""
+    """(matched, uncovered, first disagreement as (checkpoint number, reason)); a peer's
+    report that disagrees with what this file received from it goes to `result`."""
     matched = uncovered = 0
     confirmed = 0  # the file's records the ledger confirmed so far
+    side = state.header.side
+    # Up to here the file is as this side reported it to the relay at the time.
+    anchored = max(
+        (
+            c.file_records or 0
+            for c in ledger
+            if _reports_file(c, side)
+            and state.file_seen.get(c.file_records or 0, (None,))[0] == c.file_head
+        ),
+        default=0,
+    )
     for number, checkpoint in enumerate(ledger, start=1):
         when = f" (relay time {checkpoint.time:.3f})" if checkpoint.time is not None else ""
         if _reports_file(checkpoint, state.header.side):
@@ -307,6 +383,24 @@ def _compare_ledger(
             matched += 1
             continue
         where = "/".join(_ARROWS[d] for d in directions)
+        peers = checkpoint.side is not None and checkpoint.side is not state.header.side
+        reached = [
+            state.seen_at[(d, checkpoint.records)]
+            for d in directions
+            if (d, checkpoint.records) in state.seen_at
+        ]
+        if covered and peers and reached and max(reached) <= anchored:
+            # What the peer sealed and this file received says otherwise: the peer told
+            # the relay something else than it sent (this file is not at fault).
+            if result.peer_disagreement is None:
+                assert checkpoint.side is not None
+                result.peer_disagreement = (
+                    number,
+                    f"the {checkpoint.side.value}'s checkpoint {number} of the ledger{when}, "
+                    f"after {checkpoint.records} messages {where}, disagrees with what the "
+                    f"{checkpoint.side.value} sent in the channel",
+                )
+            continue
         if covered:
             return (
                 matched,
@@ -317,7 +411,6 @@ def _compare_ledger(
                     f"{where}, disagrees with this recording",
                 ),
             )
-        peers = checkpoint.side is not None and checkpoint.side is not state.header.side
         if peers or not complete:
             uncovered += 1
             continue
@@ -368,8 +461,10 @@ def _compare_file(
 def verify(
     source: bytes | bytearray | memoryview | BinaryIO,
     ledger: Sequence[LedgerCheckpoint] | None = None,
+    forwarded: Forwarded | None = None,
 ) -> VerifyResult:
-    """Check a recording (and, given the relay's checkpoints for its session, against them).
+    """Check a recording (and, given the relay's checkpoints for its session, against them;
+    given the relay's byte counts, that no message this side sent is missing).
 
     Never raises for bad data: anything wrong is a result that is not intact.
     """
@@ -385,10 +480,14 @@ def verify(
         _wanted_files(ledger or (), header.side),
     )
     found = _read_all(reader, state)
-    matched = uncovered = 0
-    disagreement = None
+    comparison = _Comparison()
     if ledger is not None:
-        matched, uncovered, disagreement = _compare_ledger(state, ledger, found is None)
+        comparison = _compare_ledger(state, ledger, found is None)
+    matched, uncovered, disagreement = (
+        comparison.matched,
+        comparison.uncovered,
+        comparison.disagreement,
+    )
     common = {
         "header": header,
         "heads": state.chains.heads(),
@@ -428,9 +527,49 @@ def verify(
             verified_bytes=end,
             **common,
         )
+    missing = _missing_sent(state, ledger or (), forwarded)
+    if missing is not None:
+        return VerifyResult(
+            False, Problem.CUT, missing, records=records, verified_bytes=end, **common
+        )
     reason = f"intact: {records} records, {end} bytes, ended: {state.end_reason}"
+    if comparison.peer_disagreement is not None:
+        number, peer_reason = comparison.peer_disagreement
+        side = state.header.side
+        peer = Role.VIEWER if side is Role.HOST else Role.HOST
+        reason += (
+            f"; but {peer_reason}: the {peer.value}'s reports to the relay cannot be trusted, "
+            "this recording is not at fault"
+        )
+        return VerifyResult(
+            True, None, reason, records=records, verified_bytes=end,
+            peer_disagrees=peer, peer_reason=peer_reason, **common,
+        )  # fmt: skip
     if ledger is not None:
         reason += f"; all {matched} checkpoints it covers match the relay's ledger"
         if uncovered:
             reason += f" ({uncovered} of the peer's lie beyond what this side received)"
     return VerifyResult(True, None, reason, records=records, verified_bytes=end, **common)
+
+
+def _missing_sent(
+    state: _Pass, ledger: Sequence[LedgerCheckpoint], forwarded: Forwarded | None
+) -> str | None:
+    """Why messages this side sent are missing from the file, by the relay's byte count
+    (None: nothing says so). Resumes count only where this side's reported file chain
+    anchors their GAP record (records added after the last report prove nothing)."""
+    side = state.header.side
+    relayed = forwarded.from_side(side) if forwarded is not None else None
+    if relayed is None:
+        return None
+    anchored = max((c.file_records or 0 for c in ledger if _reports_file(c, side)), default=0)
+    resumes = sum(size for position, size in state.resume_frames if position <= anchored)
+    most = state.sent_bytes + resumes
+    if relayed <= most:
+        return None
+    return (
+        f"the relay forwarded {relayed} bytes from the {side.value} after the customer's "
+        f"first answer, but the messages in this file (with its resumes) account for at "
+        f"most {most}: records the {side.value} sent are missing (cut short"
+        + (", and an end record added)" if state.end_reason is not None else ")")
+    )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import struct
 from collections import deque
 from dataclasses import dataclass
@@ -40,6 +41,12 @@ RESEND_MAX_MESSAGES = 4096
 RESEND_MAX_BYTES = 64 * 1024 * 1024
 _STATE_MAGIC = b"FWRS\x01"
 _STATE = struct.Struct(">5sQQ")
+RESUME_STATE_BYTES = _STATE.size  # a ResumeState's plaintext
+# How the recording notes a resume (a GAP record): the count of messages this side sent
+# again is what recording_verify reads back, to account for the bytes the relay forwarded.
+_RESUMED_GAP = re.compile(
+    r"resumed after [0-9.]+ s \(channel epoch [0-9]+\); ([0-9]+) messages sent again"
+)
 MAX_COUNT = 2**48
 
 
@@ -84,6 +91,17 @@ def epoch_channel(keys: SessionKeys, epoch: int) -> Channel:
     if keys.role is Role.HOST:
         return Channel(host_to_viewer, viewer_to_host, Direction.HOST_TO_VIEWER)
     return Channel(viewer_to_host, host_to_viewer, Direction.VIEWER_TO_HOST)
+
+
+def resumed_gap_reason(seconds: float, epoch: int, resent: int) -> str:
+    """The GAP record's text after a resume."""
+    return f"resumed after {seconds:.1f} s (channel epoch {epoch}); {resent} messages sent again"
+
+
+def resent_in_gap(reason: str) -> int | None:
+    """How many messages a resume's GAP record says were sent again (None: another GAP)."""
+    found = _RESUMED_GAP.fullmatch(reason)
+    return int(found.group(1)) if found else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,12 @@ check, control messages, the end of the connection) runs as a short coroutine of
 owner, one at a time per connection and in arrival order: while one runs, later messages
 wait in a backlog and reading pauses. Deadlines (opening, first message, closing,
 keepalive) are checked by the owner's relay-wide sweep through `check_deadlines`.
+
+Until it is admitted (the relay puts it into a session: its register, join or resume was
+accepted) a connection may send one message of at most `max_first_message_bytes`: a larger
+frame is refused on its header, before its payload is read. Once admitted it may send
+messages of up to `max_message_bytes`. The owner counts connections not yet admitted per
+address (`slot_address`, relay/admission.py).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class Paused(enum.IntFlag):
 
     BACKLOG = 1  # a coroutine of this connection is running
     PEER = 2  # the other side's transport is above its high-water mark
+    WAITING = 4  # its address has no slot free for another connection not yet admitted
 
 
 class Event(enum.Enum):
@@ -61,6 +68,8 @@ class ConnectionOwner(Protocol):
     def connection_opened(self, connection: Connection) -> None: ...
 
     def connection_closed(self, connection: Connection) -> None: ...
+
+    def connection_admitted(self, connection: Connection) -> None: ...
 
     def backpressure(self, receiver: Connection, *, on: bool) -> None: ...
 
@@ -87,18 +96,23 @@ class Connection(asyncio.Protocol):
     """A connection's WebSocket state and its place in a session (`session`, `side`)."""
 
     __slots__ = (
-        "owner", "transport", "ws", "ip", "technician", "session", "side", "deadline",
-        "ping_sent_at", "write_paused_at", "lost", "_paused", "_partial", "_task", "_backlog",
+        "owner", "transport", "ws", "ip", "technician", "_session", "side", "slot_address",
+        "deadline", "ping_sent_at", "write_paused_at", "lost", "_paused", "_partial", "_task",
+        "_backlog",
     )  # fmt: skip
 
-    def __init__(self, owner: ConnectionOwner) -> None:
+    def __init__(self, owner: ConnectionOwner, slot_address: str | None = None) -> None:
         self.owner = owner
         self.transport: asyncio.Transport | None = None
-        self.ws = ServerProtocol(max_size=owner.limits.max_message_bytes, logger=WEBSOCKETS_LOGGER)
+        limits = owner.limits
+        self.ws = ServerProtocol(max_size=limits.max_first_message_bytes, logger=WEBSOCKETS_LOGGER)
         self.ip = "unknown"
         self.technician: Any = None  # set by the gatekeeper for a viewer
-        self.session: RelaySession | None = None
+        self._session: RelaySession | None = None
         self.side: Side | None = None
+        # The address whose slot for a connection not yet admitted this one holds (given
+        # back by the owner at admission or loss); None once admitted, or before it has one.
+        self.slot_address = slot_address
         self.deadline = owner.now() + owner.limits.open_timeout_seconds
         self.ping_sent_at = 0.0  # 0: no ping unanswered
         self.write_paused_at = 0.0  # 0: the transport takes more
@@ -107,6 +121,20 @@ class Connection(asyncio.Protocol):
         self._partial: list[Any] | None = None  # [opcode, fragments...] of a fragmented message
         self._task: asyncio.Task[None] | None = None
         self._backlog: collections.deque[tuple[Event, Any]] | None = None
+
+    @property
+    def session(self) -> RelaySession | None:
+        return self._session
+
+    @session.setter
+    def session(self, session: RelaySession | None) -> None:
+        """Putting a connection into a session admits it: from then on it may send
+        messages of full size."""
+        admitted = self._session is None and session is not None
+        self._session = session
+        if admitted:
+            allow_messages_of(self.ws, self.owner.limits.max_message_bytes)
+            self.owner.connection_admitted(self)
 
     # sending
 
@@ -325,3 +353,11 @@ class Connection(asyncio.Protocol):
             self.ping_sent_at = now
             self.ws.send_ping(b"")
             self._flush()
+
+
+def allow_messages_of(ws: ServerProtocol, size: int) -> None:
+    """Change the largest message `ws` accepts; it applies from the next frame's header."""
+    if hasattr(ws, "max_message_size"):  # websockets >= 15
+        ws.max_message_size = size
+    else:
+        ws.max_size = size  # type: ignore[attr-defined]

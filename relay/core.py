@@ -45,6 +45,9 @@ class RelayConfig:
     # A TCP load balancer in front passes TLS through and each client's address in a
     # PROXY protocol header (relay/proxy_protocol.py).
     proxy_protocol: bool = False
+    # Other origins whose pages may open sessions (relay/http.py); the relay's own is that
+    # of public_url.
+    allow_origins: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     tariff: Tariff = field(default_factory=Tariff)
     # Several relays on one PostgreSQL: its URL (None: SQLite in the data dir), this relay's

@@ -1,6 +1,9 @@
 """The relay's limits: named defaults with units, the settings that override them, and
 the rate limiter that enforces the per-IP and per-token limits with back-off.
 
+Before a connection is admitted (its register, join or resume accepted) it may send one
+message of at most `max_first_message_bytes`, and one address has at most
+`max_unadmitted_per_ip` such connections at once; more wait unread (relay/admission.py).
 Worst-case buffering per session: one partial message of at most `max_message_bytes` being
 received per side, what one read brings in (a few frames at most), and `write_limit_bytes`
 plus one forwarded message of outgoing data per side; above `write_limit_bytes` the sending
@@ -14,14 +17,25 @@ from dataclasses import dataclass, field
 
 # Messages: the client side allows frame updates of 16 MiB plus channel and framing overhead.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024 + 4096
+# Before admission: a register, join or resume is a control message of a few hundred bytes
+# (protocol.control.MAX_CONTROL_BYTES); a larger frame is refused on its header, unread.
+MAX_FIRST_MESSAGE_BYTES = 4096
 WRITE_LIMIT_BYTES = 64 * 1024
 
 # Sessions and connections (connections without a session are bounded by the handshake
 # timeout; this caps them all).
 MAX_SESSIONS = 5_000
 MAX_CONNECTIONS = 12_000
-MAX_TLS_HANDSHAKES = 512  # in progress at once; connections beyond are closed at accept
+MAX_TLS_HANDSHAKES = 512  # in progress at once; connections beyond wait unread
 MAX_TLS_HANDSHAKES_PER_IP = 16  # idem, from one address (a handshake takes milliseconds)
+# Connections not yet admitted (from accept to an accepted register, join or resume), per
+# address; connections beyond wait unread for a slot (relay/admission.py).
+MAX_UNADMITTED_PER_IP = 16
+# Waiting, unread, for a handshake or admission slot: per address and in all (beyond, a
+# connection is closed at accept, or accepting pauses), each at most this long.
+MAX_WAITING_PER_IP = 128
+MAX_WAITING_CONNECTIONS = 2048
+WAITING_TIMEOUT_SECONDS = 10.0
 CODE_TTL_SECONDS = 600.0
 
 # Timeouts
@@ -72,11 +86,16 @@ class Limits:
     """Every limit of a running relay; the defaults are the safe ones above."""
 
     max_message_bytes: int = MAX_MESSAGE_BYTES
+    max_first_message_bytes: int = MAX_FIRST_MESSAGE_BYTES
     write_limit_bytes: int = WRITE_LIMIT_BYTES
     max_sessions: int = MAX_SESSIONS
     max_connections: int = MAX_CONNECTIONS
     max_tls_handshakes: int = MAX_TLS_HANDSHAKES
     max_tls_handshakes_per_ip: int = MAX_TLS_HANDSHAKES_PER_IP
+    max_unadmitted_per_ip: int = MAX_UNADMITTED_PER_IP
+    max_waiting_per_ip: int = MAX_WAITING_PER_IP
+    max_waiting_connections: int = MAX_WAITING_CONNECTIONS
+    waiting_timeout_seconds: float = WAITING_TIMEOUT_SECONDS
     code_ttl_seconds: float = CODE_TTL_SECONDS
     open_timeout_seconds: float = OPEN_TIMEOUT_SECONDS
     handshake_timeout_seconds: float = HANDSHAKE_TIMEOUT_SECONDS

@@ -26,6 +26,7 @@ from relay import tls
 from relay.core import client_url
 from relay.database import Database, DatabaseError, configured_database
 from relay.events import EventLog
+from relay.http import origin_of
 from relay.ledger import Ledger
 from relay.limits import Limits, RateLimit
 from relay.server import Relay, RelayConfig
@@ -72,10 +73,15 @@ def limits_from(args: argparse.Namespace) -> Limits:
     overrides: dict[str, object] = {}
     for name in (
         "max_message_bytes",
+        "max_first_message_bytes",
         "max_sessions",
         "max_connections",
         "max_tls_handshakes",
         "max_tls_handshakes_per_ip",
+        "max_unadmitted_per_ip",
+        "max_waiting_per_ip",
+        "max_waiting_connections",
+        "waiting_timeout_seconds",
         "code_ttl_seconds",
         "handshake_timeout_seconds",
         "idle_timeout_seconds",
@@ -110,6 +116,24 @@ def tariff_from(args: argparse.Namespace, database: Database) -> Tariff:
     if tariff != saved:
         database.save_tariff(tariff)
     return tariff
+
+
+def origins_from(args: argparse.Namespace) -> tuple[str | None, tuple[str, ...]]:
+    """`--public-url` and the `--allow-origin`s, checked (relay/http.py says how they are
+    used)."""
+    public_url = getattr(args, "public_url", None)
+    allowed = tuple(getattr(args, "allow_origin", None) or ())
+    try:
+        if public_url:
+            origin_of(public_url)
+        for origin in allowed:
+            origin_of(origin, strict=True)
+    except ValueError as error:
+        raise UsageError(
+            f"{error}; --public-url is the URL browsers use (https://HOST[:PORT]), "
+            "--allow-origin an origin such as https://support.example"
+        ) from None
+    return public_url, allowed
 
 
 def _tls_setup(args: argparse.Namespace, listen: ListenAddress, data_dir: Path):  # noqa: ANN202
@@ -156,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
             )
         limits = limits_from(args)
         public_url = public_url_from(args)
+        _, allow_origins = origins_from(args)  # checked for browsers (relay/http.py) too
         database = configured_database(getattr(args, "database", None))
         if database and public_url is None and listen.host in ("0.0.0.0", "::", ""):
             raise UsageError(
@@ -177,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
         ssl_context=ssl_context,
         behind_proxy=args.behind_proxy,
         proxy_protocol=proxy_protocol,
+        allow_origins=allow_origins,
         limits=limits,
         tariff=tariff,
         database=database,

@@ -26,6 +26,10 @@ class Metrics:
         # Several relays on one database.
         self.redirects: Counter[str] = Counter()  # sent to the relay holding it, by request
         self.takeovers = 0  # sessions taken over from a relay that was gone
+        self.origins_refused = 0  # upgrades from a web page of a foreign origin
+        # Strangers that waited for a slot at the HTTP request (behind a proxy): waited,
+        # expired (waited past the deadline), closed (their address's line was full).
+        self.waiting: Counter[str] = Counter()
 
     def render(self, gauges: Callable[[], dict[str, dict[str, int]]]) -> str:
         lines: list[str] = []
@@ -43,6 +47,20 @@ class Metrics:
         labelled("sessions", "state", live["sessions"])
         family("connections", "gauge", "Open WebSocket connections.")
         lines.append(f"{PREFIX}_connections {live['connections']['open']}")
+        family("connections_unadmitted", "gauge", "Connections not yet in a session.")
+        lines.append(f"{PREFIX}_connections_unadmitted {live['connections']['unadmitted']}")
+        family("connections_waiting", "gauge", "Connections waiting unread for a slot.")
+        lines.append(f"{PREFIX}_connections_waiting {live['connections']['waiting']}")
+        family(
+            "connections_waited_total",
+            "counter",
+            "Connections over a cap: waited for a slot, expired waiting, closed (line full).",
+        )
+        labelled(
+            "connections_waited_total",
+            "outcome",
+            {"waited": 0, "expired": 0, "closed": 0, **live["waiting"]},
+        )
         family("bytes_forwarded_total", "counter", "Ciphertext bytes forwarded by direction.")
         labelled(
             "bytes_forwarded_total",
@@ -59,6 +77,8 @@ class Metrics:
         labelled("joins_refused_total", "reason", dict(self.joins_refused))
         family("http_refused_total", "counter", "Upgrades refused at the HTTP level by status.")
         labelled("http_refused_total", "status", dict(self.connections_refused_http))
+        family("origins_refused_total", "counter", "Upgrades refused for a foreign Origin.")
+        lines.append(f"{PREFIX}_origins_refused_total {self.origins_refused}")
         family("failed_attempts_total", "counter", "Wrong codes reported by hosts.")
         lines.append(f"{PREFIX}_failed_attempts_total {self.failed_attempts}")
         family("resumes_total", "counter", "Sides that resumed after a dropped connection.")

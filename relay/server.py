@@ -10,6 +10,11 @@ relay-wide sweep keeps every deadline: opening and first-message timeouts, unuse
 expiry, idle sessions, closing handshakes, keepalive pings and revoked technicians.
 Session decisions live in `relay.pairing`, the session flow in `relay.sides`.
 
+Strangers (connections not yet admitted into a session) are counted per address
+(relay/admission.py): with TLS at accept, by the TLS server, which lets those over the cap
+wait unread before their handshake; behind a proxy, where the address is known only from
+the HTTP request, here, where those over the cap wait with their upgrade unanswered.
+
 Resuming (docs/session-contract.md): a consented session whose side drops keeps that side's
 slot for `resume_grace_seconds`; the side comes back with `resume` instead of `register` or
 `join`, proving itself with its one-time secret against the verifier it left. A stopping
@@ -35,7 +40,8 @@ from typing import Any
 from websockets.http11 import Request, Response
 
 from protocol.control import ErrorCode
-from relay.connection import Connection
+from relay.admission import AddressSlots, WaitingLine
+from relay.connection import NEVER, Connection, Paused
 from relay.core import RelayConfig, RelayCore
 from relay.database.upkeep import Upkeep
 from relay.departures import Departures
@@ -90,6 +96,11 @@ class Relay:
         self._sides = SessionSides(core, self._departures, self._slots, others)
         self._gate = Gatekeeper(core, gauges=self.gauges, connection_count=self.connection_count)
         self._connections: set[Connection] = set()
+        limits = self.limits
+        self._unadmitted = AddressSlots(limits.max_unadmitted_per_ip)
+        # Behind a proxy (or without TLS) strangers wait for a slot at the HTTP request.
+        self._line_at_request: WaitingLine[tuple[Connection, asyncio.Future[bool]]] | None = None
+        self._waiting_at_request: dict[Connection, Any] = {}
         self._all_closed = asyncio.Event()
         self._listener: TlsServer | asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -119,24 +130,33 @@ class Relay:
             self.log.event("ledger_rows_closed_at_start", rows=reopened)
         for row in resumable:
             self._slots.restore(row)
-        config = self.config
+        config, limits = self.config, self.limits
+        line_per_ip, line_in_all = limits.max_waiting_per_ip, limits.max_waiting_connections
         if config.ssl_context is not None:
+            at_accept = not config.behind_proxy
             self._listener = start_tls_server(
-                lambda: Connection(self),
+                lambda slot_address=None: Connection(self, slot_address),
                 config.host,
                 config.port,
                 config.ssl_context,
-                max_handshakes=self.limits.max_tls_handshakes,
-                max_handshakes_per_ip=self.limits.max_tls_handshakes_per_ip,
+                max_handshakes=limits.max_tls_handshakes,
+                max_handshakes_per_ip=limits.max_tls_handshakes_per_ip,
+                slots=self._unadmitted if at_accept else None,
+                line=WaitingLine(line_per_ip, line_in_all),
+                waiting_seconds=limits.waiting_timeout_seconds,
                 proxy_header_seconds=(
-                    self.limits.open_timeout_seconds if config.proxy_protocol else None
+                    limits.open_timeout_seconds if config.proxy_protocol else None
                 ),
             )
         else:
+            at_accept = False
             self._listener = await asyncio.get_running_loop().create_server(
                 lambda: Connection(self), config.host, config.port, backlog=1024
             )
+        if not at_accept:
+            self._line_at_request = WaitingLine(line_per_ip, line_in_all)
         self.port = self._listener.sockets[0].getsockname()[1]
+        self._gate.set_own_origin(self.port)
         if self.core.shared:
             await self._start_upkeep()
         await self._notices.listen()
@@ -245,8 +265,29 @@ class Relay:
                     SessionState.AWAITING_RESUME,
                 )
             },
-            "connections": {"open": len(self._connections)},
+            "connections": {
+                "open": len(self._connections),
+                "unadmitted": len(self._unadmitted),
+                "waiting": self.waiting_count(),
+            },
+            "waiting": self._waiting_counters(),
         }
+
+    def waiting_count(self) -> int:
+        """Connections waiting, unread, for a slot right now."""
+        listener = self._listener
+        count = len(listener.line) if isinstance(listener, TlsServer) else 0
+        line = self._line_at_request
+        return count + (len(line) if line is not None else 0)
+
+    def _waiting_counters(self) -> dict[str, int]:
+        counters = dict(self.metrics.waiting)
+        listener = self._listener
+        if isinstance(listener, TlsServer):
+            counters["waited"] = counters.get("waited", 0) + listener.waited
+            counters["expired"] = counters.get("expired", 0) + listener.expired
+            counters["closed"] = counters.get("closed", 0) + listener.closed_at_accept
+        return counters
 
     def connection_count(self) -> int:
         return len(self._connections)
@@ -258,6 +299,13 @@ class Relay:
 
     def connection_closed(self, connection: Connection) -> None:
         self._connections.discard(connection)
+        self._give_slot_back(connection)
+        waiting = self._waiting_at_request.pop(connection, None)
+        if waiting is not None and self._line_at_request is not None:
+            self._line_at_request.remove(waiting)
+            turn = waiting.item[1]
+            if not turn.done():
+                turn.set_result(False)
         if not self._connections:
             self._all_closed.set()
         session, side = connection.session, connection.side
@@ -266,11 +314,75 @@ class Relay:
             if other is not None:
                 other.resume_reading_for_peer()
 
+    def connection_admitted(self, connection: Connection) -> None:
+        self._give_slot_back(connection)
+
+    def _give_slot_back(self, connection: Connection) -> None:
+        """`connection` is no stranger any more (admitted, or gone): the next connection
+        waiting from its address may go on."""
+        address = connection.slot_address
+        if address is None:
+            return
+        connection.slot_address = None
+        self._unadmitted.give_back(address)
+        if isinstance(self._listener, TlsServer) and self._line_at_request is None:
+            self._listener.slot_freed(address)
+        else:
+            self._start_waiting_at_request(address)
+
     def client_ip(self, connection: Connection, request: Request) -> str:
         return self._gate.client_ip(connection, request)
 
     async def process_request(self, connection: Connection, request: Request) -> Response | None:
+        if (
+            self._line_at_request is not None
+            and connection.slot_address is None
+            and not await self._slot_at_request(connection)
+        ):
+            return self._gate.refuse_waited_too_long(connection)
         return await self._gate.process_request(connection, request)
+
+    async def _slot_at_request(self, connection: Connection) -> bool:
+        """A slot for a stranger from `connection.ip`, at once or after waiting unread
+        (reading paused, the upgrade unanswered) for its turn; False when its address's
+        line is full or the wait reached its deadline."""
+        line = self._line_at_request
+        assert line is not None
+        address = connection.ip
+        if not line.has_waiting(address) and self._unadmitted.has_room(address):
+            self._unadmitted.take(address)
+            connection.slot_address = address
+            return True
+        turn: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        waiter = line.add(
+            address, (connection, turn), self.now() + self.limits.waiting_timeout_seconds
+        )
+        if waiter is None:
+            self.metrics.waiting["closed"] += 1
+            return False
+        self.metrics.waiting["waited"] += 1
+        self._waiting_at_request[connection] = waiter
+        connection.pause_reading(Paused.WAITING)
+        connection.deadline = NEVER  # the line keeps its deadline
+        try:
+            return await turn
+        finally:
+            self._waiting_at_request.pop(connection, None)
+            line.remove(waiter)
+            connection.resume_reading(Paused.WAITING)
+            connection.deadline = self.now() + self.limits.open_timeout_seconds
+
+    def _start_waiting_at_request(self, address: str) -> None:
+        line = self._line_at_request
+        if line is None:
+            return
+        while line.has_waiting(address) and self._unadmitted.has_room(address):
+            waiting = line.next_of(address)
+            assert waiting is not None
+            connection, turn = waiting
+            self._unadmitted.take(address)
+            connection.slot_address = address
+            turn.set_result(True)
 
     def on_open(self, connection: Connection, path: str) -> None:
         """The upgrade is done; the first message (register, join or resume) is awaited."""
@@ -355,6 +467,7 @@ class Relay:
         candidates = [
             limits.open_timeout_seconds,
             limits.handshake_timeout_seconds,
+            limits.waiting_timeout_seconds,
             limits.send_stall_timeout_seconds,
             limits.close_timeout_seconds,
             limits.linger_seconds,
@@ -379,6 +492,7 @@ class Relay:
             ping_round = ping_interval is not None and now >= next_ping
             if ping_round:
                 next_ping = now + ping_interval  # type: ignore[operator]
+            self._drop_overdue_waiting(now)
             for connection in list(self._connections):
                 connection.check_deadlines(now, ping_round)
                 self._check_stall(connection, now)
@@ -391,6 +505,14 @@ class Relay:
             if self.core.shared and now >= next_orphan_check:
                 next_orphan_check = now + ORPHAN_SWEEP_SECONDS
                 self.spawn(self._notices.close_orphans())
+
+    def _drop_overdue_waiting(self, now: float) -> None:
+        if isinstance(self._listener, TlsServer):
+            self._listener.drop_overdue(now)
+        if self._line_at_request is not None:
+            for _connection, turn in self._line_at_request.overdue(now):
+                self.metrics.waiting["expired"] += 1
+                turn.set_result(False)
 
     def _check_stall(self, receiver: Connection, now: float) -> None:
         paused_at = receiver.write_paused_at

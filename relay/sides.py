@@ -299,10 +299,18 @@ class SessionSides:
         elif side is Side.HOST and isinstance(message, control.FailedAttempt):
             await self._on_failed_attempt(session)
         elif side is Side.HOST and isinstance(message, control.Consent):
+            first_answer = session.consent is None
             try:
                 session.record_consent(message.level)
             except ProtocolError as error:
                 raise bad_message(str(error)) from None
+            if first_answer:
+                self._core.record(
+                    self._core.ledger.record_bytes_at_consent,
+                    session.ledger_id,
+                    session.bytes_forwarded[Side.HOST],
+                    session.bytes_forwarded[Side.VIEWER],
+                )
             self._core.log.event(
                 "consent",
                 session=session.number,

@@ -8,10 +8,11 @@ SSL object itself. Here every connection reads through one buffer per process (a
 lives from `recv_into` to the protocol's copy, inside one callback).
 
 Timeouts are not kept here: the connection's owner aborts a transport whose handshake or
-closing takes too long (relay/connection.py). `TlsServer` caps the handshakes in progress.
-Behind a TCP load balancer that passes TLS through, the server reads the balancer's PROXY
-protocol header first (relay/proxy_protocol.py); the client's address it gives is the
-transport's `client_ip` and counts for the per-address caps.
+closing takes too long (relay/connection.py). `TlsServer` caps the handshakes in progress
+and the connections not yet admitted per address; those over a cap wait unread. Behind a
+TCP load balancer that passes TLS through, the server reads the balancer's PROXY protocol
+header first (relay/proxy_protocol.py); the client's address it gives is the transport's
+`client_ip` and counts for the per-address caps.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import socket
 import ssl
 from typing import Any
 
+from relay.admission import AddressSlots, WaitingLine
 from relay.proxy_protocol import read_header
 
 READ_BUFFER_BYTES = 256 * 1024
@@ -30,6 +32,7 @@ TLS_RECORD_BYTES = 16 * 1024
 READS_PER_CALLBACK = 64  # then other connections get their turn
 DEFAULT_HIGH_WATER_BYTES = 64 * 1024
 LISTEN_BACKLOG = 1024
+DEFAULT_WAITING_SECONDS = 10.0
 
 _read_buffer = memoryview(bytearray(READ_BUFFER_BYTES))
 _AGAIN = (BlockingIOError, InterruptedError)
@@ -319,10 +322,19 @@ class TlsTransport(asyncio.Transport):
 
 
 class TlsServer:
-    """A listening socket whose accepted connections are `TlsTransport`s; at most
-    `max_handshakes` TLS handshakes run at once, and at most `max_handshakes_per_ip` from one
-    address (further connections are closed at once): one address holding connections
-    open without finishing their handshakes cannot lock everyone else out."""
+    """A listening socket whose accepted connections are `TlsTransport`s.
+
+    At most `max_handshakes` TLS handshakes run at once and at most `max_handshakes_per_ip`
+    from one address; with `slots`, one address also has at most `slots.per_address`
+    connections not yet admitted (the relay gives a slot back when it admits or loses such a
+    connection, and calls `slot_freed`). A connection over a cap is not closed: it waits in
+    `line`, accepted but unread (no TLS started, no buffer of ours), until a slot frees or its
+    deadline passes (`drop_overdue`, from the relay's sweep). Only a connection that finds its
+    address's line full is closed at accept; while the whole line is full, accepting pauses
+    and new connections wait in the kernel's listen backlog. So one address holding
+    connections open cannot lock everyone else out, and a burst from one address is served
+    in turn instead of refused.
+    """
 
     def __init__(
         self,
@@ -332,6 +344,10 @@ class TlsServer:
         protocol_factory: Any,
         max_handshakes: int,
         max_handshakes_per_ip: int,
+        *,
+        slots: AddressSlots | None = None,
+        line: WaitingLine[socket.socket] | None = None,
+        waiting_seconds: float = DEFAULT_WAITING_SECONDS,
         proxy_header_seconds: float | None = None,
     ) -> None:
         """`proxy_header_seconds`: read a PROXY protocol header first, for at most this
@@ -345,21 +361,48 @@ class TlsServer:
         self._protocol_factory = protocol_factory
         self._max_handshakes = max_handshakes
         self._max_handshakes_per_ip = max_handshakes_per_ip
+        self._slots = slots
+        self.line = line if line is not None else WaitingLine(LISTEN_BACKLOG, LISTEN_BACKLOG)
+        self._waiting_seconds = waiting_seconds
         self.handshakes = 0
         self._handshakes_by_ip: dict[str, int] = {}
+        self._accepting = True
+        self.waited = 0  # connections that had to wait for a slot, since the start
+        self.expired = 0  # ... and were closed at their deadline
+        self.closed_at_accept = 0  # connections closed at once: their address's line was full
         loop.add_reader(listener.fileno(), self._accept)
 
     def handshake_done(self, ip: str) -> None:
+        was_full = self.handshakes >= self._max_handshakes
         self.handshakes -= 1
         left = self._handshakes_by_ip.pop(ip) - 1
         if left:
             self._handshakes_by_ip[ip] = left
+        if was_full:
+            self._start_waiting()  # any address may go on
+        else:
+            self._start_waiting_of(ip)
+
+    def slot_freed(self, ip: str) -> None:
+        """A connection from `ip` not yet admitted was admitted or lost."""
+        self._start_waiting_of(ip)
+
+    def drop_overdue(self, now: float) -> None:
+        """Close the connections that waited past their deadline."""
+        for sock in self.line.overdue(now):
+            self.expired += 1
+            sock.close()
+        self._resume_accepting()
 
     def _accept(self) -> None:
         listener = self._listener
         if listener is None:
             return
+        line = self.line
         for _ in range(LISTEN_BACKLOG):
+            if line.full:
+                self._pause_accepting()
+                return
             try:
                 sock, address = listener.accept()
             except _AGAIN:
@@ -381,28 +424,82 @@ class TlsServer:
         self._reading_headers -= 1
 
     def _admit(self, sock: socket.socket, ip: str) -> None:
-        """Start the TLS handshake of a connection from `ip`, if the caps allow."""
-        from_ip = self._handshakes_by_ip.get(ip, 0)
-        if self.handshakes >= self._max_handshakes or from_ip >= self._max_handshakes_per_ip:
+        """A connection from `ip` (behind a balancer, the address its PROXY header gave):
+        its TLS handshake starts if the caps allow; else it waits in line, unread."""
+        line = self.line
+        if not line.has_waiting(ip) and self._may_start(ip):
+            self._start(sock, ip)
+        elif line.add(ip, sock, self.loop.time() + self._waiting_seconds) is not None:
+            self.waited += 1
+        else:
+            self.closed_at_accept += 1
             sock.close()
-            return
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _may_start(self, ip: str) -> bool:
+        return (
+            self.handshakes < self._max_handshakes
+            and self._handshakes_by_ip.get(ip, 0) < self._max_handshakes_per_ip
+            and (self._slots is None or self._slots.has_room(ip))
+        )
+
+    def _start(self, sock: socket.socket, ip: str) -> None:
+        """Begin the TLS handshake of an accepted connection."""
         try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             tls = self._context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         except (OSError, ssl.SSLError):
-            sock.close()
+            sock.close()  # (gone while it waited)
             return
         self.handshakes += 1
-        self._handshakes_by_ip[ip] = from_ip + 1
-        TlsTransport(self, tls, self._protocol_factory(), ip)
+        self._handshakes_by_ip[ip] = self._handshakes_by_ip.get(ip, 0) + 1
+        slot_address = None
+        if self._slots is not None:
+            self._slots.take(ip)
+            slot_address = ip
+        TlsTransport(self, tls, self._protocol_factory(slot_address), ip)
+
+    def _start_waiting_of(self, ip: str) -> None:
+        line = self.line
+        while line.has_waiting(ip) and self._may_start(ip):
+            sock = line.next_of(ip)
+            assert sock is not None
+            self._start(sock, ip)
+        self._resume_accepting()
+
+    def _start_waiting(self) -> None:
+        """A handshake slot of the whole server freed: addresses take turns."""
+        line = self.line
+        for ip in line.addresses():
+            if self.handshakes >= self._max_handshakes:
+                break
+            if self._may_start(ip):
+                sock = line.next_of(ip)
+                assert sock is not None
+                self._start(sock, ip)
+                line.to_the_back(ip)
+        self._resume_accepting()
+
+    def _pause_accepting(self) -> None:
+        if self._accepting and self._listener is not None:
+            self._accepting = False
+            self.loop.remove_reader(self._listener.fileno())
+
+    def _resume_accepting(self) -> None:
+        if not self._accepting and self._listener is not None and not self.line.full:
+            self._accepting = True
+            self.loop.add_reader(self._listener.fileno(), self._accept)
 
     def close(self) -> None:
-        """Stop accepting (connections already accepted stay)."""
+        """Stop accepting and close the connections still waiting (connections already
+        started stay)."""
         listener, self._listener = self._listener, None
         if listener is not None:
-            self.loop.remove_reader(listener.fileno())
+            if self._accepting:
+                self.loop.remove_reader(listener.fileno())
             listener.close()
+        for sock in self.line.overdue(float("inf")):
+            sock.close()
 
 
 def start_tls_server(
@@ -413,8 +510,14 @@ def start_tls_server(
     *,
     max_handshakes: int,
     max_handshakes_per_ip: int,
+    slots: AddressSlots | None = None,
+    line: WaitingLine[socket.socket] | None = None,
+    waiting_seconds: float = DEFAULT_WAITING_SECONDS,
     proxy_header_seconds: float | None = None,
 ) -> TlsServer:
+    """`protocol_factory(slot_address)` makes the protocol of a connection whose TLS
+    handshake begins; `slot_address` is the address whose slot in `slots` it holds (None
+    without `slots`)."""
     listener = socket.create_server((host, port), backlog=LISTEN_BACKLOG)
     listener.setblocking(False)
     return TlsServer(
@@ -424,5 +527,8 @@ def start_tls_server(
         protocol_factory,
         max_handshakes,
         max_handshakes_per_ip,
-        proxy_header_seconds,
+        slots=slots,
+        line=line,
+        waiting_seconds=waiting_seconds,
+        proxy_header_seconds=proxy_header_seconds,
     )

@@ -56,6 +56,7 @@ from protocol.errors import (
     SessionEnded,
 )
 from protocol.handshake import Role
+from protocol.padding import PADDING_CAPABILITY, padding_of
 from protocol.session import Established, PeerSession, Received, Send, SessionState
 from protocol.terms import terms_hash_from
 from viewer.framebuffer import Framebuffer, Region
@@ -78,7 +79,7 @@ APPLY_QUEUE_UPDATES = 8
 OUTBOX_MESSAGES = 1000
 VIEWER_CAPABILITIES = (
     "tiles.fill", "tiles.jpeg", "tiles.webp", "tiles.png", "cursor", "chat",
-    *messages.RICH_CAPABILITIES,
+    *messages.RICH_CAPABILITIES, PADDING_CAPABILITY,
 )  # fmt: skip
 
 
@@ -354,7 +355,7 @@ class ViewerClient:
             # so that the final report reaches the ledger.
             await self._close_recording(self._end_reason or "the session ended")
             await self._close_link()
-            self._set_status(phase=Phase.ENDED)
+            self._set_status(phase=Phase.ENDED, recording=False)
         return outcome
 
     async def _end_with_reason(self, reason: str) -> None:
@@ -590,6 +591,7 @@ class ViewerClient:
         self.wire.note_received(received)
         messages.negotiate_version(SUPPORTED_VERSIONS, hello.versions)
         self._peer_records = RECORDING_CAPABILITY in hello.capabilities
+        self.wire.pad_for_peer = PADDING_CAPABILITY in hello.capabilities
         await self.send(messages.Hello(SUPPORTED_VERSIONS, capabilities, 0, 0))
 
     async def _receive_first(self, link: RelayLink) -> Received:
@@ -652,6 +654,7 @@ class ViewerClient:
                 recv_ts=time.time(),
                 bytes=len(received.plaintext),
                 tiles=len(message.tiles),
+                padding=padding_of(received.plaintext),
             )
             await self._updates.put((message, stat))
         elif isinstance(message, messages.Cursor):

@@ -2,8 +2,9 @@
 
 `--stats FILE.jsonl` gets one JSON object per received frame update (DESIGN.md):
 ``{"seq": 7, "capture_ts": 1700000000.123, "recv_ts": 1700000000.141, "bytes": 5123,
-"tiles": 4}`` where `capture_ts` is the host's wall clock at capture, `recv_ts` the
-viewer's wall clock when the update arrived, and `bytes` the update's plaintext size.
+"tiles": 4, "padding": 0}`` where `capture_ts` is the host's wall clock at capture,
+`recv_ts` the viewer's wall clock when the update arrived, `bytes` the update's plaintext
+size, and `padding` how many of those bytes are padding (protocol/padding.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class FrameStat:
     recv_ts: float
     bytes: int
     tiles: int
+    padding: int = 0
 
     @property
     def latency_seconds(self) -> float:

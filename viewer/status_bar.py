@@ -48,7 +48,10 @@ def status_line(
 ) -> StatusLine:
     """What the status bar and the banner say right now."""
     t = texts
-    parts = [t("status_session", number=status.session_number), t(CONSENT_KEYS[status.consent])]
+    consent = t(CONSENT_KEYS[status.consent])
+    if status.phase is Phase.ENDED and status.consent is messages.ConsentLevel.PENDING:
+        consent = phase_text(status, t)  # never approved: not "waiting" any more
+    parts = [t("status_session", number=status.session_number), consent]
     if status.consent_since is not None:
         elapsed = monotonic_now - status.consent_since
         cost = bill(elapsed, status.tariff)

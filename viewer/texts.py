@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from endpoint.language import LANGUAGES, Translations, detect_language
@@ -156,7 +157,61 @@ _TABLE: Final[dict[str, dict[str, str]]] = {
         "de": "Ihre Aufzeichnung ist fehlgeschlagen",
         "en": "Your recording failed",
     },
+    "reason_cannot_reach": {
+        "de": "das Relay unter {address} antwortet nicht ({error})",
+        "en": "cannot reach the relay at {address} ({error})",
+    },
+    "reason_relay_refused": {
+        "de": "das Relay hat die Verbindung abgelehnt (HTTP {status})",
+        "en": "the relay refused the connection (HTTP {status})",
+    },
+    "reason_not_websocket": {
+        "de": "unter {address} antwortet kein WebSocket-Server; mit TLS beginnt die Adresse "
+        "mit wss://",
+        "en": "the relay at {address} did not answer as a WebSocket server; if it uses TLS, "
+        "the address starts with wss://",
+    },
+    "reason_certificate_mismatch": {
+        "de": "das Zertifikat des Relays passt nicht zum hinterlegten Fingerabdruck",
+        "en": "the relay's certificate does not match the pinned fingerprint",
+    },
+    "reason_certificate_untrusted": {
+        "de": "dem Zertifikat des Relays wird nicht vertraut (mit --fingerprint festlegen)",
+        "en": "the relay's certificate is not trusted (pin it with --fingerprint)",
+    },
+    "reason_token_refused": {
+        "de": "das Relay hat dieses Techniker-Token abgelehnt",
+        "en": "the relay refused this technician token",
+    },
+    "reason_message_refused": {
+        "de": "eine beschädigte oder veränderte Nachricht wurde zurückgewiesen",
+        "en": "a damaged or altered message was refused",
+    },
+    "reason_code_check_timeout": {
+        "de": "die Code-Prüfung wurde nicht rechtzeitig fertig: das Programm des Kunden "
+        "antwortet nicht",
+        "en": "the code check did not finish in time: the customer's agent did not answer",
+    },
 }
+
+# English sentences of the link to the relay (endpoint/relay_link.py) and of this program,
+# with their varying parts, -> a text key taking those parts.
+_KNOWN_PATTERNS: Final = (
+    (re.compile(r"cannot reach the relay at (?P<address>\S+) \((?P<error>\w+)\)"),
+     "reason_cannot_reach"),
+    (re.compile(r"the relay refused the connection \(HTTP (?P<status>\d+)\)"),
+     "reason_relay_refused"),
+    (re.compile(r"the relay at (?P<address>\S+) did not answer as a WebSocket server; "
+                r"if it uses TLS, the address starts with wss://"), "reason_not_websocket"),
+    (re.compile(r"the relay's certificate does not match the pinned fingerprint"),
+     "reason_certificate_mismatch"),
+    (re.compile(r"the relay's certificate is not trusted \(pin it with --fingerprint\)"),
+     "reason_certificate_untrusted"),
+    (re.compile(r"the relay refused this technician token"), "reason_token_refused"),
+    (re.compile(r"a damaged or altered message was refused"), "reason_message_refused"),
+    (re.compile(r"the code check did not finish in time: the customer's agent did not answer"),
+     "reason_code_check_timeout"),
+)  # fmt: skip
 
 # English reasons as they arrive (from the host, the relay, this program) -> a text key.
 _KNOWN_REASONS: Final = {
@@ -185,6 +240,10 @@ def translate_reason(reason: str, texts: ViewerTexts) -> str:
     """A reason in the technician's language where it is one this program knows; any
     other text (from the other side) as one inert line."""
     line = one_line(reason, MAX_REASON_CHARS)
+    for pattern, key in _KNOWN_PATTERNS:
+        found = pattern.fullmatch(line)
+        if found is not None:
+            return texts(key, **found.groupdict())
     head, separator, rest = line.partition(": ")
     for candidate, tail in ((line, ""), (head, rest if separator else None)):
         if tail is None:

@@ -2,8 +2,13 @@
 
 Everything goes through the public command line (DESIGN.md's contract), nothing is
 imported, so the benchmark measures exactly what a user runs: the host agent on the Xvfb
-display talks to the relay directly; the viewer reaches the relay through a counting proxy
-so the bytes it receives are counted on the wire (TLS, WebSocket and AES-GCM included).
+display talks to the relay directly, or across the customer's line (the link shaper) when
+one is given; the viewer reaches the relay through a counting proxy so the bytes it
+receives are counted on the wire (TLS, WebSocket and AES-GCM included).
+
+Where each frame update changed the screen (its tiles, copies and video pictures) is read
+afterwards from the viewer's recording, which holds every update as it was sent; the
+latency of a change then counts only updates that touch it, as for the VNC servers.
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
+from benchmarks.shaper import Line
+
 from .processes import LineReader, StartFailed, open_log, require_tool, running, stop
 from .proxy import CountingProxy
-from .records import Capture, Delivery
-from .systems import Attached, Display, start_xvfb
+from .records import Capture, Delivery, Region
+from .systems import Attached, Display, start_shaper, start_xvfb
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+RECORDINGS = "recordings"  # the viewer's default folder, in its working directory
+STATS = "viewer-stats.jsonl"
 COMMAND_TIMEOUT_SECONDS = 30.0
 CONSENT_TIMEOUT_SECONDS = 30.0
 FIRST_UPDATE_TIMEOUT_SECONDS = 30.0
@@ -69,21 +78,28 @@ class Fernwartung:
     def start_display(self, stack: ExitStack) -> Display:
         return start_xvfb(stack)
 
-    def attach(self, display: Display, stack: ExitStack, workdir: Path) -> Attached:
+    def attach(
+        self, display: Display, stack: ExitStack, workdir: Path, line: Line | None
+    ) -> Attached:
         capture = Capture(wire_source="TCP bytes of the viewer's relay connection (counting proxy)")
         data_dir = workdir / "relay-data"
-        shutil.rmtree(data_dir, ignore_errors=True)  # a fresh ledger each run (same names)
+        for fresh in (data_dir, workdir / RECORDINGS):  # a fresh ledger each run (same names)
+            shutil.rmtree(fresh, ignore_errors=True)
         data_dir.mkdir(parents=True)
         token = _add_technician(data_dir, workdir)
         relay, relay_port, fingerprint = _start_relay(data_dir, workdir, stack)
         proxy = CountingProxy(relay_port, capture.wire)
         stack.callback(proxy.close)
-        host, host_lines = _start_host(display, relay_port, fingerprint, workdir, stack)
+        host_port, shaper = relay_port, None
+        if line is not None:  # the host agent's uplink is the line's up direction
+            shaper = start_shaper(stack, line, relay_port, False, capture)
+            host_port = shaper.port
+        host, host_lines = _start_host(display, host_port, fingerprint, workdir, stack)
         code = host_lines.wait_for(lambda line: line.startswith("CODE:"), host).split(":", 1)[1]
-        stats_path = workdir / "viewer-stats.jsonl"
+        stats_path = workdir / STATS
         viewer = _start_viewer(proxy.port, fingerprint, code.strip(), token, stats_path, workdir,
                                stack)  # fmt: skip
-        stack.callback(_finish, host, viewer, stats_path, capture)
+        stack.callback(_finish, host, viewer, workdir, capture)
         host_lines.wait_for(lambda line: line.rstrip().endswith("[n/v/c]"), host,
                             CONSENT_TIMEOUT_SECONDS)  # fmt: skip
         assert host.stdin is not None
@@ -100,6 +116,7 @@ class Fernwartung:
             capture,
             {"server": host.pid, "x_server": display.process.pid},
             {"relay": relay.pid, "viewer": viewer.pid},
+            shaper=shaper,
         )
 
 
@@ -158,26 +175,67 @@ def _start_viewer(proxy_port: int, fingerprint: str, code: str, token: str, stat
     return viewer
 
 
-def _finish(host: subprocess.Popen, viewer: subprocess.Popen, stats_path: Path,
+def _finish(host: subprocess.Popen, viewer: subprocess.Popen, workdir: Path,
             capture: Capture) -> None:  # fmt: skip
     """End the session as a customer would (closing the agent), let the viewer write its
-    stats and exit, then read them."""
+    stats and recording and exit, then read them."""
     stop(host)
     try:
         viewer.wait(VIEWER_EXIT_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         stop(viewer)
+    stats_path = workdir / STATS
     if stats_path.exists():
-        capture.deliveries.extend(read_stats(stats_path))
+        regions = regions_by_seq(sorted((workdir / RECORDINGS).glob("*")))
+        capture.deliveries.extend(read_stats(stats_path, regions))
 
 
-def read_stats(path: Path) -> list[Delivery]:
-    """The viewer's `--stats` lines as deliveries (times on this machine's wall clock)."""
+def read_stats(path: Path, regions: dict[int, tuple[Region, ...]] | None = None) -> list[Delivery]:
+    """The viewer's `--stats` lines as deliveries (times on this machine's wall clock), with
+    the regions each update changed when `regions` knows them (by sequence number)."""
+    regions = regions or {}
     deliveries = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             stat = json.loads(line)
             deliveries.append(
-                Delivery(stat["recv_ts"], int(stat["bytes"]), None, float(stat["capture_ts"]))
-            )
+                # The update's payload before any padding for privacy (protocol/padding.py):
+                # what the encoding costs; the wire figures include the padding.
+                Delivery(stat["recv_ts"], int(stat["bytes"]) - int(stat.get("padding", 0)),
+                         regions.get(int(stat["seq"])), float(stat["capture_ts"]))
+            )  # fmt: skip
     return deliveries
+
+
+def regions_by_seq(recordings: list[Path]) -> dict[int, tuple[Region, ...]]:
+    """Where each frame update of the viewer's recordings changed the screen: its tiles,
+    its copies' destinations and its video pictures, by sequence number."""
+    from protocol import messages
+    from protocol.channel import Direction
+    from protocol.errors import ProtocolError
+    from protocol.recording_reader import RecordingDamaged, RecordReader
+
+    found: dict[int, tuple[Region, ...]] = {}
+    for path in recordings:
+        with path.open("rb") as stream:
+            reader = RecordReader(stream)
+            try:
+                reader.read_header()
+                for record in reader:
+                    if record.direction is not Direction.HOST_TO_VIEWER:
+                        continue
+                    message = messages.decode(record.payload)
+                    if isinstance(message, messages.FrameUpdate):
+                        found[message.seq] = _regions_of(message)
+            except (RecordingDamaged, ProtocolError):
+                continue  # a recording cut by the viewer's stop: what came before counts
+    return found
+
+
+def _regions_of(update) -> tuple[Region, ...]:  # a FrameUpdate or ExtendedFrameUpdate
+    regions = [(tile.x, tile.y, tile.width, tile.height) for tile in update.tiles]
+    for copy in getattr(update, "copies", ()):
+        regions.append((copy.x, copy.y, copy.width, copy.height))
+    for packet in getattr(update, "video", ()):
+        regions.append((packet.x, packet.y, packet.width, packet.height))
+    return tuple(regions)

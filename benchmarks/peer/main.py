@@ -1,12 +1,15 @@
 """Peer benchmark: the same screen workloads served by x11vnc, Xvnc and fernwartung.
 
-    python3 benchmarks/peer.py [--seconds N] [--scenarios a,b] [--systems a,b] [--out DIR]
+    python3 benchmarks/peer.py [--link none|dsl|mobile] [--seconds N] [--scenarios a,b]
+                               [--systems a,b] [--out DIR]
 
 For every scenario and system: a fresh Xvfb 1920x1080x24 (Xvnc is its own X server), the
 workload, the system serving it to a client on 127.0.0.1 that keeps one update in flight,
 then delivered updates/s, change -> client latency p50/p95, bytes/s on the wire, bytes per
-typed character and the CPU of the serving processes. Prints one side-by-side table and
-writes OUT/peer.json and OUT/peer.md.
+typed character and the CPU of the serving processes. With `--link dsl` or `mobile` the
+customer's side (the host agent's connection to the relay, the VNC server's to its client)
+crosses a shaped line (benchmarks/shaper.py) and the scenarios are those of a slow line.
+Prints one side-by-side table and writes OUT/peer.json and OUT/peer.md.
 """
 
 from __future__ import annotations
@@ -19,18 +22,24 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.shaper import LINES
+
 from .fernwartung_side import check_fernwartung_runs
-from .phase import run_phase
+from .phase import run_phase, window_seconds
 from .processes import MissingTool, StartFailed, require_tool, wait_for_quiet_machine
-from .report import machine, render_text, table_rows, write_outputs
+from .report import machine, render_text, shaped_goals, table_rows, write_outputs
 from .systems import DEFAULT_SYSTEMS, SYSTEM_NAMES, available_systems
 from .workload import SCENARIOS
 
 DEFAULT_SECONDS = 7.0  # 21 phases of about 14 s: a whole run in under 5 minutes
 QUIET_MACHINE_PERCENT = 25.0  # other work on the machine, in % of one core, before a phase
 QUIET_WAIT_SECONDS = 20.0
-SCENARIO_ORDER = ("idle", "square", "typing", "scroll", "drag", "animation", "video")
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "results" / "peer"
+SCENARIO_ORDER = ("idle", "square", "typing", "scroll", "drag", "animation", "video",
+                  "typing-video", "fullscreen", "video-stop")  # fmt: skip
+LOOPBACK_SCENARIOS = SCENARIO_ORDER[:7]
+SHAPED_SCENARIOS = ("typing-video", "fullscreen", "video-stop", "scroll", "drag")
+LINK_NAMES = ("none", *LINES)
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 WORKLOAD_TOOLS = (("Xvfb", "xvfb"), ("xdotool", "xdotool"), ("xterm", "xterm"))
 
 NOTES = [
@@ -72,6 +81,31 @@ NOTES = [
     "screen, which doubles its latency); everything else at defaults. The -tight systems "
     "(only with --systems) ask for Tight first with JPEG quality 8 and zlib level 2, as "
     "TigerVNC's viewer does by default.",
+    "Scenarios of a slow line (benchmarks/peer/workload_links.py): typing-video = 10 keys/s "
+    "into an 80x24 xterm at the top left while the video below plays at the bottom right "
+    "(not overlapping); the typed characters are timed on their own. fullscreen = every 8 s "
+    "another maximised window comes to the front (a document, a settings dialog, a web page "
+    "with a 560x315 photograph), 3 in the window. video-stop = the video plays 10 s, then "
+    "stops on its last frame; the screen stays still for 5 s. These two start when the "
+    "measured window opens.",
+    "Settling (fullscreen, video-stop): 'equal' is the last update touching the change before "
+    "the next change: the client then has the host's picture (ZRLE is lossless; fernwartung's "
+    "last update is the lossless follow-up of anything sent lossy, 1 s after it stopped "
+    "changing). 'current' is the first update showing the change, lossy or not: for "
+    "fernwartung the first captured at or after it and touching it; a VNC update carries no "
+    "capture time, so for VNC current is equal.",
+    "Shaped line (--link): the link shaper is a TCP proxy on loopback with per direction a "
+    "rate, a one-way delay and a queue of 0.2 s at its rate (back-pressure: a full queue "
+    "stops reading from the sender), packets of 1448 bytes, its sockets' buffers capped at "
+    "4 KiB; no loss. fernwartung: between the host agent and the relay (the agent's uplink "
+    "is 'up'); relay and viewer stay on loopback (the technician's line is fast). VNC: "
+    "between the server and the counting client (the server's sending side is 'up'), so "
+    "the client's update requests cross the line's delay too. Warm-up 5 s instead of 1 "
+    "(the first full update takes seconds at 1 Mbit/s); a change not shown within 5 s "
+    "(instead of 1) counts as never shown.",
+    "fernwartung's updates say where they changed the screen (tiles, copies' destinations, "
+    "video pictures), read after the run from the viewer's recording: a change is paired "
+    "only with an update that touches it, as for VNC.",
     "Scenarios: idle = a terminal with a page of text, nothing moves; square = a 64x64 "
     "square changes colour every 200-400 ms; typing = 10 keys/s into xterm running cat; "
     "scroll = a log at 50 lines/s in a 160x60 xterm; drag = an 80x30 xterm moved 8 px at "
@@ -85,15 +119,26 @@ NOTES = [
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--link", choices=LINK_NAMES, default="none",
+                        help="the customer's line: none (loopback), " + ", ".join(
+                            LINES[name].describe() for name in LINES))  # fmt: skip
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS,
                         help="measured seconds per scenario and system "
-                        f"(default {DEFAULT_SECONDS:g})")  # fmt: skip
-    parser.add_argument("--scenarios", default=",".join(SCENARIO_ORDER),
-                        help="comma-separated, from: " + ", ".join(SCENARIO_ORDER))  # fmt: skip
+                        f"(default {DEFAULT_SECONDS:g}; fullscreen and video-stop take "
+                        "what they need)")  # fmt: skip
+    parser.add_argument("--scenarios", default=None,
+                        help="comma-separated, from: " + ", ".join(SCENARIO_ORDER) +
+                        " (default: " + ", ".join(LOOPBACK_SCENARIOS) + "; with a --link: "
+                        + ", ".join(SHAPED_SCENARIOS) + ")")  # fmt: skip
     parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
                         help="comma-separated, from: " + ", ".join(SYSTEM_NAMES))  # fmt: skip
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="default benchmarks/results/peer (-dsl, -mobile)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.scenarios is None:
+        args.scenarios = ",".join(LOOPBACK_SCENARIOS if args.link == "none" else SHAPED_SCENARIOS)
+    if args.out is None:
+        args.out = RESULTS / ("peer" if args.link == "none" else f"peer-{args.link}")
     args.out = args.out.resolve()  # children run in their own folders
     args.scenarios = choose_names(parser, args.scenarios, SCENARIOS, "scenario")
     args.systems = choose_names(parser, args.systems, SYSTEM_NAMES, "system")
@@ -150,6 +195,7 @@ def _one_line(figures: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     args = parse_args(given)
+    line = LINES.get(args.link)
     systems, unavailable = _check_prerequisites(args.systems)
     started = datetime.datetime.now(datetime.UTC)
     load_before = [round(value, 2) for value in os.getloadavg()]
@@ -166,17 +212,20 @@ def main(argv: list[str] | None = None) -> int:
                       "with other work; measuring anyway", file=sys.stderr)  # fmt: skip
             began = time.monotonic()
             workdir = args.out / "work" / f"{scenario}-{system.name}"
-            figures = run_phase(system, scenario, args.seconds, workdir)
+            figures = run_phase(system, scenario, args.seconds, workdir, line)
             figures["cpu_background_before_percent"] = background
             results[scenario][system.name] = figures
             print(f"[{done}/{total}] {scenario:9} {system.name:11} {_one_line(figures)} "
                   f"({time.monotonic() - began:.0f} s)", file=sys.stderr, flush=True)  # fmt: skip
     names = [system.name for system in systems] + [n for n in unavailable if n in args.systems]
-    rows = table_rows(results, [n for n in SYSTEM_NAMES if n in names])
+    goals = shaped_goals(line.up.delay_seconds) if line is not None else None
+    rows = table_rows(results, [n for n in SYSTEM_NAMES if n in names], goals)
     document = {
         "date": started.strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join(["python3 benchmarks/peer.py", shlex.join(given)]).strip(),
         "seconds": args.seconds,
+        "window_seconds": {name: window_seconds(name, args.seconds) for name in args.scenarios},
+        "link": line.describe() if line is not None else "none (loopback)",
         "machine": machine(),
         "load_average_before": load_before,
         "systems": {system.name: system.description for system in systems},
@@ -184,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "notes": NOTES,
     }  # fmt: skip
+    print(f"link: {document['link']}; {document['date']}; load average before "
+          f"{' / '.join(str(value) for value in load_before)}")  # fmt: skip
     print(render_text(rows))
     descriptions = {system.name: system.description for system in systems}
     json_path, markdown_path = write_outputs(

@@ -13,7 +13,8 @@ class Change:
 
     at: float
     region: Region
-    characters: int = 0  # keys typed by this change (typing scenario)
+    characters: int = 0  # keys typed by this change (typing scenarios)
+    kind: str = ""  # "typed", "stop", "maximise": changes a scenario times on their own
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +49,7 @@ class Capture:
     wire: list[WireChunk] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     wire_source: str = "TCP payload bytes of the client connection"
+    # On a shaped line: bytes that crossed it from the host's side (to_client), when they
+    # reached its far end. The relay forwards a message only once it has all of it, so
+    # the viewer's connection can be quiet while a large update is still crossing the line.
+    line_up: list[WireChunk] = field(default_factory=list)

@@ -8,10 +8,13 @@ which processes' CPU time is the system's.
 from __future__ import annotations
 
 import subprocess
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from benchmarks.shaper import Line, ShaperThread
 
 from . import rfb_wire
 from .processes import (
@@ -23,7 +26,7 @@ from .processes import (
     start_x_server,
     wait_for_port,
 )
-from .records import Capture
+from .records import Capture, WireChunk
 from .rfb_client import CountingViewer
 
 SCREEN_WIDTH = 1920
@@ -59,9 +62,20 @@ class Attached:
     capture: Capture
     cpu_pids: dict[str, int] = field(default_factory=dict)
     extra_cpu_pids: dict[str, int] = field(default_factory=dict)  # reported, not compared
+    shaper: ShaperThread | None = None  # the customer's line, when one is given
+    host_is_target: bool = False  # the shaper's target is the host's side (a VNC server)
 
     def all_cpu_pids(self) -> dict[str, int]:
         return {**self.cpu_pids, **self.extra_cpu_pids}
+
+    def link_figures(self) -> dict:
+        """The fullest the line's queues were (up: from the host), for the JSON file."""
+        if self.shaper is None or not self.shaper.queues:
+            return {}
+        toward, back = self.shaper.queues[-1]
+        up, down = (back, toward) if self.host_is_target else (toward, back)
+        return {"link_up_most_queued_bytes": up.most_queued_bytes,
+                "link_down_most_queued_bytes": down.most_queued_bytes}  # fmt: skip
 
 
 class System(Protocol):
@@ -73,9 +87,12 @@ class System(Protocol):
 
     def start_display(self, stack: ExitStack) -> Display: ...
 
-    def attach(self, display: Display, stack: ExitStack, workdir: Path) -> Attached:
-        """Start serving `display` and the counting client; return once the first update
-        arrived. Everything started is registered on `stack` to be stopped."""
+    def attach(
+        self, display: Display, stack: ExitStack, workdir: Path, line: Line | None
+    ) -> Attached:
+        """Start serving `display` and the counting client, across `line` (the customer's
+        line, between the host's side and the rest; None: loopback); return once the first
+        update arrived. Everything started is registered on `stack` to be stopped."""
 
 
 def start_xvfb(stack: ExitStack) -> Display:
@@ -84,12 +101,36 @@ def start_xvfb(stack: ExitStack) -> Display:
     return Display(name, process)
 
 
-def _attach_counting_viewer(port: int, encodings: tuple[int, ...], stack: ExitStack) -> Capture:
+def start_shaper(
+    stack: ExitStack, line: Line, target_port: int, host_is_target: bool, capture: Capture
+) -> ShaperThread:
+    """A shaper of `line` to `target_port`, stopped with `stack`; what crosses the line from
+    the host's side (the target's when `host_is_target`) is logged in `capture.line_up`."""
+
+    def arrived(toward_target: bool, size: int) -> None:
+        if toward_target != host_is_target:
+            capture.line_up.append(WireChunk(time.time(), size, 0))
+
+    to_target, from_target = (line.down, line.up) if host_is_target else (line.up, line.down)
+    shaper = ShaperThread(target_port, to_target, from_target, arrived)
+    stack.callback(shaper.close)
+    return shaper
+
+
+def _attach_counting_viewer(
+    port: int, encodings: tuple[int, ...], stack: ExitStack, line: Line | None
+) -> tuple[Capture, ShaperThread | None]:
+    """The counting client, across `line` when given: the VNC server is on the customer's
+    side, so what it sends crosses the line's uplink."""
+    shaper = None
     capture = Capture()
+    if line is not None:
+        shaper = start_shaper(stack, line, port, True, capture)
+        port = shaper.port
     viewer = CountingViewer(port, capture, encodings)
     stack.callback(viewer.close)
     viewer.wait_first_update()
-    return capture
+    return capture, shaper
 
 
 class X11vnc:
@@ -110,7 +151,9 @@ class X11vnc:
     def start_display(self, stack: ExitStack) -> Display:
         return start_xvfb(stack)
 
-    def attach(self, display: Display, stack: ExitStack, workdir: Path) -> Attached:
+    def attach(
+        self, display: Display, stack: ExitStack, workdir: Path, line: Line | None
+    ) -> Attached:
         port = free_port()
         server = subprocess.Popen(
             ["x11vnc", "-display", display.name, "-localhost", "-nopw", "-shared",
@@ -121,8 +164,11 @@ class X11vnc:
         )  # fmt: skip
         stack.enter_context(running(server, X11VNC_STOP_GRACE_SECONDS))
         wait_for_port(port, server, "x11vnc")
-        capture = _attach_counting_viewer(port, self.encodings, stack)
-        return Attached(capture, {"server": server.pid, "x_server": display.process.pid})
+        capture, shaper = _attach_counting_viewer(port, self.encodings, stack, line)
+        return Attached(
+            capture, {"server": server.pid, "x_server": display.process.pid}, shaper=shaper,
+            host_is_target=True,
+        )  # fmt: skip
 
 
 class Xvnc:
@@ -150,11 +196,15 @@ class Xvnc:
         stack.enter_context(running(process))
         return Display(name, process, rfb_port=port)
 
-    def attach(self, display: Display, stack: ExitStack, workdir: Path) -> Attached:
+    def attach(
+        self, display: Display, stack: ExitStack, workdir: Path, line: Line | None
+    ) -> Attached:
         assert display.rfb_port is not None
         wait_for_port(display.rfb_port, display.process, "Xvnc")
-        capture = _attach_counting_viewer(display.rfb_port, self.encodings, stack)
-        return Attached(capture, {"server": display.process.pid})
+        capture, shaper = _attach_counting_viewer(display.rfb_port, self.encodings, stack, line)
+        return Attached(
+            capture, {"server": display.process.pid}, shaper=shaper, host_is_target=True
+        )
 
 
 def available_systems(names: list[str]) -> tuple[list[System], list[str]]:

@@ -5,7 +5,8 @@
 It sets the scene up (desktop colour, windows, terminals), prints `READY`, then changes the
 screen as the scenario says until it is stopped (SIGTERM), writing one JSON line per change
 (`at` wall-clock seconds taken just before the change is sent to the X server, `region`
-x, y, width, height, `characters` typed). Terminals are xterm, found with `xdotool search
+x, y, width, height, `characters` typed, and for some a `kind`). The scenarios of a slow
+line are in workload_links.py. Terminals are xterm, found with `xdotool search
 --sync`; key presses go through XTEST (what xdotool uses) from this process so that each one
 is stamped to the microsecond without a process start in between.
 """
@@ -13,28 +14,25 @@ is stamped to the microsecond without a process start in between.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import random
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from typing import TextIO
 
-from Xlib import XK, X
-from Xlib import display as xdisplay
-from Xlib.ext import xtest
-
+from . import workload_links
 from .imagery import VIDEO_HEIGHT, VIDEO_WIDTH, video_frames
-
-SCREEN_WIDTH = 1920
-SCREEN_HEIGHT = 1080
-DESKTOP_RGB = (0x3A, 0x6E, 0xA5)
-XTERM_START_SECONDS = 20
+from .scene import (
+    SCREEN_HEIGHT,
+    SCREEN_WIDTH,
+    EventLog,
+    Scene,
+    Stopped,
+    listen_for_go,
+    ticks,
+)
 
 SQUARE_SIZE_PIXELS = 64
 SQUARE_MIN_SECONDS = 0.2
@@ -56,115 +54,10 @@ TYPED_TEXT = (
 )
 
 
-class Stopped(Exception):
-    """SIGTERM arrived: leave the loop and clean up."""
-
-
-class EventLog:
-    """Appends one JSON line per screen change, flushed at once so a stop loses nothing."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-
-    def change(self, at: float, region: tuple[int, int, int, int], characters: int = 0) -> None:
-        record = {"at": at, "region": list(region), "characters": characters}
-        self._stream.write(json.dumps(record) + "\n")
-        self._stream.flush()
-
-
-def _rgb_pixel(rgb: tuple[int, int, int]) -> int:
-    """A TrueColor pixel value for depth 24 (red in the high byte)."""
-    return (rgb[0] << 16) | (rgb[1] << 8) | rgb[2]
-
-
-def _ticks(per_second: float) -> Iterator[int]:
-    """Yield at a fixed rate on an absolute schedule (so drift does not add up)."""
-    period = 1.0 / per_second
-    start = time.monotonic()
-    index = 0
+def wait_forever() -> None:
+    """Until SIGTERM (Stopped): the benchmark's other signal (GO_SIGNAL) ends a pause too."""
     while True:
-        delay = start + index * period - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        yield index
-        index += 1
-
-
-class Scene:
-    """The X connection, the desktop, and the windows and terminals a scenario opened."""
-
-    def __init__(self, display_name: str, events_path: str, stack: ExitStack) -> None:
-        self.display_name = display_name
-        self.events_path = events_path  # programs that stamp their own changes write beside it
-        self.display = xdisplay.Display(display_name)
-        self.screen = self.display.screen()
-        self.root = self.screen.root
-        self._stack = stack
-        self.root.change_attributes(background_pixel=_rgb_pixel(DESKTOP_RGB))
-        self.root.clear_area()
-        self.display.sync()
-
-    def window(self, x: int, y: int, width: int, height: int, rgb: tuple[int, int, int]):
-        """A plain mapped window (no window manager: override-redirect, placed exactly)."""
-        window = self.root.create_window(
-            x, y, width, height, 0, self.screen.root_depth,
-            background_pixel=_rgb_pixel(rgb), override_redirect=True,
-        )  # fmt: skip
-        window.map()
-        self.display.sync()
-        return window
-
-    def gc(self, drawable, rgb: tuple[int, int, int]):
-        return drawable.create_gc(foreground=_rgb_pixel(rgb))
-
-    def xterm(self, title: str, geometry: str, command: list[str]):
-        """Start an xterm owned by this scene and return its window once it is mapped."""
-        process = subprocess.Popen(
-            ["xterm", "-display", self.display_name, "-T", title, "-geometry", geometry,
-             "-bg", "white", "-fg", "black", "-e", *command],
-            stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        self._stack.callback(_stop_child, process)
-        found = subprocess.run(
-            ["xdotool", "search", "--sync", "--onlyvisible", "--name", title],
-            env={**os.environ, "DISPLAY": self.display_name},
-            capture_output=True,
-            text=True,
-            timeout=XTERM_START_SECONDS,
-            check=True,
-        )
-        window_id = int(found.stdout.split()[0])
-        return self.display.create_resource_object("window", window_id)
-
-    def region_of(self, window) -> tuple[int, int, int, int]:
-        geometry = window.get_geometry()
-        origin = window.translate_coords(self.root, 0, 0)
-        border = geometry.border_width
-        return (-origin.x - border, -origin.y - border, geometry.width + 2 * border,
-                geometry.height + 2 * border)  # fmt: skip
-
-    def focus(self, window) -> None:
-        """Give a terminal the keyboard, with the pointer resting over it as a user's would."""
-        x, y, width, height = self.region_of(window)
-        xtest.fake_input(self.display, X.MotionNotify, x=x + width // 2, y=y + height // 2)
-        window.set_input_focus(X.RevertToPointerRoot, X.CurrentTime)
-        self.display.sync()
-
-    def key(self, character: str) -> None:
-        keysym = XK.string_to_keysym({" ": "space", "\n": "Return"}.get(character, character))
-        keycode = self.display.keysym_to_keycode(keysym)
-        xtest.fake_input(self.display, X.KeyPress, keycode)
-        xtest.fake_input(self.display, X.KeyRelease, keycode)
-        self.display.flush()
-
-
-def _stop_child(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
+        signal.pause()
 
 
 def _static_text_command() -> list[str]:
@@ -178,7 +71,7 @@ def _static_text_command() -> list[str]:
 def run_idle(scene: Scene, log: EventLog, ready: Callable[[], None]) -> None:
     scene.xterm("bench-idle", "100x40+200+150", _static_text_command())
     ready()
-    signal.pause()
+    wait_forever()
 
 
 def run_square(scene: Scene, log: EventLog, ready: Callable[[], None]) -> None:
@@ -201,7 +94,7 @@ def run_typing(scene: Scene, log: EventLog, ready: Callable[[], None]) -> None:
     region = scene.region_of(terminal)
     scene.focus(terminal)
     ready()
-    for typed in _ticks(TYPING_CHARACTERS_PER_SECOND):
+    for typed in ticks(TYPING_CHARACTERS_PER_SECOND):
         character = TYPED_TEXT[typed % len(TYPED_TEXT)]
         if typed % TYPING_LINE_CHARACTERS == TYPING_LINE_CHARACTERS - 1:
             character = "\n"
@@ -218,7 +111,7 @@ def run_scroll(scene: Scene, log: EventLog, ready: Callable[[], None]) -> None:
     ]  # fmt: skip
     scene.xterm("bench-scroll", "160x60+40+40", logger)
     ready()
-    signal.pause()
+    wait_forever()
 
 
 def run_drag(scene: Scene, log: EventLog, ready: Callable[[], None]) -> None:
@@ -226,7 +119,7 @@ def run_drag(scene: Scene, log: EventLog, ready: Callable[[], None]) -> None:
     x, y, width, height = scene.region_of(terminal)
     span = SCREEN_WIDTH - width - 200
     ready()
-    for step in _ticks(DRAG_STEPS_PER_SECOND):
+    for step in ticks(DRAG_STEPS_PER_SECOND):
         # back and forth across the screen with a gentle wave, as a hand drags
         travel = (step * DRAG_PIXELS_PER_STEP) % (2 * span)
         new_x = 100 + (travel if travel < span else 2 * span - travel)
@@ -253,7 +146,7 @@ def run_animation(scene: Scene, log: EventLog, ready: Callable[[], None]) -> Non
     pens = [scene.gc(window, (rng.randrange(80, 256), rng.randrange(80, 256), 200))
             for _ in range(ANIMATION_SHAPES)]  # fmt: skip
     ready()
-    for _ in _ticks(ANIMATION_FRAMES_PER_SECOND):
+    for _ in ticks(ANIMATION_FRAMES_PER_SECOND):
         log.change(time.time(), (0, 0, SCREEN_WIDTH, SCREEN_HEIGHT))
         for shape, pen in zip(shapes, pens, strict=True):
             x, y, dx, dy, size = shape
@@ -273,24 +166,15 @@ def run_video(scene: Scene, log: EventLog, ready: Callable[[], None]) -> None:
     y = (SCREEN_HEIGHT - VIDEO_HEIGHT) // 2
     window = scene.window(x, y, VIDEO_WIDTH, VIDEO_HEIGHT, (0, 0, 0))
     gc = scene.gc(window, (0, 0, 0))
-    pixmaps = [_upload(scene, window, gc, frame) for frame in video_frames(VIDEO_LOOP_FRAMES)]
+    pixmaps = [
+        scene.upload(window, VIDEO_WIDTH, VIDEO_HEIGHT, frame)
+        for frame in video_frames(VIDEO_LOOP_FRAMES)
+    ]
     ready()
-    for index in _ticks(VIDEO_FRAMES_PER_SECOND):
+    for index in ticks(VIDEO_FRAMES_PER_SECOND):
         log.change(time.time(), (x, y, VIDEO_WIDTH, VIDEO_HEIGHT))
         window.copy_area(gc, pixmaps[index % len(pixmaps)], 0, 0, VIDEO_WIDTH, VIDEO_HEIGHT, 0, 0)
         scene.display.flush()
-
-
-def _upload(scene: Scene, window, gc, frame: bytes):
-    """Put one BGRX frame into a server-side pixmap, in strips below the request size limit."""
-    pixmap = window.create_pixmap(VIDEO_WIDTH, VIDEO_HEIGHT, scene.screen.root_depth)
-    rows_per_strip = 48
-    row_bytes = VIDEO_WIDTH * 4
-    for top in range(0, VIDEO_HEIGHT, rows_per_strip):
-        strip = frame[top * row_bytes : (top + rows_per_strip) * row_bytes]
-        pixmap.put_image(gc, 0, top, VIDEO_WIDTH, len(strip) // row_bytes, X.ZPixmap, 24, 0, strip)
-    scene.display.sync()
-    return pixmap
 
 
 SCENARIOS = {
@@ -301,6 +185,7 @@ SCENARIOS = {
     "drag": run_drag,
     "animation": run_animation,
     "video": run_video,
+    **workload_links.SCENARIOS,
 }
 
 
@@ -326,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     def ready() -> None:
         print("READY", flush=True)
 
+    listen_for_go()
     with _stop_on_sigterm(), ExitStack() as stack, open(args.events, "w") as stream:
         scene = Scene(args.display, args.events, stack)
         with suppress(Stopped):  # SIGTERM is how the benchmark ends every workload

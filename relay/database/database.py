@@ -330,6 +330,12 @@ class Database:
             receipt.rate_per_minute, receipt.vat_percent, receipt.terms_hash,
         )  # fmt: skip
 
+    def record_bytes_at_consent(
+        self, session_id: int, host_to_viewer: int, viewer_to_host: int
+    ) -> None:
+        """What the relay had forwarded each way when the customer first answered."""
+        self._write("record_bytes_at_consent", session_id, host_to_viewer, viewer_to_host)
+
     def record_checkpoint(
         self,
         session_id: int,

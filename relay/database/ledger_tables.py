@@ -155,6 +155,18 @@ def record_consent(
     )
 
 
+def record_bytes_at_consent(
+    tx: Transaction, at: str, session_id: int, host_to_viewer: int, viewer_to_host: int
+) -> None:
+    """What the relay had forwarded each way when the customer first answered (kept once)."""
+    tx.execute(
+        "UPDATE sessions SET bytes_host_to_viewer_at_consent = ?, "
+        "bytes_viewer_to_host_at_consent = ? WHERE id = ? "
+        "AND bytes_host_to_viewer_at_consent IS NULL",
+        (host_to_viewer, viewer_to_host, session_id),
+    )
+
+
 def record_checkpoint(
     tx: Transaction,
     at: str,
@@ -353,6 +365,7 @@ WRITES: dict[str, Callable[..., Any]] = {
     "mark_paired": mark_paired,
     "record_failed_attempt": record_failed_attempt,
     "record_consent": record_consent,
+    "record_bytes_at_consent": record_bytes_at_consent,
     "record_checkpoint": record_checkpoint,
     "close_session": close_session,
     "store_verifier": store_verifier,

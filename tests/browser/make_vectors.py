@@ -468,7 +468,8 @@ def bad_messages():
             ]
         ),
         "video outside": pack([17, 1, 1.0, 20, 20, [], [], [[0, 18, 0, 4, 2, True, b"x"]]]),
-        "trailing bytes": pack([8, 1]) + b"\x00",
+        "trailing bytes": pack([8, 1]) + b"\x01",
+        "too much padding": pack([8, 1]) + bytes(1025),
         "cut short": pack([12, "hallo"])[:-1],
         "invalid utf-8": bytes([0x92, 12, 0xA2, 0xC3, 0x28]),
         "encoded surrogate": bytes([0x92, 12, 0xA3, 0xED, 0xA0, 0x80]),
@@ -484,6 +485,7 @@ def bad_messages():
         out.append({"name": name, "data": data.hex(), "error": error})
     accepted = {
         "int for float": pack([2, 1, 5, 10, 10, []]),
+        "padded": pack([8, 1]) + bytes(40),
         "float32 time": bytes([0x96, 2, 1, 0xCA])
         + np.float32(2.5).tobytes()[::-1]
         + bytes([10, 10, 0x90]),

@@ -150,3 +150,23 @@ def rgb(frame: np.ndarray) -> np.ndarray:
 def psnr(received: np.ndarray, expected: np.ndarray) -> float:
     error = np.mean((received.astype(np.float64) - expected.astype(np.float64)) ** 2)
     return float("inf") if error == 0 else float(10 * np.log10(255.0**2 / error))
+
+
+def strewn_terminal(frames: int, per_frame: int = 200, seed: int = 1) -> list[np.ndarray]:
+    """A terminal of 200x44 character cells (6x10 pixels, 16 apart) on which `per_frame`
+    characters are written at random places in each frame, as cmatrix does (BGRA)."""
+    rng = np.random.default_rng(seed)
+    glyphs = rng.random((64, 10, 6)) < 0.4
+    glyphs[:, :, 5] = False  # the gap after each letter
+    screen = np.full((HEIGHT, WIDTH, 4), 255, dtype=np.uint8)
+    result = []
+    for _ in range(frames):
+        screen = screen.copy()
+        for _ in range(per_frame):
+            y = 16 + int(rng.integers(0, 44)) * LINE_PIXELS
+            x = int(rng.integers(0, 200)) * 6 + 20
+            cell = screen[y : y + 10, x : x + 6, :3]
+            cell[...] = 255
+            cell[glyphs[int(rng.integers(0, len(glyphs)))]] = 30
+        result.append(screen)
+    return result

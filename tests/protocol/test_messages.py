@@ -16,7 +16,7 @@ def frame_updates(draw):
     width = draw(st.integers(1, 4000))
     height = draw(st.integers(1, 4000))
     tiles = []
-    for _ in range(draw(st.integers(0, 4))):
+    for _ in range(draw(st.integers(0, m.MAX_TILE_AREA_SCREENS))):  # each up to a screen
         x, y = draw(st.integers(0, width - 1)), draw(st.integers(0, height - 1))
         codec = draw(st.sampled_from(m.Codec))
         if codec is m.Codec.FILL:
@@ -134,7 +134,8 @@ def packed(*values):
         (packed(2, 1, 1.0, 10, 10, [[0, 0, 1, 1, "fill", b"ab"]]), "exactly 3 bytes"),
         (msgpack.packb({"type": 8}), "well-formed msgpack"),
         (b"\xc1", "well-formed msgpack"),
-        (packed(8, 1) + b"\x00", "well-formed msgpack"),
+        (packed(8, 1) + b"\x01", "not padding"),
+        (packed(8, 1) + bytes(1025), "not padding"),
         (b"", "well-formed msgpack"),
     ],
 )

@@ -92,22 +92,23 @@ async def test_a_handshake_that_never_completes_is_dropped(
     writer.close()
 
 
-async def test_handshakes_beyond_the_cap_are_closed_at_once(tmp_path: Path) -> None:
+async def test_handshakes_beyond_the_cap_wait_unread_until_one_finishes(tmp_path: Path) -> None:
     async with running_relay(tmp_path, max_tls_handshakes=2, open_timeout_seconds=60) as relay:
         silent = [await asyncio.open_connection("127.0.0.1", relay.port) for _ in range(2)]
         await wait_for(lambda: relay.relay.connection_count() == 2, "two handshakes waiting")
-        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
-        async with asyncio.timeout(WAIT_SECONDS):
-            with contextlib.suppress(ConnectionError):
-                assert await reader.read() == b""  # long before the open timeout
-        for _, silent_writer in [*silent, (reader, writer)]:
-            silent_writer.close()
-        await wait_for(lambda: relay.relay.connection_count() == 0, "silent ones gone")
         token = add_technician(relay.data_dir, "Alice")
-        session = await pair(relay, token)
+        pairing = asyncio.create_task(pair(relay, token))
+        await wait_for(lambda: relay.relay.waiting_count() == 1, "the host waits in line")
+        # Its TLS handshake has not begun: it is not a connection of the relay yet.
+        assert relay.relay.connection_count() == 2 and not pairing.done()
+        silent[0][1].close()  # a handshake slot frees: the host, then the viewer, go on
+        async with asyncio.timeout(WAIT_SECONDS):
+            session = await pairing
         await session.host.send_binary(b"after")
         assert await receive(session.viewer) == b"after"
+        assert relay.relay.gauges()["waiting"]["closed"] == 0
         await session.close()
+        silent[1][1].close()
 
 
 async def test_one_address_cannot_hold_every_handshake_slot(tmp_path: Path) -> None:
@@ -116,12 +117,9 @@ async def test_one_address_cannot_hold_every_handshake_slot(tmp_path: Path) -> N
     ) as relay:
         silent = [await asyncio.open_connection("127.0.0.1", relay.port) for _ in range(2)]
         await wait_for(lambda: relay.relay.connection_count() == 2, "two handshakes waiting")
-        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
-        async with asyncio.timeout(WAIT_SECONDS):
-            with contextlib.suppress(ConnectionError):
-                assert await reader.read() == b""  # a third from that address: closed at once
-        writer.close()
-        # Another address (all of 127/8 is loopback) still gets in.
+        third = await asyncio.open_connection("127.0.0.1", relay.port)
+        await wait_for(lambda: relay.relay.waiting_count() == 1, "a third from that address waits")
+        # Another address (all of 127/8 is loopback) gets in at once meanwhile.
         reader, writer = await asyncio.open_connection(
             "127.0.0.1", relay.port, ssl=insecure_context(), server_hostname="relay",
             local_addr=("127.0.0.2", 0),
@@ -130,12 +128,42 @@ async def test_one_address_cannot_hold_every_handshake_slot(tmp_path: Path) -> N
         async with asyncio.timeout(WAIT_SECONDS):
             assert (await reader.readline()).startswith(b"HTTP/1.1 200")
         writer.close()
-        for _, silent_writer in silent:
+        assert relay.relay.waiting_count() == 1
+        silent[0][1].close()  # the third gets the slot: its handshake begins
+        await wait_for(lambda: relay.relay.waiting_count() == 0, "the third's turn")
+        for _, silent_writer in [silent[1], third]:
             silent_writer.close()
         await wait_for(lambda: relay.relay.connection_count() == 0, "silent ones gone")
         token = add_technician(relay.data_dir, "Alice")
         session = await pair(relay, token)  # and the first address again, once they are gone
         await session.close()
+
+
+async def test_a_waiting_connection_is_closed_at_its_deadline_and_a_full_line_at_once(
+    tmp_path: Path,
+) -> None:
+    async with running_relay(
+        tmp_path,
+        max_tls_handshakes_per_ip=1,
+        max_waiting_per_ip=1,
+        open_timeout_seconds=60,
+        waiting_timeout_seconds=0.3,
+    ) as relay:
+        silent = await asyncio.open_connection("127.0.0.1", relay.port)
+        await wait_for(lambda: relay.relay.connection_count() == 1, "one handshake waiting")
+        waiting = await asyncio.open_connection("127.0.0.1", relay.port)
+        await wait_for(lambda: relay.relay.waiting_count() == 1, "the second waits")
+        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
+        async with asyncio.timeout(WAIT_SECONDS):
+            with contextlib.suppress(ConnectionError):
+                assert await reader.read() == b""  # the line of that address is full
+        async with asyncio.timeout(WAIT_SECONDS):
+            with contextlib.suppress(ConnectionError):
+                assert await waiting[0].read() == b""  # closed when its wait was over
+        counters = relay.relay.gauges()["waiting"]
+        assert (counters["waited"], counters["expired"], counters["closed"]) == (1, 1, 1)
+        for end in (silent[1], waiting[1], writer):
+            end.close()
 
 
 UPGRADE = (

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from protocol import control
-from protocol.errors import SessionEnded
+from protocol.errors import ProtocolError, SessionEnded
 from tests.relay.conftest import (
     Streamer,
     closed_with,
@@ -82,14 +82,28 @@ async def test_binary_before_pairing_is_refused(relay: RelayInfo, bystander: Str
     await bystander.progressed()
 
 
-async def test_an_oversize_control_message_is_too_large(
+async def test_an_oversize_first_message_is_refused_with_1009(
     relay: RelayInfo, bystander: Streamer
 ) -> None:
+    """Before admission the relay takes no more than a first message's worth
+    (tests/relay/test_strangers.py shows it is refused on its header, unread)."""
     websocket = await raw_connect(relay, "/v1/host")
     await websocket.send('{"type": "register", "version": 1, "x": "' + "a" * 5000 + '"}')
-    error, code, _ = await error_then_close(websocket)
-    assert error.code is control.ErrorCode.TOO_LARGE and code == 1009
+    code, reason = await closed_with(websocket)
+    assert code == 1009 and reason is not None and "4096" in reason
     await bystander.progressed()
+
+
+async def test_an_oversize_control_message_is_too_large(
+    relay: RelayInfo, token: str, bystander: Streamer
+) -> None:
+    session = await pair(relay, token)
+    await session.host._websocket.send('{"type": "checkpoint", "x": "' + "a" * 5000 + '"}')
+    with pytest.raises(ProtocolError, match="at most 4096 bytes"):
+        await receive(session.host)
+    assert (await closed_with(session.host._websocket))[0] == 1009
+    await bystander.progressed()
+    await session.viewer.close()
 
 
 async def test_an_oversize_binary_message_closes_with_1009(

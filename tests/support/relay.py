@@ -73,6 +73,8 @@ async def running_relay(
     tls: bool = True,
     log_to: object = None,
     tariff: Tariff | None = None,
+    public_url: str | None = None,
+    allow_origins: tuple[str, ...] = (),
     database: str | None = None,
     relay_id: str = "relay-test",
     proxy_protocol: bool = False,
@@ -98,6 +100,8 @@ async def running_relay(
         relay_id=relay_id if database is not None else None,
         fingerprint=fingerprint,
         heartbeat_seconds=UPKEEP_SECONDS_FOR_TESTS,
+        public_url=public_url,
+        allow_origins=allow_origins,
     )
     log = EventLog(stream=log_to) if log_to is not None else EventLog()  # type: ignore[arg-type]
     relay = Relay(config, log=log)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from endpoint.evidence import EvidenceSettings, SessionEvidence
-from fernwartung.recording_cli import read_database_checkpoints, read_ledger_checkpoints
+from fernwartung.recording_cli import read_database_checkpoints, read_ledger
 from host_agent import events as ui
 from host_agent.agent import AgentSettings, HostAgent
 from host_agent.evidence import terms_hash
@@ -71,10 +71,11 @@ class Watch:
     checkpoints: int = 0  # the host's, as the viewer received them
     checkpoint_arrived: asyncio.Event = field(default_factory=asyncio.Event)
     stats: list[FrameStat] = field(default_factory=list)  # every frame update applied
+    sent_messages: list[tuple[messages.Message, bytes]] = field(default_factory=list)
 
     # a viewer MessageTap
     def sent(self, message: messages.Message, plaintext: bytes, wall_time: float) -> None:
-        pass
+        self.sent_messages.append((message, plaintext))
 
     def received(self, message: messages.Message, plaintext: bytes, wall_time: float) -> None:
         if isinstance(message, messages.Checkpoint):
@@ -234,12 +235,16 @@ def assert_recordings_agree(live: Live, data_dir: Path | None, database: str | N
     for path in (host_file, viewer_file):
         with path.open("rb") as stream:
             header = RecordReader(stream).read_header()
+        # With the relay's byte counts (SQLite ledger): the messages sent again after a
+        # resume, and its frames, are accounted for (no honest file is called cut).
+        forwarded = None
         if database is not None:
-            ledger = read_database_checkpoints(database, header)
+            checkpoints = read_database_checkpoints(database, header)
         else:
             assert data_dir is not None
-            ledger = read_ledger_checkpoints(data_dir, header)
-        result = verify(path.read_bytes(), ledger)
+            checkpoints, forwarded = read_ledger(data_dir, header)
+            assert forwarded.from_side(header.side) is not None
+        result = verify(path.read_bytes(), checkpoints, forwarded)
         assert result.intact, result.reason
         gaps = gaps_in(path)
         assert any("dropped" in gap for gap in gaps), gaps

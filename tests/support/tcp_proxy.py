@@ -2,7 +2,8 @@
 
 It forwards bytes (TLS included, it never looks inside) between its clients and a target
 port. `cut()` aborts every connection it carries, as a dropped Wi-Fi would; `refuse()`
-makes it close new connections at once (the network stays down) until `accept()`.
+makes it close new connections at once (the network stays down) until `accept()`;
+`refuse_next(n)` refuses only the next n.
 
     async with tcp_proxy(relay.port) as proxy:
         url = proxy.url("wss")        # give this to the side whose link is to be cut
@@ -29,7 +30,9 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._pumps: set[asyncio.Task[None]] = set()
         self._refusing = False
+        self._refuse_next = 0
         self.connections = 0  # accepted and forwarded so far
+        self.refused = 0  # closed at once while refusing
 
     def url(self, scheme: str) -> str:
         return f"{scheme}://{HOST}:{self.port}"
@@ -51,6 +54,9 @@ class TcpProxy:
     def accept(self) -> None:
         self._refusing = False
 
+    def refuse_next(self, count: int) -> None:
+        self._refuse_next = count
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -62,7 +68,9 @@ class TcpProxy:
             await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._refusing:
+        if self._refusing or self._refuse_next:
+            self._refuse_next = max(0, self._refuse_next - 1)
+            self.refused += 1
             writer.transport.abort()
             return
         try:

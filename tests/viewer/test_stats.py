@@ -19,7 +19,9 @@ def test_stats_file_has_one_json_line_per_frame_with_the_contract_fields(tmp_pat
     lines = path.read_text().splitlines()
     assert len(lines) == 2
     first = json.loads(lines[0])
-    assert set(first) == {"seq", "capture_ts", "recv_ts", "bytes", "tiles"}
+    # The contract's fields, and the padding (an extension: the payload before it is
+    # bytes - padding).
+    assert set(first) == {"seq", "capture_ts", "recv_ts", "bytes", "tiles", "padding"}
     assert read_stats(path)[1] == FrameStat(2, 100.1, 100.12, 70, 1)
 
 

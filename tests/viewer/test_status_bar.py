@@ -34,3 +34,24 @@ def test_pause_and_revocation_show_a_banner() -> None:
 
 def test_elapsed_time_format() -> None:
     assert format_elapsed(3725.9) == "1:02:05"
+
+
+def test_a_session_that_ended_before_any_approval_does_not_say_it_waits() -> None:
+    # Seen on the German viewer's end screen (relay unreachable): "wartet auf Zustimmung"
+    # and the recording dot after the run had ended.
+    from viewer.texts import ViewerTexts
+
+    ended = SessionStatus(Phase.ENDED, "123456")
+    line = status_line(ended, LiveFigures(0.0, None), 0.0, texts=ViewerTexts("de"))
+    assert "wartet" not in line.text and "Sitzung beendet" in line.text
+
+
+def test_the_links_sentences_reach_the_technician_in_german() -> None:
+    from viewer.texts import ViewerTexts, translate_reason
+
+    german = ViewerTexts("de")
+    said = translate_reason(
+        "cannot reach the relay at wss://127.0.0.1:48329 (ConnectionRefusedError)", german
+    )
+    assert said == "das Relay unter wss://127.0.0.1:48329 antwortet nicht (ConnectionRefusedError)"
+    assert "abgelehnt" in translate_reason("the relay refused this technician token", german)

@@ -91,6 +91,7 @@ def test_every_write_that_may_wait_is_safe_to_run_twice(store: Store) -> None:
             PendingWrite("mark_paired", at, (session_id, "Erika", "")),
             PendingWrite("record_failed_attempt", at, (session_id, 1)),
             PendingWrite("record_consent", at, (session_id, "view", "Erika", "1.40", "19", "")),
+            PendingWrite("record_bytes_at_consent", at, (session_id, 120, 45)),
             PendingWrite("record_checkpoint", at, (session_id, "host", 3, "aa" * 32, None, None)),
             PendingWrite("store_verifier", at, (session_id, "host", 0, "bb" * 32)),
             PendingWrite("save_bytes", at, (session_id, 5, 6)),

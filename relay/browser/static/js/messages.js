@@ -6,11 +6,12 @@
 // ProtocolError with the same sentence python gives.
 
 import { ProtocolError, UnsupportedVersion } from './errors.js';
-import { MsgpackError, pack, unpack } from './msgpack.js';
+import { MsgpackError, pack, unpackFirst } from './msgpack.js';
 import { Blob, Choice, Flag, Float, Int, ListOf, Nested, Record, Text, fromValues, toValues } from './schema.js';
 
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const MAX_SCREEN_PIXELS = 16384;
+export const MAX_PADDING_BYTES = 1024;
 // A screen's area is bounded too (an 8K screen fits): a viewer allocates the screen as
 // the update announces it, before it has read a pixel. As protocol/messages.py.
 export const MAX_SCREEN_AREA_PIXELS = 32 * 1024 * 1024;
@@ -311,11 +312,17 @@ export function decode(data) {
     throw new ProtocolError(`message is larger than ${MAX_MESSAGE_BYTES} bytes`);
   }
   let value;
+  let length;
   try {
-    value = unpack(data, { maxArrayLength: MAX_TILES_PER_UPDATE + 8 });
+    ({ value, length } = unpackFirst(data, { maxArrayLength: MAX_TILES_PER_UPDATE + 8 }));
   } catch (error) {
     if (!(error instanceof MsgpackError)) throw error;
     throw new ProtocolError(`message is not well-formed msgpack (${error.message})`);
+  }
+  // Padding after the value: zeros only, at most MAX_PADDING_BYTES (protocol/padding.py).
+  const padding = data.subarray(length);
+  if (padding.length && (padding.length > MAX_PADDING_BYTES || padding.some((byte) => byte !== 0))) {
+    throw new ProtocolError('a message is followed by data that is not padding');
   }
   if (!Array.isArray(value) || !value.length) {
     throw new ProtocolError('a message must be a non-empty msgpack array');

@@ -206,8 +206,14 @@ function whole(big) {
 
 /** The one value in `bytes`; raises MsgpackError for anything else (trailing bytes too). */
 export function unpack(bytes, { maxArrayLength = 0xffffffff } = {}) {
+  const { value, length } = unpackFirst(bytes, { maxArrayLength });
+  if (length !== bytes.length) throw new MsgpackError('bytes follow the value');
+  return value;
+}
+
+/** The first value of `bytes` and how many bytes it takes (what follows is the caller's). */
+export function unpackFirst(bytes, { maxArrayLength = 0xffffffff } = {}) {
   const reader = new Reader(bytes, { maxArrayLength });
   const value = reader.value(0);
-  if (reader.offset !== bytes.length) throw new MsgpackError('bytes follow the value');
-  return value;
+  return { value, length: reader.offset };
 }
