@@ -167,7 +167,8 @@ async def test_a_token_the_database_cannot_check_is_answered_503_and_one_seen_la
             await (await viewer_link(relay, seen)).close()
         finally:
             await asyncio.to_thread(postgres_server.start)
-        assert relay.relay.metrics.connections_refused_http["503"] == 1
+        # (a client tries a 503 again for a few seconds: the relay may just be busy)
+        assert relay.relay.metrics.connections_refused_http["503"] >= 1
 
 
 async def test_when_the_waiting_writes_fill_their_queue_every_session_ends(
