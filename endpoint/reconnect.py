@@ -5,6 +5,10 @@ one-time secret (protocol/resume.py) until the relay takes it back or refuses, o
 time is up. The relay answers `resumed` (both sides are back: switch epochs) or
 `peer_reconnecting` (the other side is still away: wait for `resumed` on this link).
 
+Several relays (endpoint/relays.py): each round of attempts tries the relay the side was
+on, then the operator's others it was told of, and follows a relay's redirect to the one
+that holds the session; the back-off is between rounds.
+
     link, answer = await reconnect(target, make_resume, give_up_after_seconds=90.0)
 
 The secret is drawn right before each attempt and never logged; a refused one is not
@@ -14,11 +18,13 @@ tried again (the relay forgets a verifier once its secret was used).
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from endpoint.relay_link import RelayLink, open_link
+from endpoint.relays import RelayRoute, ask_relay, close_quietly
 from protocol import control
 from protocol.errors import (
     CertificateMismatch,
@@ -38,6 +44,8 @@ ANSWER_TIMEOUT_SECONDS = 10.0
 # The relay keeps a slot for 60 s (relay/limits.py RESUME_GRACE_SECONDS); the side tries a
 # little longer, since only the relay's answer says for sure that it is over.
 GIVE_UP_AFTER_SECONDS = 75.0
+# With other relays to try, how long one relay's refused connection is tried again.
+RETRY_WITH_OTHERS_SECONDS = 0.5
 RESUME_SEND_TIMEOUT_SECONDS = 10.0
 
 
@@ -49,6 +57,11 @@ class ReconnectTarget:
     path: str  # /v1/host or /v1/viewer
     fingerprint: str | None = None
     token: str | None = field(default=None, repr=False)
+    # The relays the side knows (kept up to date by its owner); None: just `relay_url`.
+    route: RelayRoute | None = None
+
+    def relays(self) -> RelayRoute:
+        return self.route or RelayRoute(self.relay_url, self.fingerprint)
 
 
 Connect = Callable[..., Awaitable[RelayLink]]
@@ -80,11 +93,12 @@ async def reconnect(
     loop = asyncio.get_running_loop()
     give_up_at = loop.time() + give_up_after_seconds
     delays = backoff_delays()
+    route = target.relays()
     attempt = 0
     while True:
         try:
             async with asyncio.timeout_at(give_up_at):
-                return await _attempt(target, make_resume, connect)
+                return await _round(target, route, make_resume, connect)
         except TimeoutError:
             break
         except (RelayUnreachable, SessionEnded) as error:
@@ -100,35 +114,35 @@ async def reconnect(
     raise RelayUnreachable("the connection to the relay could not be restored in time")
 
 
-async def _attempt(
+async def _round(
     target: ReconnectTarget,
+    route: RelayRoute,
     make_resume: Callable[[], control.Resume],
     connect: Connect,
 ) -> tuple[RelayLink, control.Resumed | control.PeerReconnecting]:
-    link = await connect(
-        target.relay_url, target.path, fingerprint_pin=target.fingerprint, token=target.token
-    )
-    try:
-        await link.send_control(make_resume())
+    """One attempt at every relay the side knows, in turn; the last one's error."""
+    places = route.places()
+    if connect is open_link and len(places) > 1:
+        # A relay that refuses may be dead for good while another holds the session now:
+        # the link's own retries of a refused connection are kept short then.
+        connect = functools.partial(open_link, retry_for_seconds=RETRY_WITH_OTHERS_SECONDS)
+    for index, place in enumerate(places):
         try:
-            async with asyncio.timeout(ANSWER_TIMEOUT_SECONDS):
-                answer = await link.receive()
-        except TimeoutError:
-            raise RelayUnreachable("the relay did not answer the resume in time") from None
+            link, answer = await ask_relay(
+                route, target.path, make_resume, place=place, token=target.token,
+                connect=connect, answer_timeout_seconds=ANSWER_TIMEOUT_SECONDS,
+            )  # fmt: skip
+        except (RelayUnreachable, SessionEnded, CertificateMismatch) as error:
+            if isinstance(error, ResumeRefused) or index == len(places) - 1:
+                raise
+            continue  # that relay cannot help: the next one may
         if not isinstance(answer, control.Resumed | control.PeerReconnecting):
+            await close_quietly(link)
             raise ProtocolError("the relay did not answer the resume")
-    except BaseException:
-        await _close_quietly(link)
-        raise
-    return link, answer
-
-
-async def _close_quietly(link: RelayLink) -> None:
-    try:
-        async with asyncio.timeout(1.0):
-            await link.close()
-    except (TimeoutError, OSError, SessionEnded):
-        pass
+        if isinstance(answer, control.Resumed):
+            route.learn(answer.relays)
+        return link, answer
+    raise RelayUnreachable("no relay is known")  # (a route always has its current relay)
 
 
 __all__ = [

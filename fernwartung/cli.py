@@ -123,6 +123,11 @@ def _add_relay(sub: argparse._SubParsersAction) -> None:
         "--behind-proxy", action="store_true",
         help="TLS ends at a reverse proxy in front (allows --no-tls on any address)",
     )  # fmt: skip
+    p.add_argument(
+        "--proxy-protocol", action="store_true",
+        help="a TCP load balancer in front passes TLS through and each client's address in "
+        "a PROXY protocol header (v1 or v2); only the balancer may reach the relay's port",
+    )  # fmt: skip
     p.add_argument("--log-json", action="store_true", help="log JSON lines instead of text")
     tariff = p.add_argument_group("tariff (kept in the ledger once set)")
     p.add_argument(
@@ -246,9 +251,14 @@ def _add_recording(sub: argparse._SubParsersAction) -> None:
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = actions.add_parser("verify", help="check the hash chain (and the relay's ledger)")
     verify.add_argument("file", help="the recording (.fwrec)")
-    verify.add_argument(
+    against = verify.add_mutually_exclusive_group()
+    against.add_argument(
         "--ledger", metavar="DATA_DIR", help="also check against the relay's ledger there"
     )
+    against.add_argument(
+        "--database", metavar="URL",
+        help="also check against the ledger in the relays' PostgreSQL (postgresql://...)",
+    )  # fmt: skip
     info = actions.add_parser("info", help="session, technician, duration, frames, inputs")
     info.add_argument("file", help="the recording (.fwrec)")
     info.add_argument("--json", action="store_true", help="one JSON object")

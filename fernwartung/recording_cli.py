@@ -11,7 +11,10 @@ stderr otherwise):
     1  altered: a record changed, removed or moved, data after the end, or this side's own
        reports to the relay disagree; also a file or ledger that cannot be read at all
 
-The ledger is read by `read_ledger`, the one place that knows the relay's tables.
+With --ledger DATA_DIR the SQLite ledger is read by `read_ledger`, the one place here
+that knows the relay's tables; with --database URL a PostgreSQL shared by several relays,
+through the relay's database layer (`read_database_checkpoints`): a session that moved
+between relays has one row there.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from protocol.handshake import Role
 from protocol.recording import RecordingHeader
 from protocol.recording_reader import RecordReader
 from protocol.recording_verify import Forwarded, LedgerCheckpoint, Problem, verify
+from relay.database import DatabaseError
 from relay.ledger import LEDGER_FILE
 from viewer.recording_timeline import scan
 
@@ -93,28 +97,52 @@ def read_ledger_checkpoints(data_dir: Path, header: RecordingHeader) -> list[Led
     path = data_dir / LEDGER_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no ledger at {path}")
-    latest = datetime.fromtimestamp(header.start_time + LEDGER_CLOCK_SKEW_SECONDS, UTC)
     connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        rows = connection.execute(
-            _LEDGER_QUERY, (header.session, latest.isoformat(timespec="milliseconds"))
-        ).fetchall()
+        query = (header.session, _registered_by(header))
+        rows = connection.execute(_LEDGER_QUERY, query).fetchall()
     finally:
         connection.close()
-    checkpoints = []
-    for side, records, head, relay_time, file_records, file_head in rows:
-        reported_file = file_head is not None and file_records is not None
-        checkpoints.append(
-            LedgerCheckpoint(
-                records=int(records),
-                head=bytes.fromhex(head),
-                side=Role(side),
-                time=datetime.fromisoformat(relay_time).timestamp(),
-                file_records=int(file_records) if reported_file else None,
-                file_head=bytes.fromhex(file_head) if reported_file else None,
-            )
-        )
-    return checkpoints
+    return [_checkpoint(*row) for row in rows]
+
+
+def read_database_checkpoints(url: str, header: RecordingHeader) -> list[LedgerCheckpoint]:
+    """The same from the database at `url` (PostgreSQL), read-only."""
+    from relay.database import open_database
+
+    database = open_database(url, read_only=True)
+    try:
+        stored = database.checkpoints_for(header.session, _registered_by(header))
+    finally:
+        database.close()
+    return [
+        _checkpoint(c.side, c.records, c.head, c.relay_time, c.file_records, c.file_head)
+        for c in stored
+    ]
+
+
+def _registered_by(header: RecordingHeader) -> str:
+    latest = datetime.fromtimestamp(header.start_time + LEDGER_CLOCK_SKEW_SECONDS, UTC)
+    return latest.isoformat(timespec="milliseconds")
+
+
+def _checkpoint(
+    side: str,
+    records: object,
+    head: str,
+    relay_time: str,
+    file_records: object,
+    file_head: str | None,
+) -> LedgerCheckpoint:
+    reported_file = file_head is not None and file_records is not None
+    return LedgerCheckpoint(
+        records=int(records),  # type: ignore[call-overload]
+        head=bytes.fromhex(head),
+        side=Role(side),
+        time=datetime.fromisoformat(relay_time).timestamp(),
+        file_records=int(file_records) if reported_file else None,  # type: ignore[call-overload]
+        file_head=bytes.fromhex(file_head) if reported_file else None,  # type: ignore[arg-type]
+    )
 
 
 def _fail(reason: str) -> int:
@@ -126,12 +154,16 @@ def run_verify(args: argparse.Namespace) -> int:
     path = Path(args.file)
     with path.open("rb") as stream:
         ledger = forwarded = None
-        if args.ledger:
+        database = getattr(args, "database", None)
+        if args.ledger or database:
             header = RecordReader(stream).read_header()
             try:
-                ledger, forwarded = read_ledger(Path(args.ledger), header)
-            except (sqlite3.Error, ValueError) as error:
-                return _fail(f"the ledger cannot be read ({type(error).__name__})")
+                if database:
+                    ledger = read_database_checkpoints(database, header)
+                else:
+                    ledger, forwarded = read_ledger(Path(args.ledger), header)
+            except (sqlite3.Error, ValueError, DatabaseError) as error:
+                return _fail(f"the ledger cannot be read ({type(error).__name__}: {error})")
             stream.seek(0)
         result = verify(stream, ledger, forwarded)
     if result.problem is Problem.CUT:

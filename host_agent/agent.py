@@ -41,6 +41,7 @@ from endpoint.evidence import (
 )
 from endpoint.reconnect import ReconnectTarget, send_verifier
 from endpoint.relay_link import RelayLink, open_link
+from endpoint.relays import RelayRoute
 from endpoint.wire import SessionWire
 from host_agent import events as ui
 from host_agent.activity import FLUSH_EVERY_SECONDS, ActivitySummary
@@ -178,8 +179,12 @@ class HostAgent:
             dropped=self._link_dropped,
             send_timeout_seconds=NETWORK_TIMEOUT_SECONDS,
         )
+        # The relays this session can be reached through (endpoint/relays.py).
+        self.relays = RelayRoute(settings.relay_url, settings.fingerprint)
         self.resume = HostResume(
-            ReconnectTarget(settings.relay_url, "/v1/host", settings.fingerprint),
+            ReconnectTarget(
+                settings.relay_url, "/v1/host", settings.fingerprint, route=self.relays
+            ),
             evidence,
             post=self._inbox.put_nowait,
             notify=notify,
@@ -306,9 +311,8 @@ class HostAgent:
         if self.wire.link is not None:
             await self._close_link()
         self.state = AgentState.CONNECTING
-        link = await open_link(
-            self.settings.relay_url, "/v1/host", fingerprint_pin=self.settings.fingerprint
-        )
+        relay = self.relays.current  # (another than the first after a takeover)
+        link = await open_link(relay.url, "/v1/host", fingerprint_pin=relay.fingerprint)
         self.wire.link = link
         await link.send_control(control.Register(version=PROTOCOL_VERSION))
         async with asyncio.timeout(NETWORK_TIMEOUT_SECONDS):
@@ -316,6 +320,7 @@ class HostAgent:
         if not isinstance(reply, control.Registered):
             raise ProtocolError("the relay did not answer the registration")
         self.tariff = reply.tariff() or default_tariff()
+        self.relays.learn(reply.relays)
         self._code = new_code(reply.session)
         self._failed_tries = 0
         ttl = min(float(reply.expires_in), self.settings.max_code_ttl_seconds)

@@ -21,6 +21,8 @@ from protocol.schema import (
     Flag,
     HexDigest,
     Int,
+    ListOf,
+    Record,
     Text,
     check,
     from_mapping,
@@ -40,6 +42,11 @@ _AMOUNT = Text(12, r"([0-9]{1,6}(\.[0-9]{1,4})?)?")
 _ROUNDING = Text(20, "(" + "|".join(r.value for r in Rounding) + ")?")
 _TERMS_HASH = Text(64, r"([0-9a-f]{64})?")
 _FILE_HEAD = Text(64, r"([0-9a-f]{64})?")  # empty: not reported (an older side)
+# Another relay of the operator: a WebSocket base URL (no path) and its certificate pin.
+MAX_RELAY_URL_CHARS = 200
+MAX_OTHER_RELAYS = 8
+_RELAY_URL = Text(MAX_RELAY_URL_CHARS, r"wss?://[^\s/?#@\\]+")
+_PIN = Text(64, r"([0-9a-f]{64})?")  # empty: the system's trust store decides
 
 
 class ErrorCode(enum.Enum):
@@ -76,6 +83,22 @@ class Control:
 
     def __post_init__(self) -> None:
         check(self)
+
+
+@dataclass(frozen=True, slots=True)
+class OtherRelay:
+    """Another relay of the same operator, where a side may go on with its session when
+    its own relay is gone: its URL and the SHA-256 pin of its certificate (empty: the
+    system's trust store decides). Travels as a list `[url, fingerprint]`."""
+
+    url: str = rule(_RELAY_URL)
+    fingerprint: str = rule(_PIN, default="")
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+_OTHER_RELAYS = ListOf(Record(OtherRelay), MAX_OTHER_RELAYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +140,18 @@ def tariff_fields(tariff: Tariff) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Registered(Control, TariffFields):
+    """Relay -> host: the session number. `relays`: the operator's other live relays
+    (several relays on one database), where the host may resume if this one is gone."""
+
     TYPE: ClassVar[str] = "registered"
+    OMITTED_AT_DEFAULT: ClassVar[frozenset[str]] = frozenset({"relays"})
     session: str = rule(_SESSION)
     expires_in: int = rule(Int(0, 86_400))
     rate_per_minute: str = rule(_AMOUNT, default="")
     vat_percent: str = rule(_AMOUNT, default="")
     rounding: str = rule(_ROUNDING, default="")
     minimum_charge: str = rule(_AMOUNT, default="")
+    relays: tuple[OtherRelay, ...] = rule(_OTHER_RELAYS, default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,14 +165,16 @@ class Join(Control):
 @dataclass(frozen=True, slots=True)
 class Joined(Control, TariffFields):
     """Relay -> viewer: joined. `technician`: the name the relay verified the token of (the
-    viewer's recording holds it); empty from an older relay."""
+    viewer's recording holds it); empty from an older relay. `relays`: as in `Registered`."""
 
     TYPE: ClassVar[str] = "joined"
+    OMITTED_AT_DEFAULT: ClassVar[frozenset[str]] = frozenset({"relays"})
     rate_per_minute: str = rule(_AMOUNT, default="")
     vat_percent: str = rule(_AMOUNT, default="")
     rounding: str = rule(_ROUNDING, default="")
     minimum_charge: str = rule(_AMOUNT, default="")
     technician: str = rule(_TECHNICIAN, default="")
+    relays: tuple[OtherRelay, ...] = rule(_OTHER_RELAYS, default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,10 +292,32 @@ class PeerReconnecting(Control):
 
 @dataclass(frozen=True, slots=True)
 class Resumed(Control):
-    """Relay -> both sides: both are connected again; switch to channel `epoch`."""
+    """Relay -> both sides: both are connected again; switch to channel `epoch`.
+    `relays`: as in `Registered` (the relay the session is on now may be another)."""
 
     TYPE: ClassVar[str] = "resumed"
+    OMITTED_AT_DEFAULT: ClassVar[frozenset[str]] = frozenset({"relays"})
     epoch: int = rule(_EPOCH)
+    relays: tuple[OtherRelay, ...] = rule(_OTHER_RELAYS, default=())
+
+
+# -- several relays on one database ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect(Control):
+    """Relay -> a viewer's join or a side's resume: this session is held by another relay
+    of the operator; ask there (`url`, with the certificate pin `fingerprint` when the
+    relays use self-signed certificates). The relay closes the connection after it and
+    counts nothing: no try of the code, no resume secret used. A side follows one redirect
+    per request; a second is an error (a loop)."""
+
+    TYPE: ClassVar[str] = "redirect"
+    url: str = rule(_RELAY_URL)
+    fingerprint: str = rule(_PIN, default="")
+
+    def other_relay(self) -> OtherRelay:
+        return OtherRelay(self.url, self.fingerprint)
 
 
 CONTROL_TYPES: dict[str, type[Control]] = {
@@ -287,6 +339,7 @@ CONTROL_TYPES: dict[str, type[Control]] = {
         Resume,
         PeerReconnecting,
         Resumed,
+        Redirect,
     )
 }
 
@@ -294,7 +347,7 @@ CONTROL_TYPES: dict[str, type[Control]] = {
 # What only the relay sends: a side reads these leniently (unknown fields are ignored), so
 # that a relay can add a field without breaking hosts and viewers that predate it.
 FROM_RELAY: frozenset[type[Control]] = frozenset(
-    {Registered, Joined, PeerJoined, Void, PeerLeft, Error, PeerReconnecting, Resumed}
+    {Registered, Joined, PeerJoined, Void, PeerLeft, Error, PeerReconnecting, Resumed, Redirect}
 )
 
 

@@ -8,6 +8,7 @@ Used by relay/sides.py, relay/resumption.py and relay/server.py through the one
 from __future__ import annotations
 
 import asyncio
+import time
 
 from protocol import control
 from protocol.control import ErrorCode
@@ -81,10 +82,13 @@ class Departures:
         )
         for side, (message, close) in notify.items():
             self.notify(session.connection(side), message, close=close)
-        await core.db(
+        closing = core.db(
             core.ledger.close_session,
             session.ledger_id,
             reason,
             session.bytes_forwarded[Side.HOST],
             session.bytes_forwarded[Side.VIEWER],
         )
+        if core.shared:  # its number is free for any relay after the tombstone time
+            core.record(core.ledger.release_session_number, session.number, time.time())
+        await closing

@@ -34,6 +34,8 @@ from websockets.http11 import Request, Response
 
 from relay.connection import Connection
 from relay.core import RelayCore
+from relay.database import DatabaseUnavailable
+from relay.farewell import DATABASE_UNAVAILABLE_TEXT
 from relay.limits import RateLimiter
 from relay.web import WebFront
 
@@ -149,7 +151,8 @@ class Gatekeeper:
 
     def client_ip(self, connection: Connection, request: Request) -> str:
         """The peer's address; behind a proxy, the last X-Forwarded-For entry (the one the
-        operator's proxy added; earlier entries are whatever the client claimed)."""
+        operator's proxy added; earlier entries are whatever the client claimed); behind a
+        TCP load balancer, the address its PROXY protocol header gave."""
         if self._core.config.behind_proxy:
             forwarded = request.headers.get_all("X-Forwarded-For")
             if forwarded:
@@ -159,7 +162,12 @@ class Gatekeeper:
                 except ValueError:
                     pass
         transport = connection.transport
-        address = transport.get_extra_info("peername") if transport is not None else None
+        if transport is None:
+            return "unknown"
+        proxied = transport.get_extra_info("client_ip")  # from a PROXY protocol header
+        if proxied is not None:
+            return str(proxied)
+        address = transport.get_extra_info("peername")
         return str(address[0]) if address else "unknown"
 
     def _refuse(
@@ -225,7 +233,14 @@ class Gatekeeper:
         token = bearer_token(request)
         technician = None
         if token is not None:
-            technician = await core.db(core.ledger.technician_for_token, token)
+            try:
+                technician = await core.db(core.ledger.technician_for_token, token)
+            except DatabaseUnavailable:  # a token not seen lately, and no database to ask
+                return self._refuse(
+                    connection,
+                    http.HTTPStatus.SERVICE_UNAVAILABLE,
+                    DATABASE_UNAVAILABLE_TEXT + "\n",
+                )
         else:
             technician = await self._web.technician_for(request)
         if technician is None:

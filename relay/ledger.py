@@ -24,6 +24,7 @@ client gets `error` `database_unavailable` with a bilingual text and the connect
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,23 @@ class Ledger(Database):
 
     def resumable_sessions(self, relay_id: str | None = None) -> list[ResumableSession]:
         return super().resumable_sessions(relay_id or self.relay_id)
+
+    def close_session(
+        self,
+        session_id: int,
+        reason: str,
+        bytes_host_to_viewer: int,
+        bytes_viewer_to_host: int,
+        relay_id: str | None = None,
+    ) -> None:
+        """(Only while this relay holds the row: not one another relay took over.)"""
+        super().close_session(
+            session_id, reason, bytes_host_to_viewer, bytes_viewer_to_host,
+            relay_id or self.relay_id,
+        )  # fmt: skip
+
+    def release_session_number(self, number: str, now: float, relay_id: str | None = None) -> None:
+        """(Skipped while the database is unreachable: a number is free again anyway once
+        its session's row is closed for the tombstone time.)"""
+        with contextlib.suppress(DatabaseUnavailable):
+            super().release_session_number(number, now, relay_id or self.relay_id)

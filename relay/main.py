@@ -7,7 +7,7 @@ The ledger is the SQLite file in the data dir, or PostgreSQL with `--database UR
 env FERNWARTUNG_DATABASE); either way its migrations are applied first. A relay on
 PostgreSQL registers itself (`--relay-id`, kept in the data dir when not given;
 `--public-url`, the LISTENING URL when not given) and beats a heartbeat
-(relay/database/upkeep.py).
+(relay/database/upkeep.py, run by the relay itself).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pathlib import Path
 
 from protocol.billing import Tariff
 from relay import tls
+from relay.core import client_url
 from relay.database import Database, DatabaseError, configured_database
-from relay.database.upkeep import Upkeep, relay_id_for
 from relay.events import EventLog
 from relay.http import origin_of
 from relay.ledger import Ledger
@@ -155,41 +155,64 @@ def _tls_setup(args: argparse.Namespace, listen: ListenAddress, data_dir: Path):
     return tls.server_context(cert, key), tls.certificate_fingerprint(cert)
 
 
+def public_url_from(args: argparse.Namespace) -> str | None:
+    """`--public-url` as clients are sent to it (ws[s]://HOST[:PORT]), checked."""
+    given = getattr(args, "public_url", None)
+    if not given:
+        return None
+    url = client_url(given)
+    if url is None:
+        raise UsageError("--public-url must look like wss://HOST[:PORT], with no path")
+    return url
+
+
 def run(args: argparse.Namespace) -> int:
     ledger: Ledger | None = None
     try:
         listen = ListenAddress.parse(args.listen)
         data_dir = Path(args.data_dir)
         ssl_context, fingerprint = _tls_setup(args, listen, data_dir)
+        proxy_protocol = bool(getattr(args, "proxy_protocol", False))
+        if proxy_protocol and ssl_context is None:
+            raise UsageError(
+                "--proxy-protocol is for a load balancer that passes TLS through; behind a "
+                "proxy that ends TLS, --no-tls --behind-proxy reads its X-Forwarded-For"
+            )
         limits = limits_from(args)
-        public_url, allow_origins = origins_from(args)
+        public_url = public_url_from(args)
+        _, allow_origins = origins_from(args)  # checked for browsers (relay/http.py) too
         database = configured_database(getattr(args, "database", None))
+        if database and public_url is None and listen.host in ("0.0.0.0", "::", ""):
+            raise UsageError(
+                "with --database on a wildcard address, give --public-url: where clients "
+                "reach this relay when another relay sends them here"
+            )
         ledger = Ledger.open(database, data_dir)
         tariff = tariff_from(args, ledger)
     except (UsageError, tls.TlsError, ValueError, DatabaseError) as error:
-        if ledger is not None:
-            ledger.close()
         print(f"fernwartung relay: {error}", file=sys.stderr)
         return EXIT_USAGE
-    if database is None:
-        ledger.close()  # the relay opens the data dir's ledger itself
-        ledger = None
-    else:
-        ledger.relay_id = relay_id_for(data_dir, getattr(args, "relay_id", None))
+    finally:
+        if ledger is not None:
+            ledger.close()  # the relay opens its ledger itself, on its own thread
     config = RelayConfig(
         data_dir=data_dir,
         host=listen.host,
         port=listen.port,
         ssl_context=ssl_context,
         behind_proxy=args.behind_proxy,
-        public_url=public_url,
+        proxy_protocol=proxy_protocol,
         allow_origins=allow_origins,
         limits=limits,
         tariff=tariff,
+        database=database,
+        relay_id=getattr(args, "relay_id", None),
+        public_url=public_url,
+        fingerprint=fingerprint,
     )
     log = EventLog(json_lines=args.log_json)
     try:
-        asyncio.run(_serve(config, log, listen, fingerprint, ledger, args))
+        asyncio.run(_serve(config, log, listen, fingerprint))
     except OSError as error:
         print(
             f"fernwartung relay: cannot listen on {args.listen} ({error.strerror})", file=sys.stderr
@@ -201,21 +224,10 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def relay_on(config: RelayConfig, log: EventLog, ledger: Ledger | None) -> Relay:
-    """The relay, on `ledger` when it is PostgreSQL (else the data dir's SQLite ledger)."""
-    return Relay(config, log=log, ledger=ledger)
-
-
 async def _serve(
-    config: RelayConfig,
-    log: EventLog,
-    listen: ListenAddress,
-    fingerprint: str | None,
-    ledger: Ledger | None,
-    args: argparse.Namespace,
+    config: RelayConfig, log: EventLog, listen: ListenAddress, fingerprint: str | None
 ) -> None:
-    relay = relay_on(config, log, ledger)
-    upkeep: Upkeep | None = None
+    relay = Relay(config, log=log)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
@@ -224,23 +236,11 @@ async def _serve(
         await relay.start()
         scheme = "wss" if config.ssl_context is not None else "ws"
         url = listen.url(scheme, relay.port)
-        if ledger is not None and ledger.relay_id is not None:
-            upkeep = Upkeep(
-                relay.ledger,
-                relay.db,
-                relay_id=ledger.relay_id,
-                public_url=getattr(args, "public_url", None) or url,
-                fingerprint=fingerprint,
-                log=log,
-            )
-            await upkeep.start()
         if fingerprint is not None:
             print(f"FINGERPRINT {fingerprint}", flush=True)
         print(f"LISTENING {url}", flush=True)
         await stop.wait()
     finally:
-        if upkeep is not None:
-            await upkeep.stop()
         await relay.stop()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(ValueError, RuntimeError):

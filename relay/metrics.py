@@ -23,6 +23,9 @@ class Metrics:
         self.resumes_refused: Counter[str] = Counter()  # by reason (not sent to the client)
         self.awaiting_resume = 0  # times a side dropped and its slot was kept
         self.connections_refused_http: Counter[str] = Counter()  # by status
+        # Several relays on one database.
+        self.redirects: Counter[str] = Counter()  # sent to the relay holding it, by request
+        self.takeovers = 0  # sessions taken over from a relay that was gone
         self.origins_refused = 0  # upgrades from a web page of a foreign origin
         # Strangers that waited for a slot at the HTTP request (behind a proxy): waited,
         # expired (waited past the deadline), closed (their address's line was full).
@@ -86,4 +89,8 @@ class Metrics:
         lines.append(f"{PREFIX}_slots_kept_total {self.awaiting_resume}")
         family("sessions_ended_total", "counter", "Sessions ended by reason.")
         labelled("sessions_ended_total", "reason", dict(self.sessions_ended))
+        family("redirects_total", "counter", "Joins and resumes sent to the relay holding them.")
+        labelled("redirects_total", "request", {"join": 0, "resume": 0, **self.redirects})
+        family("takeovers_total", "counter", "Sessions taken over from a relay that was gone.")
+        lines.append(f"{PREFIX}_takeovers_total {self.takeovers}")
         return "\n".join(lines) + "\n"

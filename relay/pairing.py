@@ -15,8 +15,10 @@ relay holds its resume verifier leaves the session AWAITING_RESUME instead of en
     PAIRED --a side with a verifier drops--> AWAITING_RESUME --it resumes--> PAIRED (epoch+1)
     AWAITING_RESUME --grace period over / the other side ends--> ENDED
 A relay that restarts puts sessions from its ledger straight into AWAITING_RESUME with both
-sides away. A secret opens its verifier once; a resumed side gives a new verifier for the
-new epoch, and until it has, its binary frames (sealed in the old epoch) are not forwarded.
+sides away; so does a relay that takes a session over from another relay that is gone
+(several relays on one database). A secret opens its verifier once; a resumed side gives a
+new verifier for the new epoch, and until it has, its binary frames (sealed in the old
+epoch) are not forwarded.
 """
 
 from __future__ import annotations
@@ -84,7 +86,9 @@ class RelaySession:
     verifiers: dict[Side, tuple[int, bytes]] = field(default_factory=dict)
     awaiting_switch: set[Side] = field(default_factory=set)
     resume_deadline: float = 0.0
-    restored: bool = False  # taken over from the ledger by a restarted relay
+    # Taken over from the ledger, and why it ends if nobody comes back in the grace period:
+    # "relay_restarted" (this relay restarted) or "relay_lost" (its relay died); "" if not.
+    restored_as: str = ""
 
     def connection(self, side: Side) -> Any:
         return self.host if side is Side.HOST else self.viewer
@@ -160,7 +164,7 @@ class RelaySession:
         self.state = SessionState.PAIRED
         self.epoch += 1
         self.awaiting_switch = {Side.HOST, Side.VIEWER}
-        self.restored = False
+        self.restored_as = ""
         return True
 
     def forwards_from(self, side: Side) -> bool:
@@ -240,11 +244,21 @@ class Rendezvous:
     def count(self, state: SessionState) -> int:
         return sum(1 for session in self._live.values() if session.state is state)
 
-    def register(self, host: Any, now: float) -> RelaySession:
-        if len(self._live) >= self._max_sessions:
+    def full(self) -> bool:
+        return len(self._live) >= self._max_sessions
+
+    def register(self, host: Any, now: float, number: str | None = None) -> RelaySession:
+        """A new session for `host`, with a number drawn here, or `number` (drawn unique
+        across relays by the database)."""
+        if self.full():
             raise Refused(ErrorCode.SERVER_FULL, "the relay is full, please try again later")
         self._forget_tombstones(now)
-        number = self._new_number()
+        if number is None:
+            number = self._new_number()
+        elif number in self._live:
+            raise Refused(ErrorCode.SERVER_FULL, "the session number is in use here")
+        else:
+            self._tombstones.pop(number, None)  # free again across the relays
         session = RelaySession(
             number=number,
             host=host,

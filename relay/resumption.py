@@ -2,6 +2,10 @@
 side's slot for the grace period, take a side back that proves itself with its one-time
 secret, and carry sessions across a restart through the ledger. The relay holds one
 `ResumeSlots`; the session decisions are in `relay.pairing.RelaySession`.
+
+Several relays on one database: a resume for a session this relay does not hold goes to
+relay/other_relays.py, which sends the side to the relay that holds it or takes the
+session over (`restore`d here as "relay_lost", both sides away, as after a restart).
 """
 
 from __future__ import annotations
@@ -13,18 +17,25 @@ from protocol.control import ErrorCode
 from relay.connection import Connection
 from relay.core import RelayCore
 from relay.departures import Departures
-from relay.farewell import FOR_PEOPLE, RESUME_REFUSED_TEXT, REVOKED_TEXT, refusal
+from relay.farewell import (
+    FOR_PEOPLE,
+    RESUME_REFUSED_TEXT,
+    REVOKED_TEXT,
+    refusal,
+)
 from relay.ledger import ResumableSession, Technician
 from relay.limits import RateLimiter
+from relay.other_relays import OtherRelays
 from relay.pairing import Refused, RelaySession, SessionState, Side
 
 
 class ResumeSlots:
     """Resume handling: slots kept for sides that dropped, and sides coming back."""
 
-    def __init__(self, core: RelayCore, departures: Departures) -> None:
+    def __init__(self, core: RelayCore, departures: Departures, others: OtherRelays) -> None:
         self._core = core
         self._departures = departures
+        self._others = others
         self._resume_per_ip = RateLimiter(core.limits.resume_per_ip)
 
     async def keep_slot(self, session: RelaySession, side: Side) -> None:
@@ -50,8 +61,8 @@ class ResumeSlots:
                 delay = session.resume_deadline - self._core.now()
                 if delay <= 0:
                     away = session.away()
-                    if session.restored:
-                        reason = "relay_restarted"
+                    if session.restored_as:
+                        reason = session.restored_as
                     else:
                         reason = f"{away[0].value}_left" if away else "host_left"
                     people = FOR_PEOPLE.get(reason, "the other side left")
@@ -91,8 +102,11 @@ class ResumeSlots:
         try:
             session = self._core.rendezvous.find_for_resume(message.session)
         except Refused:
-            self._refuse("no_session", ip, side)
-            raise refusal(ErrorCode.RESUME_REFUSED, RESUME_REFUSED_TEXT) from None
+            found = await self._others.take_over(message.session, ip, self.restore)
+            if found is None:
+                self._refuse("no_session", ip, side)
+                raise refusal(ErrorCode.RESUME_REFUSED, RESUME_REFUSED_TEXT) from None
+            session = found
         if technician is not None and technician.id != session.technician_id:
             self._refuse("other_technician", ip, side)
             raise refusal(ErrorCode.RESUME_REFUSED, RESUME_REFUSED_TEXT)
@@ -117,7 +131,7 @@ class ResumeSlots:
         if not both_back:
             self._departures.start_side(session, side, connection, first=control.PeerReconnecting())
             return
-        resumed = control.Resumed(epoch=session.epoch)
+        resumed = control.Resumed(epoch=session.epoch, relays=self._core.told_relays())
         self._departures.start_side(
             session, side, connection, first=resumed, then_tell=(side.other, resumed)
         )
@@ -126,8 +140,11 @@ class ResumeSlots:
         self._core.metrics.resumes_refused[reason] += 1
         self._core.log.event("resume_refused", reason=reason, side=side.value, ip=ip)
 
-    def restore(self, row: ResumableSession) -> None:
-        """Take over a session a previous relay process left open (both sides away)."""
+    def restore(
+        self, row: ResumableSession, restored_as: str = "relay_restarted"
+    ) -> RelaySession | None:
+        """Take over a session a previous relay process (or, `restored_as`
+        "relay_lost", another relay that died) left open, both sides away."""
         now = self._core.now()
         verifiers = {Side(side): held for side, held in row.verifiers.items()}
         session = RelaySession(
@@ -145,17 +162,18 @@ class ResumeSlots:
             epoch=max(epoch for epoch, _verifier in verifiers.values()),
             verifiers=verifiers,
             resume_deadline=now + self._core.limits.resume_grace_seconds,
-            restored=True,
+            restored_as=restored_as,
         )
         session.bytes_forwarded[Side.HOST] = row.bytes_host_to_viewer
         session.bytes_forwarded[Side.VIEWER] = row.bytes_viewer_to_host
         try:
             self._core.rendezvous.restore(session)
         except Refused:
-            self._core.record(self._core.ledger.close_session, row.id, "relay_restarted", 0, 0)
-            return
+            self._core.record(self._core.ledger.close_session, row.id, restored_as, 0, 0)
+            return None
         self._core.log.event("session_restored", session=row.number, session_id=row.id)
         self._expire_later(session)
+        return session
 
     def resumable_across_restart(self, session: RelaySession) -> bool:
         return all(session.may_resume(side) for side in Side)

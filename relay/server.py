@@ -20,6 +20,14 @@ slot for `resume_grace_seconds`; the side comes back with `resume` instead of `r
 `join`, proving itself with its one-time secret against the verifier it left. A stopping
 relay keeps such sessions open in the ledger and a starting one takes them over, so both
 sides resume across a restart.
+
+Several relays on one PostgreSQL (`RelayConfig.database`): the relay registers itself and
+beats a heartbeat (relay/database/upkeep.py); a revocation on any relay reaches it at once
+by LISTEN/NOTIFY and cuts that technician's sessions here (the sweep stays, for SQLite and
+for notices missed while the database was away); sessions whose relay died and that no
+relay took over are closed `relay_lost` by whichever relay's sweep finds them first; and
+when the writes waiting for an unreachable database fill their queue, every session here
+ends `database_unavailable` (their evidence could not be kept any more).
 """
 
 from __future__ import annotations
@@ -35,13 +43,13 @@ from protocol.control import ErrorCode
 from relay.admission import AddressSlots, WaitingLine
 from relay.connection import NEVER, Connection, Paused
 from relay.core import RelayConfig, RelayCore
+from relay.database.upkeep import Upkeep
 from relay.departures import Departures
 from relay.events import EventLog
 from relay.farewell import (
     CLOSE_GOING_AWAY,
     CLOSE_NORMAL,
     CLOSE_TOO_BIG,
-    REVOKED_TEXT,
     Close,
     bad_message,
     error_message,
@@ -49,6 +57,8 @@ from relay.farewell import (
 )
 from relay.http import HOST_PATH, Gatekeeper
 from relay.ledger import Ledger
+from relay.notices import DatabaseNotices
+from relay.other_relays import OtherRelays
 from relay.pairing import RelaySession, SessionState, Side
 from relay.resumption import ResumeSlots
 from relay.sides import SessionSides
@@ -57,6 +67,8 @@ from relay.tls_transport import TlsServer, start_tls_server
 SWEEP_MIN_SECONDS = 0.05
 SWEEP_MAX_SECONDS = 1.0
 DIRECTION = {Side.HOST: "host_to_viewer", Side.VIEWER: "viewer_to_host"}
+# How often a relay among several looks for sessions of dead relays nobody took over.
+ORPHAN_SWEEP_SECONDS = 30.0
 
 __all__ = ["Relay", "RelayConfig"]
 
@@ -77,11 +89,11 @@ class Relay:
         self.limits = core.limits
         self.log = core.log
         self.metrics = core.metrics
-        self.ledger = core.ledger
         self.rendezvous = core.rendezvous
         self._departures = Departures(core)
-        self._slots = ResumeSlots(core, self._departures)
-        self._sides = SessionSides(core, self._departures, self._slots)
+        others = OtherRelays(core)
+        self._slots = ResumeSlots(core, self._departures, others)
+        self._sides = SessionSides(core, self._departures, self._slots, others)
         self._gate = Gatekeeper(core, gauges=self.gauges, connection_count=self.connection_count)
         self._connections: set[Connection] = set()
         limits = self.limits
@@ -92,15 +104,24 @@ class Relay:
         self._all_closed = asyncio.Event()
         self._listener: TlsServer | asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self.upkeep: Upkeep | None = None
+        self._notices = DatabaseNotices(core, self._departures, self._sides)
         self.port = 0
 
     @property
     def stopping(self) -> bool:
         return self.core.stopping
 
+    @property
+    def ledger(self) -> Ledger:
+        return self.core.ledger
+
     # lifecycle
 
     async def start(self) -> None:
+        if self.config.proxy_protocol and self.config.ssl_context is None:
+            raise ValueError("the PROXY protocol is read only on a relay that ends TLS itself")
+        await self.core.open_ledger()
         resumable = await self.core.db(self.ledger.resumable_sessions)
         reopened = await self.core.db(
             self.ledger.close_open_sessions, "relay_restarted", [row.id for row in resumable]
@@ -123,6 +144,9 @@ class Relay:
                 slots=self._unadmitted if at_accept else None,
                 line=WaitingLine(line_per_ip, line_in_all),
                 waiting_seconds=limits.waiting_timeout_seconds,
+                proxy_header_seconds=(
+                    limits.open_timeout_seconds if config.proxy_protocol else None
+                ),
             )
         else:
             at_accept = False
@@ -133,10 +157,37 @@ class Relay:
             self._line_at_request = WaitingLine(line_per_ip, line_in_all)
         self.port = self._listener.sockets[0].getsockname()[1]
         self._gate.set_own_origin(self.port)
+        if self.core.shared:
+            await self._start_upkeep()
+        await self._notices.listen()
         self._sweeper = asyncio.create_task(self._sweep())
         self.log.event(
             "relay_started", host=config.host, port=self.port, tls=config.ssl_context is not None
         )
+
+    @property
+    def url(self) -> str:
+        """Where this relay listens, as a client URL."""
+        config = self.config
+        scheme = "wss" if config.ssl_context is not None else "ws"
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        return f"{scheme}://{host}:{self.port}"
+
+    async def _start_upkeep(self) -> None:
+        """One of several relays: register (id, public URL, pin), then beat a heartbeat."""
+        assert self.core.relay_id is not None
+        if self.core.public_url is None:
+            self.core.public_url = self.url
+        self.upkeep = self.core.upkeep = Upkeep(
+            self.ledger,
+            self.core.db,
+            relay_id=self.core.relay_id,
+            public_url=self.core.public_url,
+            fingerprint=self.config.fingerprint,
+            log=self.log,
+            interval_seconds=self.config.heartbeat_seconds,
+        )
+        await self.upkeep.start()
 
     async def stop(self, reason: str = "shutting_down") -> None:
         """Tell every peer, close every ledger row with `reason`, close every connection."""
@@ -149,6 +200,7 @@ class Relay:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+        self._notices.close()
         timers = self.core.resume_timers
         for timer in list(timers.values()):
             timer.cancel()
@@ -175,7 +227,9 @@ class Relay:
         # Ledger writes finish; closes that outlive the grace period are cut short.
         await self.core.finish_background(self.limits.shutdown_grace_seconds)
         await self.core.db(self.ledger.close_open_sessions, reason, self.core.kept_at_stop)
-        self.core.close()
+        if self.upkeep is not None:
+            await self.upkeep.stop()  # gone: another relay may take what was kept at once
+        await self.core.close()
         self.log.event("relay_stopped")
 
     async def _connections_closed(self, seconds: float) -> bool:
@@ -430,6 +484,7 @@ class Relay:
         ping_interval = limits.ping_interval_seconds
         next_ping = self.now() + (ping_interval or 0.0)
         next_revocation_check = self.now() + limits.revocation_sweep_seconds
+        next_orphan_check = self.now() + ORPHAN_SWEEP_SECONDS
         interval = self._sweep_seconds()
         while True:
             await asyncio.sleep(interval)
@@ -446,7 +501,10 @@ class Relay:
                 self._check_session(session, now)
             if now >= next_revocation_check:
                 next_revocation_check = now + limits.revocation_sweep_seconds
-                await self._sweep_revocations()
+                await self._notices.sweep_revocations()
+            if self.core.shared and now >= next_orphan_check:
+                next_orphan_check = now + ORPHAN_SWEEP_SECONDS
+                self.spawn(self._notices.close_orphans())
 
     def _drop_overdue_waiting(self, now: float) -> None:
         if isinstance(self._listener, TlsServer):
@@ -504,29 +562,6 @@ class Relay:
             close = Close(idle, CLOSE_NORMAL, "idle", end_reason="idle", notify_other=(idle, True))
             session.last_activity = now  # one farewell, not one per sweep
             self.spawn(self._sides.leave(session.host, close))
-
-    async def _sweep_revocations(self) -> None:
-        """End the live sessions of technicians revoked since (the CLI runs elsewhere)."""
-        paired = [
-            s
-            for s in self.rendezvous.sessions()
-            if s.state is SessionState.PAIRED and s.technician_id is not None
-        ]
-        if not paired:
-            return
-        revoked = await self.core.db(self.ledger.revoked_among, [s.technician_id for s in paired])
-        for session in paired:
-            viewer = session.viewer
-            if session.technician_id not in revoked or viewer is None:
-                continue
-            self.log.event(
-                "technician_revoked",
-                session=session.number,
-                session_id=session.ledger_id,
-                technician=session.technician_name,
-            )
-            await self._sides.detach(session, Side.VIEWER, viewer, "revoked", None)
-            self._departures.farewell(viewer, refusal(ErrorCode.REVOKED, REVOKED_TEXT))
 
 
 def bad_binary(after: str) -> Close:

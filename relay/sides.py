@@ -4,15 +4,24 @@ or resume), the control messages of a paired side, and a side leaving. The relay
 `protocol.control`.
 Every method here runs in the one coroutine its connection allows at a time
 (relay/connection.py), or from the relay's sweep.
+
+Several relays on one database: session numbers are drawn unique across them by the
+database; a join for a number another live relay holds gets `redirect` to that relay (and
+nothing is counted: the code's tries are counted by the host on the relay that holds the
+session); the join rate limits are counted in the database, so that they hold across
+relays (in memory here while the database is unreachable).
 """
 
 from __future__ import annotations
+
+import time
 
 from protocol import SUPPORTED_VERSIONS, control
 from protocol.control import ErrorCode
 from protocol.errors import ProtocolError
 from relay.connection import NEVER, Connection
 from relay.core import RelayCore
+from relay.database import DatabaseError, DatabaseUnavailable
 from relay.departures import Departures
 from relay.farewell import (
     CLOSE_GOING_AWAY,
@@ -27,19 +36,27 @@ from relay.farewell import (
     error_message,
     refusal,
 )
-from relay.ledger import Technician
-from relay.limits import RateLimiter
-from relay.pairing import Refused, RelaySession, SessionState, Side
+from relay.ledger import LedgerUnavailable, Technician
+from relay.limits import RateLimit, RateLimiter
+from relay.other_relays import OtherRelays
+from relay.pairing import TOMBSTONE_SECONDS, Refused, RelaySession, SessionState, Side
 from relay.resumption import ResumeSlots
 
 
 class SessionSides:
     """Serving the host and viewer sides of sessions."""
 
-    def __init__(self, core: RelayCore, departures: Departures, slots: ResumeSlots) -> None:
+    def __init__(
+        self,
+        core: RelayCore,
+        departures: Departures,
+        slots: ResumeSlots,
+        others: OtherRelays,
+    ) -> None:
         self._core = core
         self._departures = departures
         self._slots = slots
+        self._others = others
         self._register_per_ip = RateLimiter(core.limits.register_per_ip)
         self._join_per_ip = RateLimiter(core.limits.join_per_ip)
         self._join_per_token = RateLimiter(core.limits.join_per_token)
@@ -104,6 +121,9 @@ class SessionSides:
                 ErrorCode.RATE_LIMITED,
                 "too many new sessions from this address; wait a minute and try again",
             )
+        if self._core.shared:
+            await self._register_shared(connection)
+            return
         try:
             session = self._core.rendezvous.register(connection, now)
         except Refused as refused:
@@ -118,6 +138,46 @@ class SessionSides:
                 session, self._core.now(), ErrorCode.EXPIRED, "not registered"
             )
             raise
+        self._registered(connection, session)
+
+    async def _register_shared(self, connection: Connection) -> None:
+        """One of several relays: the number is drawn by the database, unique across them,
+        together with the session's ledger row."""
+        core = self._core
+        if core.rendezvous.full():
+            self._refuse_register(ErrorCode.SERVER_FULL, connection.ip)
+            raise refusal(
+                ErrorCode.SERVER_FULL, "the relay is full, please try again later", CLOSE_GOING_AWAY
+            )
+        try:
+            number, ledger_id = await core.db(
+                core.ledger.register_session, core.relay_id, time.time(), TOMBSTONE_SECONDS
+            )
+        except LedgerUnavailable:
+            self._refuse_register(ErrorCode.DATABASE_UNAVAILABLE, connection.ip)
+            raise
+        except DatabaseError:  # no free number found: as good as full
+            self._refuse_register(ErrorCode.SERVER_FULL, connection.ip)
+            raise refusal(
+                ErrorCode.SERVER_FULL, "no session number is free; try again", CLOSE_GOING_AWAY
+            ) from None
+        try:
+            session = core.rendezvous.register(connection, core.now(), number=number)
+        except Refused as refused:
+            self._refuse_register(refused.code, connection.ip)
+            core.record(core.ledger.close_session, ledger_id, "expired", 0, 0)
+            core.record(core.ledger.release_session_number, number, time.time())
+            raise refusal(refused.code, refused.message, CLOSE_GOING_AWAY) from None
+        session.ledger_id = ledger_id
+        core.metrics.registers += 1
+        self._registered(connection, session)
+
+    def _refuse_register(self, code: ErrorCode, ip: str) -> None:
+        self._core.metrics.registers_refused[code.value] += 1
+        self._core.log.event("register_refused", reason=code.value, ip=ip)
+
+    def _registered(self, connection: Connection, session: RelaySession) -> None:
+        ip = connection.ip
         self._core.log.event(
             "session_registered", session=session.number, session_id=session.ledger_id, ip=ip
         )
@@ -129,6 +189,7 @@ class SessionSides:
                 session=session.number,
                 expires_in=int(self._core.limits.code_ttl_seconds),
                 **control.tariff_fields(self._core.config.tariff),
+                relays=self._core.told_relays(),
             ),
         )
 
@@ -136,10 +197,7 @@ class SessionSides:
         self, connection: Connection, join: control.Join, technician: Technician
     ) -> None:
         ip = connection.ip
-        now = self._core.now()
-        if not self._join_per_ip.allow(ip, now) or not self._join_per_token.allow(
-            technician.id, now
-        ):
+        if not await self._join_allowed(ip, technician):
             self._refuse_join(ErrorCode.RATE_LIMITED, ip, technician)
             raise refusal(ErrorCode.RATE_LIMITED, "too many joins; wait a minute and try again")
         if await self._core.db(self._core.ledger.revoked_among, [technician.id]):
@@ -148,6 +206,8 @@ class SessionSides:
         try:
             session = self._core.rendezvous.find_for_join(join.session, self._core.now())
         except Refused as refused:
+            if refused.code is ErrorCode.UNKNOWN_SESSION:
+                await self._others.redirect_if_elsewhere(join.session, "join", ip)
             self._refuse_join(refused.code, ip, technician)
             raise refusal(refused.code, refused.message, CLOSE_NORMAL) from None
         session.pair(connection, technician.id, technician.name, self._core.now())
@@ -167,10 +227,37 @@ class SessionSides:
             Side.VIEWER,
             connection,
             first=control.Joined(
-                technician=technician.name, **control.tariff_fields(self._core.config.tariff)
+                technician=technician.name,
+                **control.tariff_fields(self._core.config.tariff),
+                relays=self._core.told_relays(),
             ),
             then_tell=(Side.HOST, control.PeerJoined(technician=technician.name)),
         )
+
+    async def _join_allowed(self, ip: str, technician: Technician) -> bool:
+        """The join rate limits, per address and per technician: counted in the database
+        when relays share one (a guesser cannot spread joins over relays), else, and while
+        the database is unreachable, here."""
+        core = self._core
+        limits = core.limits
+        checks: list[tuple[RateLimiter, RateLimit, object, str]] = [
+            (self._join_per_ip, limits.join_per_ip, ip, f"join_ip:{ip}"),
+            (self._join_per_token, limits.join_per_token, technician.id,
+             f"join_technician:{technician.id}"),
+        ]  # fmt: skip
+        for local, limit, key, shared_key in checks:
+            if core.shared and limit.enabled:
+                try:
+                    allowed = await core.db(
+                        core.ledger.take_rate_token, shared_key, limit, time.time()
+                    )
+                except DatabaseUnavailable:
+                    allowed = local.allow(key, core.now())
+            else:
+                allowed = local.allow(key, core.now())
+            if not allowed:
+                return False
+        return True
 
     def _refuse_join(self, code: ErrorCode, ip: str, technician: Technician) -> None:
         self._core.metrics.joins_refused[code.value] += 1
@@ -246,7 +333,9 @@ class SessionSides:
             session_id=session.ledger_id,
             count=session.failed_attempts,
         )
-        self._core.record(self._core.ledger.record_failed_attempt, session.ledger_id)
+        self._core.record(
+            self._core.ledger.record_failed_attempt, session.ledger_id, session.failed_attempts
+        )
         if void:
             raise Close(
                 control.Void(),

@@ -9,7 +9,10 @@ lives from `recv_into` to the protocol's copy, inside one callback).
 
 Timeouts are not kept here: the connection's owner aborts a transport whose handshake or
 closing takes too long (relay/connection.py). `TlsServer` caps the handshakes in progress
-and the connections not yet admitted per address; those over a cap wait unread.
+and the connections not yet admitted per address; those over a cap wait unread. Behind a
+TCP load balancer that passes TLS through, the server reads the balancer's PROXY protocol
+header first (relay/proxy_protocol.py); the client's address it gives is the transport's
+`client_ip` and counts for the per-address caps.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import ssl
 from typing import Any
 
 from relay.admission import AddressSlots, WaitingLine
+from relay.proxy_protocol import read_header
 
 READ_BUFFER_BYTES = 256 * 1024
 TLS_RECORD_BYTES = 16 * 1024
@@ -91,6 +95,8 @@ class TlsTransport(asyncio.Transport):
             return default
         if name in ("ssl_object", "socket"):
             return sock
+        if name == "client_ip":  # the peer's, or the one a PROXY protocol header gave
+            return self._ip
         return default
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
@@ -342,8 +348,13 @@ class TlsServer:
         slots: AddressSlots | None = None,
         line: WaitingLine[socket.socket] | None = None,
         waiting_seconds: float = DEFAULT_WAITING_SECONDS,
+        proxy_header_seconds: float | None = None,
     ) -> None:
+        """`proxy_header_seconds`: read a PROXY protocol header first, for at most this
+        long (None: no header comes)."""
         self.loop = loop
+        self._proxy_header_seconds = proxy_header_seconds
+        self._reading_headers = 0
         self.sockets = [listener]
         self._listener: socket.socket | None = listener
         self._context = context
@@ -399,13 +410,30 @@ class TlsServer:
             except OSError:
                 return  # out of descriptors, or a connection reset before accept
             ip = str(address[0])
-            if not line.has_waiting(ip) and self._may_start(ip):
-                self._start(sock, ip)
-            elif line.add(ip, sock, self.loop.time() + self._waiting_seconds) is not None:
-                self.waited += 1
-            else:
-                self.closed_at_accept += 1
+            if self._proxy_header_seconds is None:
+                self._admit(sock, ip)
+            elif self._reading_headers + self.handshakes >= self._max_handshakes:
                 sock.close()
+            else:
+                sock.setblocking(False)
+                self._reading_headers += 1
+                read_header(self.loop, sock, ip, self._proxy_header_seconds, self._admit,
+                            self._header_read)  # fmt: skip
+
+    def _header_read(self) -> None:
+        self._reading_headers -= 1
+
+    def _admit(self, sock: socket.socket, ip: str) -> None:
+        """A connection from `ip` (behind a balancer, the address its PROXY header gave):
+        its TLS handshake starts if the caps allow; else it waits in line, unread."""
+        line = self.line
+        if not line.has_waiting(ip) and self._may_start(ip):
+            self._start(sock, ip)
+        elif line.add(ip, sock, self.loop.time() + self._waiting_seconds) is not None:
+            self.waited += 1
+        else:
+            self.closed_at_accept += 1
+            sock.close()
 
     def _may_start(self, ip: str) -> bool:
         return (
@@ -485,6 +513,7 @@ def start_tls_server(
     slots: AddressSlots | None = None,
     line: WaitingLine[socket.socket] | None = None,
     waiting_seconds: float = DEFAULT_WAITING_SECONDS,
+    proxy_header_seconds: float | None = None,
 ) -> TlsServer:
     """`protocol_factory(slot_address)` makes the protocol of a connection whose TLS
     handshake begins; `slot_address` is the address whose slot in `slots` it holds (None
@@ -501,4 +530,5 @@ def start_tls_server(
         slots=slots,
         line=line,
         waiting_seconds=waiting_seconds,
+        proxy_header_seconds=proxy_header_seconds,
     )

@@ -41,6 +41,7 @@ from endpoint.ending import (
 from endpoint.evidence import END_EXCHANGE_TIMEOUT_SECONDS, RECORDING_CAPABILITY, SessionEvidence
 from endpoint.reconnect import GIVE_UP_AFTER_SECONDS, ReconnectTarget, send_verifier
 from endpoint.relay_link import RelayLink, open_link
+from endpoint.relays import RelayRoute, follow_redirect
 from endpoint.wire import SessionWire
 from protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS, control, messages
 from protocol.billing import Tariff
@@ -217,8 +218,16 @@ class ViewerClient:
         self._dropped_outbox = 0
         self._phase_before_drop = Phase.ACTIVE
         self._ending = asyncio.Event()
+        # The relays this session can be reached through (endpoint/relays.py).
+        self.relays = RelayRoute(settings.relay_url, settings.fingerprint)
         self.resume = ViewerResume(
-            ReconnectTarget(settings.relay_url, "/v1/viewer", settings.fingerprint, settings.token),
+            ReconnectTarget(
+                settings.relay_url,
+                "/v1/viewer",
+                settings.fingerprint,
+                settings.token,
+                route=self.relays,
+            ),  # fmt: skip
             evidence,
             connect,
             give_up_after_seconds=settings.resume_give_up_seconds,
@@ -385,6 +394,13 @@ class ViewerClient:
             reason = "the viewer's time limit was reached"
         await self.end(reason)
 
+    def _join_request(self) -> control.Join:
+        return control.Join(
+            session=self.settings.code.session,
+            version=PROTOCOL_VERSION,
+            customer=self.settings.customer,
+        )
+
     def _outcome(self, error: FernwartungError) -> Outcome:
         if isinstance(error, RecordingFailed):
             return Outcome(ExitStatus.ERROR, f"The session was ended: {error}")
@@ -409,20 +425,21 @@ class ViewerClient:
             raise SessionEnded(self._end_reason)
         link = self.wire.link
         self._set_status(phase=Phase.JOINING)
-        await link.send_control(
-            control.Join(
-                session=self.settings.code.session,
-                version=PROTOCOL_VERSION,
-                customer=self.settings.customer,
-            )
-        )
+        await link.send_control(self._join_request())
         try:
             async with asyncio.timeout(JOIN_TIMEOUT_SECONDS):
                 joined = await link.receive()
+                if isinstance(joined, control.Redirect):  # the session is on another relay
+                    link, joined = await follow_redirect(
+                        self.relays, link, joined, "/v1/viewer", self._join_request,
+                        token=self.settings.token, connect=self._connect,
+                    )  # fmt: skip
+                    self.wire.link = link
         except TimeoutError:
             raise RelayUnreachable("the relay did not confirm the join in time") from None
         if not isinstance(joined, control.Joined):
             raise ProtocolError("the relay did not confirm the join")
+        self.relays.learn(joined.relays)
         if (tariff := joined.tariff()) is not None:
             self._set_status(tariff=tariff)
         self.technician = joined.technician

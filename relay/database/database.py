@@ -373,9 +373,16 @@ class Database:
         )  # fmt: skip
 
     def close_session(
-        self, session_id: int, reason: str, bytes_host_to_viewer: int, bytes_viewer_to_host: int
+        self,
+        session_id: int,
+        reason: str,
+        bytes_host_to_viewer: int,
+        bytes_viewer_to_host: int,
+        relay_id: str | None = None,
     ) -> None:
-        self._write("close_session", session_id, reason, bytes_host_to_viewer, bytes_viewer_to_host)
+        """End a session's row (with `relay_id`: only while that relay holds it)."""
+        args: tuple[object, ...] = (session_id, reason, bytes_host_to_viewer, bytes_viewer_to_host)
+        self._write("close_session", *args, *(() if relay_id is None else (relay_id,)))
 
     def close_open_sessions(
         self, reason: str, keep: Iterable[int] = (), relay_id: str | None = None
@@ -447,8 +454,8 @@ class Database:
     def heartbeat(self, relay_id: str, now: float) -> bool:
         return self._read(shared.heartbeat, relay_id, now)
 
-    def retire_relay(self, relay_id: str) -> None:
-        self._read(shared.retire_relay, relay_id)
+    def retire_relay(self, relay_id: str, gone_since: float = 0.0) -> None:
+        self._read(shared.retire_relay, relay_id, gone_since)
 
     def relays(self, now: float, stale_after: float) -> list[RelayRecord]:
         return self._read(shared.relays, now, stale_after)
@@ -456,8 +463,8 @@ class Database:
     def allocate_session_number(self, relay_id: str, now: float, tombstone_seconds: float) -> str:
         return self._read(shared.allocate_session_number, relay_id, now, tombstone_seconds)
 
-    def release_session_number(self, number: str, now: float) -> None:
-        self._read(shared.release_session_number, number, now)
+    def release_session_number(self, number: str, now: float, relay_id: str | None = None) -> None:
+        self._read(shared.release_session_number, number, now, relay_id)
 
     def locate_session(self, number: str, now: float, stale_after: float) -> SessionLocation | None:
         return self._read(shared.locate_session, number, now, stale_after)

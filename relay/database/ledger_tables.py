@@ -234,13 +234,18 @@ def close_session(
     reason: str,
     bytes_host_to_viewer: int,
     bytes_viewer_to_host: int,
+    relay_id: str | None = None,
 ) -> None:
-    tx.execute(
+    """End a session's row; with `relay_id`, only while that relay (or none) holds it: a
+    relay cut off from its clients must not end a session another relay took over."""
+    closed = tx.execute(
         "UPDATE sessions SET ended = ?, end_reason = ?, bytes_host_to_viewer = ?, "
-        "bytes_viewer_to_host = ? WHERE id = ? AND ended IS NULL",
-        (at, reason, bytes_host_to_viewer, bytes_viewer_to_host, session_id),
+        "bytes_viewer_to_host = ? WHERE id = ? AND ended IS NULL "
+        "AND (CAST(? AS TEXT) IS NULL OR relay_id IS NULL OR relay_id = ?)",
+        (at, reason, bytes_host_to_viewer, bytes_viewer_to_host, session_id, relay_id, relay_id),
     )
-    tx.execute("DELETE FROM resume_verifiers WHERE session_id = ?", (session_id,))
+    if closed or relay_id is None:
+        tx.execute("DELETE FROM resume_verifiers WHERE session_id = ?", (session_id,))
 
 
 def close_open_sessions(

@@ -47,9 +47,11 @@ def heartbeat(tx: Transaction, relay_id: str, now: float) -> bool:
     return tx.execute("UPDATE relays SET heartbeat_at = ? WHERE id = ?", (now, relay_id)) == 1
 
 
-def retire_relay(tx: Transaction, relay_id: str) -> None:
-    """A relay that stops: stale at once, so another may take its sessions over."""
-    tx.execute("UPDATE relays SET heartbeat_at = 0 WHERE id = ?", (relay_id,))
+def retire_relay(tx: Transaction, relay_id: str, gone_since: float = 0.0) -> None:
+    """A relay that stops: stale at once, so another may take its sessions over. Its last
+    heartbeat becomes `gone_since` (a time already stale): sessions it kept open for a
+    restart count as orphaned only from then on."""
+    tx.execute("UPDATE relays SET heartbeat_at = ? WHERE id = ?", (gone_since, relay_id))
 
 
 def relays(tx: Transaction, now: float, stale_after: float) -> list[RelayRecord]:
@@ -90,11 +92,15 @@ def allocate_session_number(
     raise DatabaseError("no free session number was found; try again")
 
 
-def release_session_number(tx: Transaction, number: str, now: float) -> None:
-    """The session of `number` ended: after the tombstone time the number is free."""
+def release_session_number(
+    tx: Transaction, number: str, now: float, relay_id: str | None = None
+) -> None:
+    """The session of `number` ended: after the tombstone time the number is free. With
+    `relay_id`, only while that relay holds the number (not after another took it over)."""
     tx.execute(
-        "UPDATE session_numbers SET released_at = ? WHERE number = ? AND released_at IS NULL",
-        (now, number),
+        "UPDATE session_numbers SET released_at = ? WHERE number = ? AND released_at IS NULL "
+        "AND (CAST(? AS TEXT) IS NULL OR relay_id = ?)",
+        (now, number, relay_id, relay_id),
     )
 
 

@@ -1,6 +1,7 @@
 """A running relay's care for its database, as one task: register the relay (id, public
-URL, certificate pin), beat its heartbeat, send writes that waited during an outage, and
-log when the database goes away and comes back.
+URL, certificate pin), beat its heartbeat, learn which other relays are alive (clients are
+told, to resume there if this relay is gone), send writes that waited during an outage,
+and log when the database goes away and comes back.
 
 Every database call goes through `run` (the relay's `db`: its one database thread), so
 the event loop never waits on the database.
@@ -18,6 +19,7 @@ from typing import Any
 
 from relay.database.database import Database
 from relay.database.errors import DatabaseUnavailable
+from relay.database.records import RelayRecord
 
 HEARTBEAT_SECONDS = 2.0
 # A relay whose heartbeat is older than this is gone: another may take its sessions over.
@@ -65,6 +67,8 @@ class Upkeep:
         self._interval = interval_seconds
         self._task: asyncio.Task[None] | None = None
         self._was_available = True
+        # The other relays whose heartbeat is fresh, as of the last beat.
+        self.other_relays: tuple[RelayRecord, ...] = ()
 
     async def start(self) -> None:
         database = self._database
@@ -76,7 +80,12 @@ class Upkeep:
             time.time(),
         )
         self._log.event("relay_registered", relay_id=self.relay_id, url=self._public_url)
+        await self._learn_relays()
         self._task = asyncio.create_task(self._beat())
+
+    async def _learn_relays(self) -> None:
+        relays = await self._run(self._database.relays, time.time(), RELAY_STALE_SECONDS)
+        self.other_relays = tuple(r for r in relays if r.alive and r.id != self.relay_id)
 
     async def _beat(self) -> None:
         database = self._database
@@ -85,6 +94,7 @@ class Upkeep:
             try:
                 await self._run(database.heartbeat, self.relay_id, time.time())
                 await self._run(database.flush_pending)
+                await self._learn_relays()
             except DatabaseUnavailable:
                 pass
             self._note_availability()
@@ -105,5 +115,6 @@ class Upkeep:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        gone_since = time.time() - RELAY_STALE_SECONDS - self._interval
         with contextlib.suppress(DatabaseUnavailable):
-            await self._run(self._database.retire_relay, self.relay_id)
+            await self._run(self._database.retire_relay, self.relay_id, gone_since)

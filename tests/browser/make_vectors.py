@@ -793,6 +793,11 @@ def control_vectors():
         C.Resume("48213", 2, bytes(range(32, 64)), 1),
         C.PeerReconnecting(),
         C.Resumed(4),
+        C.Registered("48213", 600, relays=(C.OtherRelay("wss://b.example:8765", "ab" * 32),)),
+        C.Joined(technician="Technik Tina", relays=(C.OtherRelay("wss://[::1]:8766"),)),
+        C.Resumed(5, relays=(C.OtherRelay("wss://b.example:8765"), C.OtherRelay("wss://c.x"))),
+        C.Redirect("wss://relay-a.example:8765", "cd" * 32),
+        C.Redirect("ws://127.0.0.1:8765"),
     ]
     valid = [{"message": to_json(m), "text": C.encode(m)} for m in examples]
     # What only a relay sends is read leniently: a newer relay's extra fields are ignored.
@@ -819,6 +824,9 @@ def control_vectors():
         "too large": '{"type": "end", "reason": "' + "x" * 4100 + '"}',
         "reason too long": '{"type": "end", "reason": "' + "ü" * 501 + '"}',
         "customer control character": '{"type": "join", "session": "48213", "version": 1, "customer": "a\\u0007"}',
+        "redirect with a path": '{"type": "redirect", "url": "wss://a.example/x"}',
+        "redirect to https": '{"type": "redirect", "url": "https://a.example"}',
+        "other relay of one field": '{"type": "resumed", "epoch": 1, "relays": [["wss://a"]]}',
     }
     invalid = []
     for name, text in bad_texts.items():

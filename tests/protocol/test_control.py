@@ -22,6 +22,13 @@ EXAMPLES = [
     c.PeerLeft(reason="the technician closed the viewer"),
     c.End(reason="done"),
     c.Error(code=c.ErrorCode.UNKNOWN_SESSION, message="no such session"),
+    c.Registered(
+        session="482139", expires_in=600, relays=(c.OtherRelay("wss://b.example:8765", "ab" * 32),)
+    ),
+    c.Joined(technician="Anna", relays=(c.OtherRelay("wss://b.example:8765"),)),
+    c.Resumed(epoch=2, relays=(c.OtherRelay("wss://[::1]:8765", "cd" * 32),)),
+    c.Redirect(url="wss://relay-a.example:8765", fingerprint="ef" * 32),
+    c.Redirect(url="wss://relay-a.example"),
 ]
 
 
@@ -52,11 +59,30 @@ def test_design_examples_decode():
         ('{"type": "checkpoint", "records": 1, "head": "zz"}', "hex digits"),
         ('{"type": "consent", "level": "root"}', "must be one of"),
         ('{"type": "error", "code": "nope", "message": "x"}', "must be one of"),
+        ('{"type": "redirect", "url": "wss://a.example/path"}', "expected form"),
+        ('{"type": "redirect", "url": "https://a.example"}', "expected form"),
+        ('{"type": "redirect", "url": "wss://a", "fingerprint": "AB"}', "expected form"),
+        ('{"type": "resumed", "epoch": 1, "relays": [["wss://a"]] }', "must have 2 fields"),
+        ('{"type": "resumed", "epoch": 1, "relays": "wss://a"}', "a list"),
     ],
 )
 def test_bad_control_messages_get_a_readable_reason(text, reason):
     with pytest.raises(ProtocolError, match=reason):
         c.decode(text)
+
+
+def test_the_other_relays_are_left_out_when_there_are_none():
+    # A relay alone sends exactly what relays before issue 24 sent.
+    assert "relays" not in c.encode(c.Registered(session="482139", expires_in=600))
+    assert c.encode(c.Resumed(epoch=1)) == '{"type":"resumed","epoch":1}'
+
+
+def test_a_relay_may_tell_at_most_eight_others_in_one_message():
+    many = tuple(c.OtherRelay(f"wss://r{i}.example:8765", "ab" * 32) for i in range(8))
+    text = c.encode(c.Joined("1.40", "19", "started-minute", "0", "Anna Schmidt", many))
+    assert len(text) <= c.MAX_CONTROL_BYTES and c.decode(text).relays == many
+    with pytest.raises(ProtocolError, match="more than 8"):
+        c.Joined(relays=(*many, many[0]))
 
 
 def test_oversize_control_message_is_refused():

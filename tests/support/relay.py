@@ -11,7 +11,8 @@ certificate by default. Also `add_technician` for a viewer's token.
 (e.g. `code_ttl_seconds=1.0`, `revocation_sweep_seconds=0.1`). Rate limits are off unless
 passed (`register_per_ip=RateLimit(60, 3)`), so tests can open many sessions.
 `running_relay(..., database=URL, relay_id="a")` runs it on PostgreSQL as
-`fernwartung relay --database URL` does (with its upkeep: heartbeat, waiting writes).
+`fernwartung relay --database URL` does (with its upkeep: heartbeat, waiting writes, the
+other relays; a heartbeat every UPKEEP_SECONDS_FOR_TESTS).
 """
 
 from __future__ import annotations
@@ -29,11 +30,9 @@ from pathlib import Path
 
 from protocol.billing import Tariff
 from relay import tls as relay_tls
-from relay.database.upkeep import Upkeep
 from relay.events import EventLog
 from relay.ledger import Ledger
 from relay.limits import UNLIMITED, Limits
-from relay.main import relay_on
 from relay.server import Relay, RelayConfig
 
 UPKEEP_SECONDS_FOR_TESTS = 0.2
@@ -80,6 +79,7 @@ async def running_relay(
     allow_origins: tuple[str, ...] = (),
     database: str | None = None,
     relay_id: str = "relay-test",
+    proxy_protocol: bool = False,
     **settings: object,
 ) -> AsyncIterator[RelayInfo]:
     """The real relay in this event loop on 127.0.0.1:<free port>; stopped on exit."""
@@ -95,32 +95,22 @@ async def running_relay(
         host="127.0.0.1",
         port=0,
         ssl_context=ssl_context,
+        proxy_protocol=proxy_protocol,
         limits=limits_for_tests(**settings),
         tariff=tariff or Tariff(),
+        database=database,
+        relay_id=relay_id if database is not None else None,
+        fingerprint=fingerprint,
+        heartbeat_seconds=UPKEEP_SECONDS_FOR_TESTS,
         public_url=public_url,
         allow_origins=allow_origins,
     )
     log = EventLog(stream=log_to) if log_to is not None else EventLog()  # type: ignore[arg-type]
-    ledger = None
-    if database is not None:
-        ledger = Ledger.open(database, data_dir)
-        ledger.relay_id = relay_id
-    relay = relay_on(config, log, ledger)
+    relay = Relay(config, log=log)
     await relay.start()
-    scheme = "wss" if tls else "ws"
-    url = f"{scheme}://127.0.0.1:{relay.port}"
-    upkeep = None
     try:
-        if ledger is not None:
-            upkeep = Upkeep(
-                relay.ledger, relay.db, relay_id=relay_id, public_url=url,
-                fingerprint=fingerprint, log=log, interval_seconds=UPKEEP_SECONDS_FOR_TESTS,
-            )  # fmt: skip
-            await upkeep.start()
-        yield RelayInfo(url, fingerprint, data_dir, relay)
+        yield RelayInfo(relay.url, fingerprint, data_dir, relay)
     finally:
-        if upkeep is not None:
-            await upkeep.stop()
         await relay.stop()
 
 

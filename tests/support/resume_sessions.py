@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from endpoint.evidence import EvidenceSettings, SessionEvidence
-from fernwartung.recording_cli import read_ledger
+from fernwartung.recording_cli import read_database_checkpoints, read_ledger
 from host_agent import events as ui
 from host_agent.agent import AgentSettings, HostAgent
 from host_agent.evidence import terms_hash
@@ -70,6 +70,7 @@ class Watch:
     in_control: asyncio.Event = field(default_factory=asyncio.Event)
     checkpoints: int = 0  # the host's, as the viewer received them
     checkpoint_arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    stats: list[FrameStat] = field(default_factory=list)  # every frame update applied
     sent_messages: list[tuple[messages.Message, bytes]] = field(default_factory=list)
 
     # a viewer MessageTap
@@ -88,6 +89,7 @@ class Watch:
                 await self.checkpoint_arrived.wait()
 
     def on_stat(self, stat: FrameStat) -> None:
+        self.stats.append(stat)
         self.frames += 1
         self.frame_arrived.set()
 
@@ -142,9 +144,14 @@ async def live_session(
     host_url: str,
     viewer_url: str,
     give_up_seconds: float = 30.0,
+    token: str | None = None,
+    viewer_fingerprint: str | None = None,
 ) -> AsyncIterator[Live]:
-    """Host and viewer in control, both recording, frames flowing."""
-    token = add_technician(data_dir, TECHNICIAN)
+    """Host and viewer in control, both recording, frames flowing. `token`: the
+    technician's, when not added to `data_dir`'s ledger here; `viewer_fingerprint`: the
+    viewer's pin, when its relay is another than the host's."""
+    if token is None:
+        token = add_technician(data_dir, TECHNICIAN)
     host_ui = UiRecorder()
     host_recording = SessionEvidence(Role.HOST, EvidenceSettings(
         tmp_path / "host", host_url, terms_hash("terms"),
@@ -165,7 +172,7 @@ async def live_session(
         watch = Watch()
         client = ViewerClient(
             ClientSettings(
-                viewer_url, parse_code(code.spoken), token, fingerprint,
+                viewer_url, parse_code(code.spoken), token, viewer_fingerprint or fingerprint,
                 resume_give_up_seconds=give_up_seconds,
             ),
             on_event=watch.on_event, on_stat=watch.on_stat, taps=[watch],
@@ -220,19 +227,25 @@ def gaps_in(path: Path) -> list[str]:
         ]
 
 
-def assert_recordings_agree(live: Live, data_dir: Path) -> None:
-    """Both copies verify against the ledger, note the gap, and agree on every checkpoint."""
+def assert_recordings_agree(live: Live, data_dir: Path | None, database: str | None = None) -> None:
+    """Both copies verify against the ledger (the SQLite one in `data_dir`, or the
+    PostgreSQL at `database`), note the gap, and agree on every checkpoint."""
     host_file, viewer_file = live.host_recording.path, live.viewer_recording.path
     assert host_file is not None and viewer_file is not None
     for path in (host_file, viewer_file):
         with path.open("rb") as stream:
             header = RecordReader(stream).read_header()
-        # With the relay's byte counts: the messages sent again after a resume, and its
-        # frames, are accounted for (no honest file is called cut).
-        checkpoints, forwarded = read_ledger(data_dir, header)
+        # With the relay's byte counts (SQLite ledger): the messages sent again after a
+        # resume, and its frames, are accounted for (no honest file is called cut).
+        forwarded = None
+        if database is not None:
+            checkpoints = read_database_checkpoints(database, header)
+        else:
+            assert data_dir is not None
+            checkpoints, forwarded = read_ledger(data_dir, header)
+            assert forwarded.from_side(header.side) is not None
         result = verify(path.read_bytes(), checkpoints, forwarded)
         assert result.intact, result.reason
-        assert forwarded.from_side(header.side) is not None
         gaps = gaps_in(path)
         assert any("dropped" in gap for gap in gaps), gaps
         assert any(gap.startswith("resumed after") for gap in gaps), gaps

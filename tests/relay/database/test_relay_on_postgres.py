@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from protocol import control
-from protocol.errors import NotAuthorised, SessionEnded
+from protocol.errors import NotAuthorised, RelayUnreachable, SessionEnded
 from relay.database import open_database
 from relay.database.upkeep import RELAY_ID_FILE
-from tests.relay.conftest import Streamer, host_link, pair, receive, wait_for
+from tests.relay.conftest import Streamer, host_link, pair, receive, viewer_link, wait_for
 from tests.support.postgres import PostgresServer
 from tests.support.relay import RelayInfo, running_relay, start_relay_process, stop_relay_process
 
@@ -151,3 +151,49 @@ def test_an_unreachable_database_is_a_clear_error_without_the_password(tmp_path:
     assert result.returncode == 2
     assert "cannot reach the PostgreSQL database nowhere" in result.stderr
     assert secret not in result.stderr + result.stdout
+
+
+async def test_a_token_the_database_cannot_check_is_answered_503_and_one_seen_lately_passes(
+    postgres_server: PostgresServer, postgres_url: str, tmp_path: Path
+) -> None:
+    async with running_relay(tmp_path / "a", database=postgres_url, relay_id="a") as relay:
+        unseen = await add_technician(relay, "Alice")
+        seen = await add_technician(relay, "Bob")
+        await (await viewer_link(relay, seen)).close()  # the relay remembers Bob's token
+        await asyncio.to_thread(postgres_server.stop)
+        try:
+            with pytest.raises(RelayUnreachable, match="HTTP 503"):
+                await viewer_link(relay, unseen)
+            await (await viewer_link(relay, seen)).close()
+        finally:
+            await asyncio.to_thread(postgres_server.start)
+        # (a client tries a 503 again for a few seconds: the relay may just be busy)
+        assert relay.relay.metrics.connections_refused_http["503"] >= 1
+
+
+async def test_when_the_waiting_writes_fill_their_queue_every_session_ends(
+    postgres_server: PostgresServer, postgres_url: str, tmp_path: Path
+) -> None:
+    async with running_relay(tmp_path / "a", database=postgres_url, relay_id="a") as relay:
+        token = await add_technician(relay, "Alice")
+        session = await pair(relay, token)
+        await session.host.send_control(control.Consent(control.ReportedConsent.VIEW, **SHOWN))
+        relay.relay.ledger._writes.max_writes = 3  # noqa: SLF001 - a small queue for the test
+        await asyncio.to_thread(postgres_server.stop)
+        try:
+            for records in range(1, 6):
+                await session.host.send_control(control.Checkpoint(records, bytes(32)))
+            for link in (session.host, session.viewer):
+                with pytest.raises(SessionEnded, match="Datenbank.*database"):
+                    while True:
+                        await receive(link)
+        finally:
+            await asyncio.to_thread(postgres_server.start)
+        async with asyncio.timeout(15):
+            while relay.relay.ledger.pending_writes:
+                await asyncio.sleep(0.05)  # the upkeep sends what waited
+    sessions, checkpoints = await rows(postgres_url, tmp_path / "check")
+    [row] = sessions
+    assert (row["end_reason"], row["consent_level"]) == ("database_unavailable", "view")
+    kept = [c["records"] for c in checkpoints]
+    assert kept == list(range(1, len(kept) + 1)) and len(kept) < 5  # the rest could not be

@@ -99,6 +99,42 @@ def test_a_session_is_taken_over_only_from_a_relay_that_is_gone(store: Store) ->
     assert not b.claim_session(session_id, "b", now=1012.0, stale_after=STALE)  # ended
 
 
+def test_a_relay_cut_off_cannot_end_or_free_a_session_another_relay_took_over(
+    store: Store,
+) -> None:
+    a, b = store.open(), store.open()
+    a.register_relay("a", "wss://a", None, now=1000.0)
+    b.register_relay("b", "wss://b", None, now=1011.0)
+    number, session_id = a.register_session("a", now=1000.0, tombstone_seconds=TOMBSTONE)
+    assert b.claim_session(session_id, "b", now=1011.0, stale_after=STALE)
+    b.store_verifier(session_id, "host", 1, b"\x01" * 32)
+    # a comes back to its senses: its grace period for the session ran out meanwhile
+    a.close_session(session_id, "host_left", 1, 2, relay_id="a")
+    a.release_session_number(number, now=1012.0, relay_id="a")
+    [row] = b.session_rows()
+    assert (row["ended"], row["relay_id"]) == (None, "b")
+    with b.backend.transaction() as tx:
+        assert tx.one("SELECT released_at FROM session_numbers WHERE number = ?", (number,)) == (
+            None,
+        )
+        assert tx.one("SELECT COUNT(*) FROM resume_verifiers") == (1,)  # b's, kept
+    b.close_session(session_id, "viewer_ended", 3, 4, relay_id="b")
+    b.release_session_number(number, now=1013.0, relay_id="b")
+    [row] = b.session_rows()
+    assert (row["end_reason"], row["bytes_viewer_to_host"]) == ("viewer_ended", 4)
+
+
+def test_a_stopped_relay_is_stale_at_once_but_gone_only_from_its_stop(store: Store) -> None:
+    database = store.open()
+    database.register_relay("a", "wss://a", None, now=1000.0)
+    _n, kept = database.register_session("a", now=1000.0, tombstone_seconds=TOMBSTONE)
+    database.retire_relay("a", gone_since=1100.0 - STALE - 1.0)
+    [record] = database.relays(now=1100.0, stale_after=STALE)
+    assert not record.alive  # another relay may take its sessions over at once
+    assert database.close_orphaned_sessions("relay_lost", now=1100.0, stale_after=60.0) == []
+    assert database.close_orphaned_sessions("relay_lost", now=1200.0, stale_after=60.0) == [kept]
+
+
 def test_sessions_of_a_relay_gone_for_good_are_closed(store: Store) -> None:
     database = store.open()
     database.register_relay("a", "wss://a", None, now=1000.0)

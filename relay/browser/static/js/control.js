@@ -8,7 +8,7 @@
 // The page only reads what its own relay writes, so neither lets a peer say anything else.
 
 import { ProtocolError } from './errors.js';
-import { Choice, Flag, HexDigest, Int, Record, Text, characterCount } from './schema.js';
+import { Choice, Flag, HexDigest, Int, ListOf, Nested, Record, Text, characterCount } from './schema.js';
 
 export const MAX_CONTROL_BYTES = 4096;
 export const MAX_TECHNICIAN_CHARS = 64;
@@ -28,6 +28,18 @@ const TARIFF = [
   ['rounding', ROUNDING, ''],
   ['minimum_charge', AMOUNT, ''],
 ];
+// Another relay of the operator: a WebSocket base URL (no path) and its certificate pin.
+export const MAX_OTHER_RELAYS = 8;
+const RELAY_URL = new Text(200, 'wss?://[^\\s/?#@\\\\]+');
+const PIN = new Text(64, '([0-9a-f]{64})?');
+
+/** Another relay of the same operator, where a side may go on with its session when its
+ * own relay is gone (several relays on one database); travels as [url, fingerprint]. */
+export class OtherRelay extends Record {
+  static FIELDS = [['url', RELAY_URL], ['fingerprint', PIN, '']];
+}
+
+const OTHER_RELAYS = ['relays', new ListOf(new Nested(OtherRelay), MAX_OTHER_RELAYS), []];
 
 export const ErrorCode = Object.freeze({
   UNKNOWN_SESSION: 'unknown_session',
@@ -71,7 +83,8 @@ export class Register extends Control {
 
 export class Registered extends Control {
   static TYPE = 'registered';
-  static FIELDS = [['session', SESSION], ['expires_in', new Int(0, 86_400)], ...TARIFF];
+  static FIELDS = [['session', SESSION], ['expires_in', new Int(0, 86_400)], ...TARIFF, OTHER_RELAYS];
+  static OMITTED_AT_DEFAULT = new Set(['relays']);
   tariff() {
     return tariffOf(this);
   }
@@ -86,7 +99,8 @@ export class Join extends Control {
  * viewer's recording holds it); empty from an older relay. */
 export class Joined extends Control {
   static TYPE = 'joined';
-  static FIELDS = [...TARIFF, ['technician', new Text(MAX_TECHNICIAN_CHARS), '']];
+  static FIELDS = [...TARIFF, ['technician', new Text(MAX_TECHNICIAN_CHARS), ''], OTHER_RELAYS];
+  static OMITTED_AT_DEFAULT = new Set(['relays']);
   tariff() {
     return tariffOf(this);
   }
@@ -178,7 +192,15 @@ export class PeerReconnecting extends Control {
 
 export class Resumed extends Control {
   static TYPE = 'resumed';
-  static FIELDS = [['epoch', EPOCH]];
+  static FIELDS = [['epoch', EPOCH], OTHER_RELAYS];
+  static OMITTED_AT_DEFAULT = new Set(['relays']);
+}
+
+/** Relay -> a join or a resume: the session is held by another relay of the operator; ask
+ * there (its URL, and its certificate pin where relays use self-signed certificates). */
+export class Redirect extends Control {
+  static TYPE = 'redirect';
+  static FIELDS = [['url', RELAY_URL], ['fingerprint', PIN, '']];
 }
 
 export { RelayError as Error };
@@ -186,7 +208,7 @@ export { RelayError as Error };
 export const CONTROL_TYPES = new Map(
   [
     Register, Registered, Join, Joined, PeerJoined, FailedAttempt, Void, Consent, Checkpoint,
-    PeerLeft, End, RelayError, ResumeVerifier, Resume, PeerReconnecting, Resumed,
+    PeerLeft, End, RelayError, ResumeVerifier, Resume, PeerReconnecting, Resumed, Redirect,
   ].map((type) => [type.TYPE, type]),
 );
 
@@ -195,15 +217,21 @@ export function encode(message) {
   const object = { type: message.constructor.TYPE };
   const omitted = message.constructor.OMITTED_AT_DEFAULT ?? new Set();
   for (const [name, rule, ...defaults] of message.constructor.FIELDS) {
-    if (omitted.has(name) && defaults.length && message[name] === defaults[0]) continue;
+    if (omitted.has(name) && defaults.length && isDefault(message[name], defaults[0])) continue;
     object[name] = rule.toWire(message[name]);
   }
   return JSON.stringify(object);
 }
 
+function isDefault(value, fallback) {
+  return Array.isArray(fallback) ? value.length === 0 && fallback.length === 0 : value === fallback;
+}
+
 // What only the relay sends: read leniently (unknown fields are ignored), so that a relay
 // can add a field without breaking viewers that predate it. As protocol/control.py.
-const FROM_RELAY = new Set([Registered, Joined, PeerJoined, Void, PeerLeft, RelayError, PeerReconnecting, Resumed]);
+const FROM_RELAY = new Set([
+  Registered, Joined, PeerJoined, Void, PeerLeft, RelayError, PeerReconnecting, Resumed, Redirect,
+]);
 
 /** Parse and validate one control frame. */
 export function decode(text) {
