@@ -887,6 +887,16 @@ def billing_vectors():
     return {"bills": bills, "money": money, "percents": percents, "prices": prices}
 
 
+def padding_vectors():
+    """protocol/padding.py: every example message, encoded and padded as a side pads it."""
+    from protocol.padding import pad
+
+    return [
+        {"message": to_json(message), "padded": pad(message, M.encode(message)).hex()}
+        for message in message_examples()
+    ]
+
+
 def make() -> dict:
     handshake = handshake_vectors()
     exchange = handshake["exchanges"][0]
@@ -903,6 +913,7 @@ def make() -> dict:
         "framebuffer": framebuffer_vectors(),
         "recording": recording_vector(),
         "billing": billing_vectors(),
+        "padding": padding_vectors(),
     }
 
 

@@ -34,6 +34,7 @@ import {
 } from './errors.js';
 import * as control from './control.js';
 import * as messages from './messages.js';
+import { PADDING_CAPABILITY, pad } from './padding.js';
 import { Role } from './handshake.js';
 import { Established, PeerSession, Received, Resumed, Send, SessionState } from './session.js';
 import { END_EXCHANGE_TIMEOUT_SECONDS, RECORDING_CAPABILITY, termsHashFrom } from './evidence.js';
@@ -76,7 +77,7 @@ export const RESUME_ANSWER_TIMEOUT_SECONDS = 10;
 export const APPLY_QUEUE_UPDATES = 8;
 export const VIEWER_CAPABILITIES = Object.freeze([
   'tiles.fill', 'tiles.jpeg', 'tiles.webp', 'tiles.png', 'cursor', 'chat',
-  ...messages.RICH_CAPABILITIES,
+  ...messages.RICH_CAPABILITIES, PADDING_CAPABILITY,
 ]); // prettier-ignore
 
 // Reasons this side gives the relay, worded for the customer by the host (endpoint/ending.py).
@@ -146,6 +147,7 @@ export class BrowserSession {
   #session = null;
   #established = false;
   #peerRecords = false;
+  #padForPeer = false; // the host's Hello announced padding
   #peerSaidBye = signal();
   #endFinished = signal();
   #ending = signal();
@@ -234,7 +236,8 @@ export class BrowserSession {
     const session = this.#session;
     if (session === null) return Promise.resolve();
     if (this.#closingSends && !(message instanceof messages.Bye)) return Promise.resolve();
-    const plaintext = messages.encode(message);
+    let plaintext = messages.encode(message);
+    if (this.#padForPeer) plaintext = pad(message, plaintext); // protocol/padding.py
     if (this.evidence !== null && this.evidence.started) this.evidence.sent(plaintext); // first
     return this.#putOnWire(session.sealPlaintext(plaintext));
   }
@@ -532,6 +535,7 @@ export class BrowserSession {
     this.#noteReceived(received);
     messages.negotiateVersion(messages.SUPPORTED_VERSIONS, hello.versions);
     this.#peerRecords = hello.capabilities.includes(RECORDING_CAPABILITY);
+    this.#padForPeer = hello.capabilities.includes(PADDING_CAPABILITY);
     await this.send(
       new messages.Hello({ versions: [...messages.SUPPORTED_VERSIONS], capabilities, screen_width: 0, screen_height: 0 }),
     );
