@@ -250,6 +250,10 @@ async def test_revoking_a_technician_ends_their_sign_ins_and_cuts_their_live_ses
     assert isinstance(control.decode(await asyncio.wait_for(viewer.recv(), 10)), control.Joined)
     assert isinstance(await receive(host), control.PeerJoined)
     await host.send_control(control.Consent(level=control.ReportedConsent.CONTROL))
+    # The relay has the consent before the revocation (a revocation reaches it at once).
+    await wait_for(
+        lambda: relay.relay.ledger.session_rows()[0]["consent_level"] == "control", "consent"
+    )
 
     revoke_technician(relay.data_dir, NAME)  # as `fernwartung technician revoke` would
     refusal = control.decode(await asyncio.wait_for(viewer.recv(), 10))
