@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from websockets.http11 import Request, Response
 
+from relay.bearer import bearer_token
 from relay.connection import Connection
 from relay.core import RelayCore
 from relay.database import DatabaseUnavailable
@@ -43,7 +44,6 @@ HOST_PATH = "/v1/host"
 VIEWER_PATH = "/v1/viewer"
 HEALTH_PATH = "/healthz"
 METRICS_PATH = "/metrics"
-MAX_TOKEN_CHARS = 256
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_LOGGED_ORIGIN_CHARS = 100
 ORIGIN_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
@@ -86,18 +86,6 @@ def own_origin(
         return None
     name = f"[{host}]" if ":" in host else host
     return origin_of(f"{'https' if tls else 'http'}://{name}:{port}")
-
-
-def bearer_token(request: Request) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header, if well formed."""
-    values = request.headers.get_all("Authorization")
-    if len(values) != 1:
-        return None
-    scheme, _, token = values[0].partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_CHARS:
-        return None
-    return token
 
 
 class Gatekeeper:

@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 
 from websockets.http11 import Request, Response
 
+from relay.bearer import bearer_token
 from relay.core import RelayCore
 from relay.database import DatabaseUnavailable, Technician
 from relay.limits import RateLimiter
@@ -44,21 +45,9 @@ COOKIE_NAME = "__Host-fernwartung-signin"
 SIGN_IN_TTL_SECONDS = 12 * 3600  # a working day; then the technician signs in again
 NAME_HEADER = "X-Fernwartung-Technician"
 TOTP_HEADER = "X-Fernwartung-Totp"
-MAX_TOKEN_CHARS = 256
 MAX_NAME_CHARS = 64
 MAX_COOKIE_CHARS = 128
 REFUSED = "name, token or one-time code not accepted"
-
-
-def _bearer(request: Request) -> str | None:
-    values = request.headers.get_all("Authorization")
-    if len(values) != 1:
-        return None
-    scheme, _, token = values[0].partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_CHARS:
-        return None
-    return token
 
 
 def _one_header(request: Request, name: str, max_chars: int) -> str | None:
@@ -137,7 +126,7 @@ class SignIn:
             return self._refuse(
                 http.HTTPStatus.TOO_MANY_REQUESTS, "rate_limited", "too many sign-ins; wait", ip
             )
-        token = _bearer(request)
+        token = bearer_token(request)
         raw_name = _one_header(request, NAME_HEADER, MAX_NAME_CHARS)
         code = _one_header(request, TOTP_HEADER, 16)
         name = unquote(raw_name, errors="strict") if raw_name is not None else None
