@@ -44,8 +44,9 @@ ANSWER_TIMEOUT_SECONDS = 10.0
 # The relay keeps a slot for 60 s (relay/limits.py RESUME_GRACE_SECONDS); the side tries a
 # little longer, since only the relay's answer says for sure that it is over.
 GIVE_UP_AFTER_SECONDS = 75.0
-# With other relays to try, how long one relay's refused connection is tried again.
-RETRY_WITH_OTHERS_SECONDS = 0.5
+# With other relays to try, a relay that refuses is not tried again in the same round: the
+# next one may hold the session (the round itself is repeated after its back-off).
+RETRY_WITH_OTHERS_SECONDS = 0.0
 RESUME_SEND_TIMEOUT_SECONDS = 10.0
 
 
@@ -124,7 +125,7 @@ async def _round(
     places = route.places()
     if connect is open_link and len(places) > 1:
         # A relay that refuses may be dead for good while another holds the session now:
-        # the link's own retries of a refused connection are kept short then.
+        # the link does not retry a refused connection then.
         connect = functools.partial(open_link, retry_for_seconds=RETRY_WITH_OTHERS_SECONDS)
     for index, place in enumerate(places):
         try:
